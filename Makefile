@@ -1,0 +1,51 @@
+# Set-up and the two jobs of the README. Every target installs what the system lacks first.
+#
+#   make demo   build (release) and run the demo training loop, logged and read back
+#   make test   build and run every test
+#
+# System packages needed: liblz4-dev and pkg-config (Debian); lz4 and pkg-config (Homebrew).
+
+SWIFT ?= swift
+SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
+
+.PHONY: all deps demo test build release clean help
+
+all: test
+
+help:
+	@echo "make demo    run the demo training loop (installs liblz4-dev and pkg-config if missing)"
+	@echo "make test    run every test (installs liblz4-dev and pkg-config if missing)"
+	@echo "make build   debug build; make release: release build; make clean: remove .build"
+
+# Installs liblz4-dev and pkg-config when they are missing, saying what it installs.
+deps:
+	@missing=""; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if ! pkg-config --exists liblz4 2>/dev/null && [ ! -f /usr/include/lz4.h ]; then missing="$$missing liblz4-dev"; fi; \
+	if [ -z "$$missing" ]; then \
+	  echo "deps: liblz4-dev and pkg-config are installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	  echo "deps: installing system packages:$$missing (apt-get)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	elif command -v brew >/dev/null 2>&1; then \
+	  echo "deps: installing lz4 pkg-config (brew)"; brew install lz4 pkg-config; \
+	else \
+	  echo "deps: missing$$missing and no apt-get or brew to install them; install liblz4 (with headers) and pkg-config" >&2; exit 1; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product track-replay
+
+demo: release
+	$$($(SWIFT) build -c release --show-bin-path)/track-replay demo
+
+# The tests use Swift Testing only, so XCTest's empty run is skipped.
+test: deps
+	$(SWIFT) test --disable-xctest
+
+clean:
+	rm -rf .build

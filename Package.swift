@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+// The layers of DESIGN.md, each a module; dependencies point one way, down this list.
+import PackageDescription
+
+let package = Package(
+    name: "swift-track",
+    products: [
+        .library(name: "Track", targets: ["Track"]),
+        .library(name: "TrackBackends", targets: ["TrackBackends"]),
+        .library(name: "TrackLog", targets: ["TrackLog"]),
+        .library(name: "TrackModel", targets: ["TrackModel"]),
+        .library(name: "TrackConformance", targets: ["TrackConformance"]),
+        .executable(name: "track-replay", targets: ["track-replay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // liblz4 from the system (apt liblz4-dev, brew lz4).
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
+        ),
+        .target(
+            name: "TrackModel",
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
+        ),
+        .target(name: "TrackLog", dependencies: ["TrackModel", "CLZ4"]),
+        .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog"]),
+        .target(name: "Track", dependencies: ["TrackBackends"]),
+        // The conformance suite every backend must pass; a module so later backends' tests reuse it.
+        .target(name: "TrackConformance", dependencies: ["TrackBackends"]),
+        .executableTarget(
+            name: "track-replay",
+            dependencies: [
+                "Track",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/track-replay"
+        ),
+        .testTarget(name: "TrackModelTests", dependencies: ["TrackModel"]),
+        .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "CLZ4"]),
+        .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackConformance"]),
+        .testTarget(name: "TrackTests", dependencies: ["Track"]),
+    ]
+)

@@ -1,0 +1,108 @@
+import TrackModel
+
+/// The operations of `track`'s persistence `Protocol`, which every backend implements.
+///
+/// Implementation requirements (checked by the conformance suite in `TrackConformance`):
+/// - Objects are identified by uid: a project by its name, a group by `compute_hash(name,
+///   project)`, a trial by `"<hash>_<revision>"`.
+/// - `newProject` and `newTrialGroup` on an existing uid return the existing object.
+/// - `newTrial` on an existing uid returns nil unless `autoIncrement`, which stores the trial
+///   with revision = max existing revision + 1.
+/// - In strict mode (the default) a group or trial pointing at a missing project or group
+///   throws `missingReference` and stores nothing.
+/// - Every change bumps the changed object's revision tag (`updateCount`, `track`'s
+///   `_update_count`) by exactly one; `setTrialStatus(error:)` appends the error text.
+/// - Operations on a missing object throw `itemNotFound`; `fetchAndUpdate…` throw it when the
+///   query selects nothing. An unknown query attribute throws `invalidArgument` naming it.
+/// - Returned objects are copies: changing them changes nothing stored.
+/// - Errors are `TrackError`s. Calls may come from several threads at once.
+public protocol TrackProtocol: AnyObject, Sendable {
+    // MARK: Projects
+    /// Inserts a project, or returns the existing one of the same name.
+    func newProject(_ project: Project) throws -> Project
+    /// The project with this uid (its name), if any.
+    func getProject(_ uid: String) throws -> Project?
+    /// The projects the query selects.
+    func fetchProjects(_ query: Query) throws -> [Project]
+
+    // MARK: Groups
+    /// Inserts a group (listing it in its project), or returns the existing one of the same uid.
+    func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup
+    /// The group with this uid, if any.
+    func getTrialGroup(_ uid: String) throws -> TrialGroup?
+    /// The groups the query selects.
+    func fetchGroups(_ query: Query) throws -> [TrialGroup]
+    /// Merges keys into a group's metadata.
+    func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws
+    /// Applies `update` to the first group the query selects and returns the result.
+    func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup
+
+    // MARK: Trials
+    /// Inserts a trial (listing it in its project and group); see the requirements for duplicates.
+    func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial?
+    /// Every revision of the trials with this hash, by revision (empty when there is none).
+    func getTrial(hash: String) throws -> [Trial]
+    /// The trials the query selects.
+    func fetchTrials(_ query: Query) throws -> [Trial]
+    /// Applies `update` to the first trial the query selects and returns the result.
+    func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial
+    /// Sets a trial's project and lists the trial in the project.
+    func addProjectTrial(project: String, trial: String) throws
+    /// Sets a trial's group and lists the trial in the group.
+    func addGroupTrial(group: String, trial: String) throws
+
+    // MARK: Logging
+    /// The trial's run starts (its `runtime` chrono starts timing).
+    func logTrialStart(_ trial: String) throws
+    /// The trial's run ends (`runtime` records the elapsed seconds); data is made durable.
+    func logTrialFinish(_ trial: String) throws
+    /// Chrono `name` starts timing.
+    func logTrialChronoStart(_ trial: String, name: String) throws
+    /// Chrono `name` stops; the elapsed seconds go into its stat aggregator.
+    func logTrialChronoFinish(_ trial: String, name: String) throws
+    /// Merges arguments into the trial's parameters.
+    func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws
+    /// Merges keys into the trial's metadata.
+    func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws
+    /// Records each metric at `step` (nil: appended without a step).
+    func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws
+    /// Records one scalar metric: the fast path of training loops. Same effect as
+    /// `logTrialMetrics(trial, step: step, [name: .double(value)])`.
+    func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws
+    /// Merges tags into the trial's tags.
+    func addTrialTags(_ trial: String, _ tags: ValueObject) throws
+    /// Sets the trial's status; a non-nil `error` is appended to its errors.
+    func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws
+
+    // MARK: Durability
+    /// Returns once everything logged so far is durable.
+    func commit() throws
+    /// Makes everything durable and releases the backend's resources; later calls may fail.
+    func close() throws
+}
+
+extension TrackProtocol {
+    /// Same as `logTrialMetrics` with one `.double` value.
+    public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
+        try logTrialMetrics(trial, step: step, [name: .double(value)])
+    }
+
+    /// The trial with this uid, if any.
+    public func getTrial(uid: String) throws -> Trial? {
+        guard let parts = Trial.splitUID(uid) else { return nil }
+        return try getTrial(hash: parts.hash).first { $0.revision == parts.revision }
+    }
+
+    /// Sets the trial's status with no error text.
+    public func setTrialStatus(_ trial: String, _ status: Status) throws {
+        try setTrialStatus(trial, status, error: nil)
+    }
+
+    /// Inserts a trial; an existing uid returns nil.
+    public func newTrial(_ trial: Trial) throws -> Trial? {
+        try newTrial(trial, autoIncrement: false)
+    }
+
+    /// Same as `commit()`.
+    public func close() throws { try commit() }
+}

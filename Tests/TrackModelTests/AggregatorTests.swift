@@ -1,0 +1,70 @@
+import Testing
+import TrackModel
+
+@Suite("Aggregators")
+struct AggregatorTests {
+    @Test("stat stream: count, mean, sd, min, max after dropping the first k")
+    func stat() {
+        var s = StatStream(dropObservations: 2)
+        for v in [100.0, 50.0, 1.0, 2.0, 3.0, 4.0] { s.append(v) }
+        #expect(s.observationCount == 6)
+        #expect(s.count == 4)
+        #expect(abs(s.mean - 2.5) < 1e-12)
+        #expect(abs(s.standardDeviation - 1.118033988749895) < 1e-12)
+        #expect(s.min == 1 && s.max == 4)
+        #expect(abs(s.total - 10) < 1e-12)
+        #expect(s.last == 4)
+        let again = try? StatStream(trackJSON: s.trackJSON)
+        #expect(again == s)
+    }
+
+    @Test("stat stream with nothing kept")
+    func statEmpty() {
+        var s = StatStream(dropObservations: 1)
+        s.append(5)
+        #expect(s.count == 0 && s.mean == 0 && s.standardDeviation == 0 && s.last == 5)
+    }
+
+    @Test("ring keeps the last n, oldest first")
+    func ring() {
+        var r = RingBuffer(capacity: 3)
+        for i in 1...5 { r.append(.int(Int64(i))) }
+        #expect(r.values == [3, 4, 5])
+        var small = RingBuffer(capacity: 3)
+        small.append(1)
+        #expect(small.values == [1])
+    }
+
+    @Test("value keeps the last; time series keeps all")
+    func valueAndSeries() {
+        var v = Aggregator.value(nil)
+        v.append(1); v.append(2)
+        #expect(v == .value(2))
+        #expect(v.trackJSON == 2)
+        var t = Aggregator.timeSeries([])
+        t.append(1); t.append("x")
+        #expect(t.trackJSON == [1, "x"])
+        var stat = Aggregator.stat(StatStream(dropObservations: 0))
+        stat.append(2); stat.append("not a number"); stat.append(4)
+        guard case .stat(let s) = stat else { Issue.record("still a stat"); return }
+        #expect(s.count == 2 && s.mean == 3)
+    }
+
+    @Test("metric series: steps replace, unstepped append, order by step")
+    func series() throws {
+        var m = MetricSeries()
+        m.record(step: 3, value: 3)
+        m.record(step: 1, value: 1)
+        m.record(step: 2, value: 2)
+        m.record(step: 2, value: 20)
+        #expect(m.points.map(\.step) == [1, 2, 3])
+        #expect(m.points.map(\.value) == [1, 20, 3])
+        #expect(m.trackJSON == ["1": 1, "2": 20, "3": 3])
+        #expect(m.lastStep == 3)
+        var u = MetricSeries()
+        u.record(step: nil, value: 1)
+        u.record(step: nil, value: 1)
+        #expect(u.trackJSON == [1, 1])
+        #expect(try MetricSeries(trackJSON: m.trackJSON) == m)
+    }
+}

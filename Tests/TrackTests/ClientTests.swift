@@ -1,0 +1,96 @@
+import Testing
+import Track
+
+@Suite("TrackClient and TrialLogger")
+struct ClientTests {
+    @Test("a trial logged through the client reads back whole")
+    func endToEnd() throws {
+        let client = try TrackClient(backend: "ephemeral://")
+        try client.setProject(name: "mnist", description: "digits")
+        let group = try client.setGroup(name: "lr-sweep")
+        let logger = try client.newTrial(name: "run", parameters: ["lr": 0.1, "batch_size": 32])
+        try logger.logArguments(["epochs": 2])
+        try logger.logMetadata(["gpu": "none"])
+        try logger.addTags(["stage": "test"])
+        try logger.start()
+        let loss = logger.metric("loss")
+        for epoch in 0..<2 {
+            try logger.chrono("epoch") {
+                for step in 0..<10 { try loss.log(1.0 / Double(step + 1), step: Int64(epoch * 10 + step)) }
+            }
+            try logger.logMetrics(step: Int64(epoch), ["accuracy": .double(0.5 + Double(epoch) / 10)])
+        }
+        try logger.finish()
+
+        let trial = try logger.trial()
+        #expect(trial.status == .completed)
+        #expect(trial.projectID == "mnist")
+        #expect(trial.groupID == group.uid)
+        #expect(trial.parameters == ["lr": 0.1, "batch_size": 32, "epochs": 2])
+        #expect(trial.metadata["gpu"] == "none")
+        #expect(trial.tags["stage"] == "test")
+        #expect(trial.metrics["loss"]?.count == 20)
+        #expect(trial.metrics["loss"]?.lastStep == 19)
+        #expect(trial.metrics["accuracy"]?.points.map(\.step) == [0, 1])
+        guard case .stat(let epochs)? = trial.chronos["epoch"] else { Issue.record("epoch chrono"); return }
+        #expect(epochs.observationCount == 2)
+        guard case .value(.double(let runtime)?)? = trial.chronos["runtime"] else { Issue.record("runtime"); return }
+        #expect(runtime >= 0)
+        // TrackClient's default version is the int 0, as Python's client.
+        #expect(trial.hash == (try TrialHash.trial(name: "run", version: 0, parameters: ["lr": 0.1, "batch_size": 32])))
+        #expect(try client.backend.getTrialGroup(group.uid)?.trials == [trial.uid])
+    }
+
+    @Test("the same trial again resumes it, or makes a new revision when asked")
+    func resumeOrNewRevision() throws {
+        let client = try TrackClient(backend: "ephemeral://")
+        try client.setProject(name: "p")
+        let a = try client.newTrial(name: "t", parameters: ["x": 1])
+        let b = try client.newTrial(name: "t", parameters: ["x": 1])
+        #expect(a.uid == b.uid)
+        let c = try client.newTrial(name: "t", parameters: ["x": 1], newRevision: true)
+        #expect(c.uid.hasSuffix("_1"))
+        let d = try client.newTrial(name: "t", parameters: ["x": 1])
+        #expect(d.uid == c.uid, "resumes the latest revision")
+    }
+
+    @Test("a failure inside run() finishes the trial with Exception and its error text")
+    func runFailure() throws {
+        struct Diverged: Error, CustomStringConvertible { var description: String { "loss diverged" } }
+        let client = try TrackClient(backend: "ephemeral://")
+        try client.setProject(name: "p")
+        let logger = try client.newTrial(name: "t")
+        #expect(throws: Diverged.self) {
+            try logger.run { l in
+                try l.metric("loss").log(.nan, step: 0)
+                throw Diverged()
+            }
+        }
+        let trial = try logger.trial()
+        #expect(trial.status == .exception)
+        #expect(trial.errors == ["loss diverged"])
+    }
+
+    @Test("a chrono stops even when its body throws")
+    func chronoOnThrow() throws {
+        struct Oops: Error {}
+        let client = try TrackClient(backend: "ephemeral://")
+        try client.setProject(name: "p")
+        let logger = try client.newTrial(name: "t")
+        #expect(throws: Oops.self) { try logger.chrono("step") { throw Oops() } }
+        guard case .stat(let s)? = try logger.trial().chronos["step"] else { Issue.record("step chrono"); return }
+        #expect(s.observationCount == 1)
+    }
+
+    @Test("bad input gives errors that name the problem")
+    func badInput() throws {
+        #expect { try TrackClient(backend: "nope://x") } throws: { ($0 as? TrackError)?.code == .unknownScheme }
+        let client = try TrackClient(backend: "ephemeral://")
+        #expect { try client.setGroup(name: "g") } throws: { ($0 as? TrackError)?.message.contains("project") == true }
+        try client.setProject(name: "p")
+        #expect { try client.newTrial(name: "t", parameters: ["x": -1]) } throws: {
+            ($0 as? TrackError)?.message.contains("parameter 'x'") == true
+        }
+        #expect { try client.logger(forTrial: "nope_0") } throws: { ($0 as? TrackError)?.code == .itemNotFound }
+    }
+}
