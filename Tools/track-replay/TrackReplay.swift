@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Track
+import TrackLog
 
 /// `track-replay`: rebuild, inspect and demonstrate a swift-track database.
 @main
@@ -8,7 +9,7 @@ struct TrackReplay: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "track-replay",
         abstract: "Rebuild, inspect and demonstrate swift-track databases.",
-        subcommands: [Demo.self]
+        subcommands: [Demo.self, Synth.self]
     )
 }
 

@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where every file of a database lives; all file names are made here (docs/FORMAT.md, "Layout").
+///
+/// ```
+/// <db>/FORMAT                                  marks the directory as an event log, with its version
+/// <db>/ATOMIC.lock                             short database-wide lock of atomic operations
+/// <db>/streams/<stream>/LOCK                   held (flock) by the stream's one writer
+/// <db>/streams/<stream>/<20-digit base>.log    segments, named by their first sequence number
+/// <db>/streams/<stream>/<20-digit base>.idx    index of a sealed segment
+/// ```
+public struct DatabaseLayout: Sendable {
+    /// The database directory.
+    public let root: String
+
+    /// The layout of the database at `root`.
+    public init(root: String) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+    }
+
+    /// The format marker file.
+    public var formatPath: String { root + "/FORMAT" }
+    /// The database-wide lock of atomic operations.
+    public var atomicLockPath: String { root + "/ATOMIC.lock" }
+    /// The directory of all streams.
+    public var streamsDirectory: String { root + "/streams" }
+    /// A stream's directory.
+    public func streamDirectory(_ stream: String) -> String { streamsDirectory + "/" + stream }
+    /// A stream's writer lock file.
+    public func lockPath(_ stream: String) -> String { streamDirectory(stream) + "/LOCK" }
+    /// A segment's file.
+    public func segmentPath(_ stream: String, base: UInt64) -> String { streamDirectory(stream) + "/" + DatabaseLayout.segmentName(base) }
+    /// A segment's index file.
+    public func indexPath(_ stream: String, base: UInt64) -> String { streamDirectory(stream) + "/" + DatabaseLayout.indexName(base) }
+
+    /// The text of the format marker.
+    public static let formatMarker = "swift-track event log\nformat 1\n"
+
+    /// `00000000000000000042.log` for base 42.
+    public static func segmentName(_ base: UInt64) -> String { padded(base) + ".log" }
+    /// `00000000000000000042.idx` for base 42.
+    public static func indexName(_ base: UInt64) -> String { padded(base) + ".idx" }
+
+    private static func padded(_ n: UInt64) -> String {
+        let digits = String(n)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    /// The base sequence of a segment file name, or nil if `name` is not one.
+    public static func segmentBase(_ name: String) -> UInt64? {
+        guard name.hasSuffix(".log"), name.count == 24 else { return nil }
+        return UInt64(name.dropLast(4))
+    }
+
+    /// The names of the streams, sorted.
+    public func streamNames() -> [String] {
+        FileSystem.list(streamsDirectory).filter { FileSystem.isDirectory(streamDirectory($0)) }
+    }
+
+    /// The base sequences of a stream's segments, ascending.
+    public func segmentBases(_ stream: String) -> [UInt64] {
+        FileSystem.list(streamDirectory(stream)).compactMap(DatabaseLayout.segmentBase).sorted()
+    }
+
+    /// True when `root` holds an event log (its format marker).
+    public var exists: Bool { FileSystem.exists(formatPath) }
+
+    /// Creates the directories and the format marker if missing.
+    public func create() throws(LogError) {
+        try FileSystem.createDirectory(streamsDirectory)
+        if !FileSystem.exists(formatPath) {
+            let temporary = formatPath + ".tmp"
+            let file = try LogFile.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try file.write(Array(DatabaseLayout.formatMarker.utf8), at: 0)
+            try file.sync()
+            file.close()
+            try FileSystem.rename(temporary, to: formatPath)
+            try FileSystem.syncDirectory(root)
+        }
+    }
+
+    /// Checks that `root` is an event-log database of a format this build reads.
+    public func validate() throws(LogError) {
+        guard FileSystem.isDirectory(root) else {
+            throw LogError(.notADatabase, "no database at '\(root)': the directory does not exist", path: root)
+        }
+        guard exists else {
+            throw LogError(.notADatabase, "'\(root)' is not a swift-track event log: it has no FORMAT file", path: root)
+        }
+        let file = try LogFile.open(formatPath, flags: O_RDONLY)
+        defer { file.close() }
+        let text = String(decoding: try file.readAll(), as: UTF8.self)
+        guard text == DatabaseLayout.formatMarker else {
+            throw LogError(.notADatabase, "'\(root)' has a FORMAT file of an unknown format: \(text.prefix(60).debugDescription)", path: formatPath)
+        }
+    }
+}

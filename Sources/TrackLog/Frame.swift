@@ -1,0 +1,84 @@
+/// A frame ready to write: header bytes plus stored payload.
+public struct EncodedFrame: Sendable {
+    /// The header (with its checksum).
+    public var header: FrameHeader
+    /// Header bytes then stored payload bytes: exactly what goes on disk.
+    public var bytes: [UInt8]
+    /// Trial uids the frame touches.
+    public var trials: [String]
+}
+
+/// Making and reading frames (header + one LZ4 block).
+public enum Frame {
+    /// Compresses the encoder's payload into a frame.
+    public static func seal(_ encoder: FrameEncoder, verify: Bool = false) -> EncodedFrame {
+        make(payload: encoder.buffer.bytes, firstSequence: encoder.firstSequence, eventCount: encoder.eventCount,
+             minHLC: encoder.minHLC, maxHLC: encoder.lastHLC, trials: encoder.trials, verify: verify)
+    }
+
+    /// Compresses `payload` into a frame (stored raw when LZ4 would not make it smaller). With
+    /// `verify`, decodes the frame before returning it: the pair of the check done on every read.
+    public static func make(payload: UnsafeRawBufferPointer, firstSequence: UInt64, eventCount: UInt32, minHLC: HLC, maxHLC: HLC,
+                            trials: [String], verify: Bool = false) -> EncodedFrame {
+        let compressed = LZ4.compress(payload)
+        let useLZ4 = compressed.count < payload.count
+        let storedCount = useLZ4 ? compressed.count : payload.count
+        var header = FrameHeader(flags: useLZ4 ? FrameHeader.flagLZ4 : 0, rawBytes: UInt32(payload.count), storedBytes: UInt32(storedCount),
+                                 firstSequence: firstSequence, eventCount: eventCount, minHLC: minHLC, maxHLC: maxHLC)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(FrameHeader.sizeBytes + storedCount)
+        if useLZ4 {
+            compressed.withUnsafeBytes { stored in bytes.append(contentsOf: header.encode(payload: stored)) }
+            bytes.append(contentsOf: compressed)
+        } else {
+            bytes.append(contentsOf: header.encode(payload: payload))
+            bytes.append(contentsOf: payload)
+        }
+        header.crc = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: FrameHeader.crcOffset, as: UInt32.self)) }
+        if verify {
+            // Invariant: what is written reads back.
+            let ok = bytes.withUnsafeBytes { raw in (try? Frame.decode(raw, at: 0, path: "(frame being written)")) != nil }
+            precondition(ok, "a frame failed to decode right after encoding")
+        }
+        return EncodedFrame(header: header, bytes: bytes, trials: trials)
+    }
+
+    /// The payload of the frame whose bytes (header then stored payload) are `bytes`,
+    /// decompressed, after checking its checksum.
+    public static func payload(_ bytes: UnsafeRawBufferPointer, header: FrameHeader, path: String, offset: Int64) throws(LogError) -> [UInt8] {
+        let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<FrameHeader.sizeBytes])
+        let stored = UnsafeRawBufferPointer(rebasing: bytes[FrameHeader.sizeBytes..<FrameHeader.sizeBytes + Int(header.storedBytes)])
+        guard FrameHeader.checksumMatches(header: headerBytes, payload: stored) else {
+            throw LogError(.corruptFrame, "frame fails its CRC32C check", path: path, offset: offset)
+        }
+        if header.flags & FrameHeader.flagLZ4 == 0 { return Array(stored) }
+        do {
+            return try LZ4.decompress(stored, rawCount: Int(header.rawBytes))
+        } catch {
+            throw LogError(.corruptFrame, "frame payload does not decompress: \(error.message)", path: path, offset: offset)
+        }
+    }
+
+    /// Decodes the frame at the start of `bytes` (which must hold all of it).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(LogError) -> DecodedFrame {
+        let header: FrameHeader
+        switch FrameHeader.decode(bytes) {
+        case .success(let h): header = h
+        case .failure(let problem): throw LogError(.corruptFrame, "not a frame header: \(problem.problem)", path: path, offset: offset)
+        }
+        guard bytes.count >= header.frameBytes else {
+            throw LogError(.corruptFrame, "frame runs past the end of the data", path: path, offset: offset)
+        }
+        let payload = try Frame.payload(bytes, header: header, path: path, offset: offset)
+        let result = payload.withUnsafeBytes { raw in Result { () throws(LogError) in try FrameDecoder.decode(raw, header: header) } }
+        switch result {
+        case .success(let frame): return frame
+        case .failure(let error):
+            var e = error
+            e.path = path
+            e.offset = offset
+            e.message += " (in the frame)"
+            throw e
+        }
+    }
+}

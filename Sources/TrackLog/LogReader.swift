@@ -1,0 +1,332 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A decoded frame with where it came from.
+public struct LocatedFrame: Sendable {
+    /// The stream that wrote it.
+    public var stream: String
+    /// The base sequence of its segment.
+    public var segmentBase: UInt64
+    /// The byte offset of its header in the segment.
+    public var offset: Int64
+    /// Its events and dictionary.
+    public var frame: DecodedFrame
+}
+
+/// One event of a list of frames, by position: `frames[frame].frame.events[event]`.
+public struct EventPosition: Sendable, Equatable {
+    /// Index of the frame in the list.
+    public var frame: Int
+    /// Index of the event in the frame.
+    public var event: Int
+}
+
+/// What a reader does with damage found before the tail of a segment.
+public enum DamagePolicy: Sendable {
+    /// Throw `LogError.corruptFrame` naming the segment and offset.
+    case fail
+    /// Report it through the reporter and read on past it.
+    case reportAndSkip
+}
+
+/// A segment as a reader sees it.
+public struct SegmentRef: Sendable, Hashable {
+    /// The stream.
+    public var stream: String
+    /// The segment's base sequence.
+    public var base: UInt64
+    /// The segment file.
+    public var path: String
+    /// True for the last segment of its stream (still being appended to; it has no index).
+    public var isActive: Bool
+}
+
+/// Reads a database: every stream, merged by timestamp, or only the frames wanted (by sequence,
+/// time range or trial) using the segment indices. Works while writers append.
+public final class LogReader: @unchecked Sendable {
+    /// The database's layout.
+    public let layout: DatabaseLayout
+    /// What to do with damage.
+    public let damagePolicy: DamagePolicy
+    private let reporter: LogReporter
+
+    /// A reader of the database at `path`; throws `notADatabase` if it is not one.
+    public init(database path: String, damagePolicy: DamagePolicy = .fail, reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
+        layout = DatabaseLayout(root: path)
+        try layout.validate()
+        self.damagePolicy = damagePolicy
+        self.reporter = reporter
+    }
+
+    /// The stream names, sorted.
+    public func streams() -> [String] { layout.streamNames() }
+
+    /// A stream's segments, oldest first.
+    public func segments(_ stream: String) -> [SegmentRef] {
+        let bases = layout.segmentBases(stream)
+        return bases.map { SegmentRef(stream: stream, base: $0, path: layout.segmentPath(stream, base: $0), isActive: $0 == bases.last) }
+    }
+
+    /// The frames of a segment as index entries: from its index when sealed (rebuilt if
+    /// missing or damaged), from a scan when active.
+    public func entries(_ segment: SegmentRef) throws(LogError) -> [IndexEntry] {
+        if !segment.isActive {
+            return try StreamRecovery.loadOrRebuildIndex(layout: layout, stream: segment.stream, base: segment.base, reporter: reporter).entries
+        }
+        let file = try LogFile.open(segment.path, flags: O_RDONLY)
+        defer { file.close() }
+        let bytes = try file.readAll()
+        let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment.path) }
+        try handle(scan.damage)
+        return scan.frames.map { IndexEntry(location: $0, trials: nil) }
+    }
+
+    private func handle(_ damage: [Damage]) throws(LogError) {
+        for d in damage {
+            switch damagePolicy {
+            case .fail:
+                throw LogError(.corruptFrame, "damaged frame before the tail: \(d.reason) (\(d.length) bytes unreadable up to the next valid frame)",
+                               path: d.path, offset: d.offset)
+            case .reportAndSkip:
+                reporter(LogNotice(kind: .damage, message: "\(d.length) damaged bytes skipped: \(d.reason)", path: d.path, offset: d.offset))
+            }
+        }
+    }
+
+    /// Decodes the frames of `entries` of one segment, reading only their bytes.
+    public func read(_ segment: SegmentRef, entries: some Collection<IndexEntry>) throws(LogError) -> [LocatedFrame] {
+        guard !entries.isEmpty else { return [] }
+        let file = try LogFile.open(segment.path, flags: O_RDONLY)
+        defer { file.close() }
+        var frames: [LocatedFrame] = []
+        frames.reserveCapacity(entries.count)
+        // Read contiguous runs of frames in one call.
+        let sorted = entries.sorted { $0.location.offset < $1.location.offset }
+        var runStart = 0
+        while runStart < sorted.count {
+            var runEnd = runStart + 1
+            while runEnd < sorted.count && sorted[runEnd].location.offset == sorted[runEnd - 1].location.endOffset && runEnd - runStart < 4096 {
+                runEnd += 1
+            }
+            let first = sorted[runStart].location.offset
+            let length = Int(sorted[runEnd - 1].location.endOffset - first)
+            let bytes = try file.read(at: first, count: length)
+            for entry in sorted[runStart..<runEnd] {
+                let start = Int(entry.location.offset - first)
+                guard start + entry.location.header.frameBytes <= bytes.count else {
+                    try handleUnreadable(LogError(.corruptFrame, "frame runs past the end of the segment", path: segment.path, offset: entry.location.offset))
+                    continue
+                }
+                let result = bytes.withUnsafeBytes { raw in
+                    Result { () throws(LogError) in
+                        try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<start + entry.location.header.frameBytes]),
+                                         at: entry.location.offset, path: segment.path)
+                    }
+                }
+                switch result {
+                case .success(let frame):
+                    frames.append(LocatedFrame(stream: segment.stream, segmentBase: segment.base, offset: entry.location.offset, frame: frame))
+                case .failure(let error):
+                    try handleUnreadable(error)
+                }
+            }
+            runStart = runEnd
+        }
+        return frames
+    }
+
+    private func handleUnreadable(_ error: LogError) throws(LogError) {
+        switch damagePolicy {
+        case .fail: throw error
+        case .reportAndSkip: reporter(LogNotice(kind: .damage, message: "frame skipped: \(error.message)", path: error.path ?? "", offset: error.offset))
+        }
+    }
+
+    /// Every frame of one stream, in order.
+    public func frames(stream: String) throws(LogError) -> [LocatedFrame] {
+        var out: [LocatedFrame] = []
+        for segment in segments(stream) { out += try read(segment, entries: try entries(segment)) }
+        return out
+    }
+
+    /// Every frame of every stream (stream by stream; merge with `mergedByHLC`).
+    public func allFrames() throws(LogError) -> [LocatedFrame] {
+        var out: [LocatedFrame] = []
+        for stream in streams() { out += try frames(stream: stream) }
+        return out
+    }
+
+    /// The frames of `stream` holding sequence numbers in `range`.
+    public func frames(stream: String, sequences range: Range<UInt64>) throws(LogError) -> [LocatedFrame] {
+        var out: [LocatedFrame] = []
+        let segs = segments(stream)
+        for (i, segment) in segs.enumerated() {
+            // A segment holds sequences from its base up to the next segment's base.
+            if i + 1 < segs.count && segs[i + 1].base <= range.lowerBound { continue }
+            if segment.base >= range.upperBound { break }
+            let index = SegmentIndex(baseSequence: segment.base, segmentBytes: 0, trialTable: [], entries: try entries(segment))
+            out += try read(segment, entries: index.entries(sequences: range))
+        }
+        return out
+    }
+
+    /// The frames of every stream whose events may fall in the time range.
+    public func frames(hlc range: ClosedRange<HLC>) throws(LogError) -> [LocatedFrame] {
+        var out: [LocatedFrame] = []
+        for stream in streams() {
+            for segment in segments(stream) {
+                let selected = try entries(segment).filter { $0.location.header.maxHLC >= range.lowerBound && $0.location.header.minHLC <= range.upperBound }
+                out += try read(segment, entries: selected)
+            }
+        }
+        return out
+    }
+
+    /// The frames of every stream that touch trial `uid`.
+    public func frames(trial uid: String) throws(LogError) -> [LocatedFrame] {
+        var out: [LocatedFrame] = []
+        for stream in streams() {
+            for segment in segments(stream) {
+                let selected: [IndexEntry]
+                if segment.isActive {
+                    selected = try entries(segment)
+                } else {
+                    let index = try StreamRecovery.loadOrRebuildIndex(layout: layout, stream: stream, base: segment.base, reporter: reporter)
+                    selected = index.entries(trial: uid)
+                }
+                out += try read(segment, entries: selected).filter { $0.frame.trials.contains(uid) }
+            }
+        }
+        return out
+    }
+
+    /// Positions of every event of `frames`, ordered by timestamp across streams (ties broken by
+    /// stream name, then sequence). Within a stream the order is the stream's own.
+    public static func mergedByHLC(_ frames: [LocatedFrame]) -> [EventPosition] {
+        var byStream: [String: [Int]] = [:]
+        for (i, f) in frames.enumerated() { byStream[f.stream, default: []].append(i) }
+        let streams = byStream.keys.sorted()
+        // One cursor per stream: (position in its frame list, event index).
+        var cursors = streams.map { (list: byStream[$0]!, frame: 0, event: 0) }
+        var out: [EventPosition] = []
+        out.reserveCapacity(frames.reduce(0) { $0 + $1.frame.events.count })
+        func skipEmpty(_ c: inout (list: [Int], frame: Int, event: Int)) {
+            while c.frame < c.list.count && c.event >= frames[c.list[c.frame]].frame.events.count {
+                c.frame += 1
+                c.event = 0
+            }
+        }
+        for i in cursors.indices { skipEmpty(&cursors[i]) }
+        while true {
+            var best = -1
+            var bestHLC = HLC(rawValue: .max)
+            for (i, c) in cursors.enumerated() where c.frame < c.list.count {
+                let hlc = frames[c.list[c.frame]].frame.events[c.event].hlc
+                if best < 0 || hlc < bestHLC { best = i; bestHLC = hlc }
+            }
+            if best < 0 { break }
+            out.append(EventPosition(frame: cursors[best].list[cursors[best].frame], event: cursors[best].event))
+            cursors[best].event += 1
+            skipEmpty(&cursors[best])
+        }
+        return out
+    }
+}
+
+/// Follows a database: each `poll()` returns only the frames appended since the previous one, in
+/// every stream, new streams and new segments included. A frame still being written is left for
+/// a later poll; damage before the tail is reported.
+public final class LogTailer: @unchecked Sendable {
+    /// The database's layout.
+    public let layout: DatabaseLayout
+    private let reporter: LogReporter
+    private var positions: [String: (base: UInt64, offset: Int64)] = [:]
+    private var reportedDamage: Set<String> = []
+
+    /// A tailer of the database at `path` starting from its beginning.
+    public init(database path: String, reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
+        layout = DatabaseLayout(root: path)
+        try layout.validate()
+        self.reporter = reporter
+    }
+
+    /// Where the tailer stands in each stream (segment base and byte offset).
+    public var position: [String: (base: UInt64, offset: Int64)] { positions }
+
+    /// The frames appended since the last call, stream by stream (merge with `LogReader.mergedByHLC`).
+    public func poll() throws(LogError) -> [LocatedFrame] {
+        var out: [LocatedFrame] = []
+        for stream in layout.streamNames() {
+            let bases = layout.segmentBases(stream)
+            guard let firstBase = bases.first else { continue }
+            var (base, offset) = positions[stream] ?? (firstBase, Int64(SegmentHeader.sizeBytes))
+            if !bases.contains(base) {
+                // The segment is gone (compacted away): continue at the next one.
+                guard let next = bases.first(where: { $0 > base }) else { continue }
+                (base, offset) = (next, Int64(SegmentHeader.sizeBytes))
+            }
+            while true {
+                let newerExists = layout.segmentBases(stream).contains { $0 > base }
+                let path = layout.segmentPath(stream, base: base)
+                let (frames, consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset)
+                out += frames
+                offset = consumed
+                if newerExists, let next = layout.segmentBases(stream).first(where: { $0 > base }) {
+                    if stuck {
+                        reportOnce(LogNotice(kind: .damage, message: "unreadable bytes at the end of a sealed segment; skipped", path: path, offset: offset))
+                    }
+                    base = next
+                    offset = Int64(SegmentHeader.sizeBytes)
+                    continue
+                }
+                break
+            }
+            positions[stream] = (base, offset)
+        }
+        return out
+    }
+
+    private func reportOnce(_ notice: LogNotice) {
+        let key = "\(notice.path)@\(notice.offset ?? -1)"
+        if reportedDamage.insert(key).inserted { reporter(notice) }
+    }
+
+    /// Reads complete, valid frames from `offset`; returns them, where reading stopped, and whether
+    /// bytes after that point were left unread (an unfinished frame, or a torn tail).
+    private func readNew(path: String, stream: String, base: UInt64, from offset: Int64) throws(LogError) -> ([LocatedFrame], Int64, Bool) {
+        let file: LogFile
+        do { file = try LogFile.open(path, flags: O_RDONLY) } catch { return ([], offset, false) }
+        defer { file.close() }
+        let size = try file.size()
+        guard size > offset else { return ([], offset, false) }
+        let bytes = try file.read(at: offset, count: Int(size - offset))
+        var frames: [LocatedFrame] = []
+        var position = 0
+        var stuck = false
+        bytes.withUnsafeBytes { raw in
+            while position < raw.count {
+                switch SegmentScanner.check(raw, at: position) {
+                case .success(let header):
+                    let frameBytes = UnsafeRawBufferPointer(rebasing: raw[position..<position + header.frameBytes])
+                    if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path) {
+                        frames.append(LocatedFrame(stream: stream, segmentBase: base, offset: offset + Int64(position), frame: frame))
+                    } else {
+                        reportOnce(LogNotice(kind: .damage, message: "a frame passing its checksum does not decode; skipped", path: path, offset: offset + Int64(position)))
+                    }
+                    position += header.frameBytes
+                case .failure(let problem):
+                    if let next = SegmentScanner.nextValidFrame(raw, after: position) {
+                        reportOnce(LogNotice(kind: .damage, message: "\(next - position) damaged bytes before the tail skipped: \(problem.reason)",
+                                             path: path, offset: offset + Int64(position)))
+                        position = next
+                    } else {
+                        stuck = true
+                        return
+                    }
+                }
+            }
+        }
+        return (frames, offset + Int64(position), stuck)
+    }
+}

@@ -1,0 +1,522 @@
+import Foundation
+import Synchronization
+import TrackModel
+
+/// When appended data reaches the disk.
+public enum Durability: String, Sendable, CaseIterable {
+    /// Frames are written when a batch fills or the flush interval passes; `commit()` and
+    /// `close()` fsync. A crash may lose what was not committed.
+    case buffered
+    /// Like buffered, and every frame is fsynced as it is written.
+    case groupCommit
+    /// Every append call seals a frame and returns after it is fsynced.
+    case sync
+}
+
+/// Something the log noticed and recovered from, reported to the caller rather than hidden.
+public struct LogNotice: Sendable, CustomStringConvertible {
+    /// The kind of notice.
+    public enum Kind: String, Sendable {
+        /// A torn tail (an unfinished write) was cut off.
+        case tornTailCut
+        /// Damaged bytes before the tail; they are kept on disk and skipped by readers, reported each time.
+        case damage
+        /// A missing or damaged index was rebuilt from its segment.
+        case indexRebuilt
+        /// A stream whose writer had died was taken over.
+        case streamTakenOver
+    }
+    /// The kind of notice.
+    public var kind: Kind
+    /// What happened, in a sentence.
+    public var message: String
+    /// The file concerned.
+    public var path: String
+    /// The byte offset concerned.
+    public var offset: Int64?
+
+    public var description: String { "\(kind.rawValue): \(message) [\(path)\(offset.map { " at byte \($0)" } ?? "")]" }
+}
+
+/// Receives notices; the default writes them to standard error.
+public typealias LogReporter = @Sendable (LogNotice) -> Void
+
+/// The default reporter: one line per notice on standard error.
+public let standardErrorReporter: LogReporter = { notice in
+    FileHandle.standardError.write(Data("swift-track: \(notice)\n".utf8))
+}
+
+/// How a writer is set up.
+public struct WriterOptions: Sendable {
+    /// When data reaches the disk.
+    public var durability: Durability = .buffered
+    /// Size at which a segment is sealed and a new one started.
+    public var segmentBytes: Int64 = Limits.segmentBytesDefault
+    /// Buffered data older than this is written even if the batch is not full.
+    public var flushIntervalMilliseconds: Int = Limits.flushIntervalMillisecondsDefault
+    /// Raw bytes at which a batch becomes a frame.
+    public var frameRawBytesTarget: Int = Limits.frameRawBytesTarget
+    /// How many sealed batches may wait for the flusher before appends wait (back-pressure).
+    public var pendingFramesMax: Int = 16
+    /// The stream to write; nil takes over a stream whose writer died, or makes a new one.
+    public var streamName: String?
+    /// Decode every frame right after encoding it (a paired check; slower).
+    public var verifyFrames: Bool = false
+    /// Where notices go.
+    public var reporter: LogReporter = standardErrorReporter
+
+    /// Default options.
+    public init() {}
+}
+
+/// A metric of a trial, registered with a writer for the allocation-free append path.
+public struct SeriesSlot: Sendable, Hashable {
+    /// The slot's index in its writer.
+    public let index: Int
+    /// The trial uid.
+    public let trial: String
+    /// The metric name.
+    public let name: String
+}
+
+/// The one writer of a stream: appends events into an in-memory batch on the caller's thread; a
+/// background flusher compresses batches into frames and writes them. It never waits on another
+/// process: its stream is its own, held by an exclusive `flock`.
+public final class LogWriter: @unchecked Sendable {
+    /// The database's layout.
+    public let layout: DatabaseLayout
+    /// The stream written.
+    public let streamName: String
+    /// The options in force.
+    public let options: WriterOptions
+
+    private let lockFile: LogFile
+    private let state: Mutex<AppendState>
+    private let coordination = NSCondition()
+    private let failed = Atomic<Bool>(false)
+    private var flusherThread: Thread?
+
+    // Guarded by `coordination`.
+    private var queue: [PendingFrame] = []
+    private var spareBuffers: [EncodeBuffer] = []
+    private var writtenSequence: UInt64
+    private var durableSequence: UInt64
+    private var commitTarget: UInt64 = 0
+    private var failure: LogError?
+    private var stopping = false
+    private var flusherStopped = false
+    private var flushRequested = false
+
+    // Owned by the flusher thread (and by `open` before it starts).
+    private var segment: LogFile
+    private var segmentBase: UInt64
+    private var segmentSize: Int64
+    private var segmentFrames: [FrameLocation] = []
+    private var segmentFrameTrials: [[String]] = []
+    private var segmentDirty = false
+
+    struct PendingFrame {
+        var buffer: EncodeBuffer
+        var firstSequence: UInt64
+        var eventCount: UInt32
+        var minHLC: HLC
+        var maxHLC: HLC
+        var trials: [String]
+    }
+
+    struct SlotState {
+        var trial: String
+        var name: String
+        var generation: UInt64 = .max
+        var series: Int32 = 0
+    }
+
+    struct AppendState: ~Copyable {
+        var encoder: FrameEncoder
+        var clock: HybridClock
+        var slots: [SlotState] = []
+        var slotIndex: [SeriesKeyName: Int] = [:]
+        var closed = false
+    }
+
+    struct SeriesKeyName: Hashable {
+        var trial: String
+        var name: String
+    }
+
+    // MARK: - Opening
+
+    /// Opens a writer on the database at `path` (created if missing): takes over a stream whose
+    /// writer died, or creates one, recovers it (cutting a torn tail, rebuilding missing indices)
+    /// and starts the flusher.
+    public static func open(database path: String, options: WriterOptions = WriterOptions()) throws(LogError) -> LogWriter {
+        Limits.check()
+        guard options.segmentBytes >= Limits.segmentBytesMin && options.segmentBytes <= Limits.segmentBytesMax else {
+            throw LogError(.invalidArgument, "segment size \(options.segmentBytes) is outside \(Limits.segmentBytesMin)...\(Limits.segmentBytesMax) bytes")
+        }
+        guard options.frameRawBytesTarget > 0 && options.frameRawBytesTarget < Limits.frameRawBytesMax / 2 else {
+            throw LogError(.invalidArgument, "frame target \(options.frameRawBytesTarget) must be between 1 and \(Limits.frameRawBytesMax / 2) bytes")
+        }
+        let layout = DatabaseLayout(root: path)
+        try layout.create()
+        let (stream, lock, takenOver) = try acquireStream(layout, wanted: options.streamName)
+        if takenOver {
+            options.reporter(LogNotice(kind: .streamTakenOver, message: "stream '\(stream)' had no live writer; continuing it", path: layout.streamDirectory(stream)))
+        }
+        do {
+            let recovered = try StreamRecovery.recover(layout: layout, stream: stream, reporter: options.reporter)
+            return LogWriter(layout: layout, stream: stream, lock: lock, options: options, recovered: recovered)
+        } catch {
+            lock.close()
+            throw error
+        }
+    }
+
+    private static func acquireStream(_ layout: DatabaseLayout, wanted: String?) throws(LogError) -> (String, LogFile, Bool) {
+        func tryLock(_ name: String) throws(LogError) -> LogFile? {
+            try FileSystem.createDirectory(layout.streamDirectory(name))
+            let file = try LogFile.open(layout.lockPath(name), flags: O_RDWR | O_CREAT)
+            if try file.tryLockExclusive() { return file }
+            file.close()
+            return nil
+        }
+        if let wanted {
+            guard !wanted.isEmpty, wanted.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !wanted.hasPrefix(".") else {
+                throw LogError(.invalidArgument, "stream name '\(wanted)' may hold only letters, digits, '-', '_' and '.'")
+            }
+            let existed = FileSystem.isDirectory(layout.streamDirectory(wanted))
+            guard let lock = try tryLock(wanted) else {
+                throw LogError(.streamLocked, "stream '\(wanted)' is held by another live writer; use another stream name", path: layout.streamDirectory(wanted))
+            }
+            return (wanted, lock, existed)
+        }
+        for name in layout.streamNames() {
+            if let lock = try tryLock(name) { return (name, lock, true) }
+        }
+        var host = ProcessInfo.processInfo.hostName.filter { $0.isLetter || $0.isNumber || $0 == "-" }
+        if host.isEmpty { host = "host" }
+        for _ in 0..<100 {
+            let name = "\(host.prefix(24))-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+            if FileSystem.isDirectory(layout.streamDirectory(name)) { continue }
+            if let lock = try tryLock(name) { return (name, lock, false) }
+        }
+        throw LogError(.streamLocked, "could not create a new stream in \(layout.streamsDirectory)", path: layout.streamsDirectory)
+    }
+
+    private init(layout: DatabaseLayout, stream: String, lock: LogFile, options: WriterOptions, recovered: StreamRecovery.Result) {
+        self.layout = layout
+        self.streamName = stream
+        self.options = options
+        self.lockFile = lock
+        let encoder = FrameEncoder(firstSequence: recovered.nextSequence, buffer: EncodeBuffer(capacity: options.frameRawBytesTarget + 4096))
+        state = Mutex(AppendState(encoder: encoder, clock: HybridClock(after: recovered.lastHLC)))
+        writtenSequence = recovered.nextSequence
+        durableSequence = recovered.nextSequence
+        segment = recovered.activeSegment
+        segmentBase = recovered.activeBase
+        segmentSize = recovered.activeSize
+        segmentFrames = recovered.activeFrames
+        segmentFrameTrials = recovered.activeFrameTrials
+        let thread = Thread { [unowned self] in self.flusherLoop() }
+        thread.name = "swift-track flusher \(stream)"
+        flusherThread = thread
+        thread.start()
+    }
+
+    deinit {
+        lockFile.close()
+    }
+
+    // MARK: - Appending
+
+    /// The sequence number the next event will get.
+    public var nextSequence: UInt64 { state.withLock { $0.encoder.nextSequence } }
+
+    /// The highest timestamp handed out so far.
+    public var lastHLC: HLC { state.withLock { $0.clock.last } }
+
+    /// Moves the writer's clock past a timestamp seen in another stream.
+    public func observe(_ hlc: HLC) { state.withLock { $0.clock.observe(hlc) } }
+
+    @inline(__always) private func checkUsable() throws(LogError) {
+        if failed.load(ordering: .relaxed) {
+            coordination.lock()
+            let error = failure ?? LogError(.writerUnavailable, "the writer is closed")
+            coordination.unlock()
+            throw LogError(.writerUnavailable, "the writer stopped after an error and accepts no more events; reopen the database. First error: \(error)",
+                           path: error.path, offset: error.offset, errno: error.errno)
+        }
+    }
+
+    /// Registers (trial, metric name) for `append(_:step:value:)`, the allocation-free path.
+    public func slot(trial: String, name: String) -> SeriesSlot {
+        state.withLock { s in
+            let key = SeriesKeyName(trial: trial, name: name)
+            if let index = s.slotIndex[key] { return SeriesSlot(index: index, trial: trial, name: name) }
+            let index = s.slots.count
+            s.slots.append(SlotState(trial: trial, name: name))
+            s.slotIndex[key] = index
+            return SeriesSlot(index: index, trial: trial, name: name)
+        }
+    }
+
+    /// Appends one scalar point of a registered series. Returns its sequence number.
+    @discardableResult
+    public func append(_ slot: SeriesSlot, step: Int64?, value: Double) throws(LogError) -> UInt64 {
+        try checkUsable()
+        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
+            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            var entry = s.slots[slot.index]
+            if entry.generation != s.encoder.generation {
+                entry.series = s.encoder.seriesID(trial: entry.trial, name: entry.name)
+                entry.generation = s.encoder.generation
+                s.slots[slot.index] = entry
+            }
+            let sequence = s.encoder.nextSequence
+            s.encoder.appendPoint(series: entry.series, step: step, value: value, hlc: s.clock.tick(), continues: false)
+            return (sequence, s.encoder.buffer.count >= options.frameRawBytesTarget ? seal(&s) : nil)
+        }
+        try afterAppend(sealed)
+        return sequence
+    }
+
+    /// Appends several scalar metrics of one trial logged together (one operation).
+    @discardableResult
+    public func appendPoints(trial: String, step: Int64?, _ points: some Collection<(name: String, value: Double)>) throws(LogError) -> UInt64 {
+        try checkUsable()
+        guard !points.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
+        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
+            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            // Define every series first, so that continued points follow their event directly.
+            var ids: [Int32] = []
+            ids.reserveCapacity(points.count)
+            for point in points { ids.append(s.encoder.seriesID(trial: trial, name: point.name)) }
+            let sequence = s.encoder.nextSequence
+            let hlc = s.clock.tick()
+            for (i, point) in points.enumerated() {
+                s.encoder.appendPoint(series: ids[i], step: step, value: point.value, hlc: hlc, continues: i > 0)
+            }
+            return (sequence, s.encoder.buffer.count >= options.frameRawBytesTarget ? seal(&s) : nil)
+        }
+        try afterAppend(sealed)
+        return sequence
+    }
+
+    /// Appends any other operation. Returns its sequence number and timestamp.
+    @discardableResult
+    public func append(_ record: LogRecord) throws(LogError) -> (sequence: UInt64, hlc: HLC) {
+        try checkUsable()
+        try validate(record)
+        let (result, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> ((UInt64, HLC), PendingFrame?) in
+            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            let sequence = s.encoder.nextSequence
+            let hlc = s.clock.tick(precise: true)
+            s.encoder.appendRecord(record, hlc: hlc)
+            return ((sequence, hlc), s.encoder.buffer.count >= options.frameRawBytesTarget ? seal(&s) : nil)
+        }
+        try afterAppend(sealed)
+        return result
+    }
+
+    private func validate(_ record: LogRecord) throws(LogError) {
+        // Strings longer than the limit cannot be decoded back: refuse them before they are written.
+        var longest = record.trialUID?.utf8.count ?? 0
+        switch record {
+        case .chronoStarted(_, let n), .chronoFinished(_, let n): longest = max(longest, n.utf8.count)
+        case .statusSet(_, let st, let e): longest = max(longest, st.name.utf8.count, e?.utf8.count ?? 0)
+        default: break
+        }
+        if longest > Limits.stringBytesMax {
+            throw LogError(.invalidArgument, "a name or text of \(longest) bytes exceeds the limit of \(Limits.stringBytesMax) bytes")
+        }
+    }
+
+    @inline(__always) private func afterAppend(_ sealed: PendingFrame?) throws(LogError) {
+        if let sealed { try enqueue(sealed) }
+        if options.durability == .sync { try commit() }
+    }
+
+    /// Seals the current batch (under the append lock) and starts a new one in a spare buffer.
+    private func seal(_ s: inout AppendState) -> PendingFrame? {
+        guard !s.encoder.isEmpty else { return nil }
+        let e = s.encoder
+        let pending = PendingFrame(buffer: e.buffer, firstSequence: e.firstSequence, eventCount: e.eventCount,
+                                   minHLC: e.minHLC, maxHLC: e.lastHLC, trials: e.trials)
+        coordination.lock()
+        let spare = spareBuffers.popLast()
+        coordination.unlock()
+        e.reset(firstSequence: e.nextSequence, buffer: spare ?? EncodeBuffer(capacity: options.frameRawBytesTarget + 4096))
+        return pending
+    }
+
+    private func enqueue(_ pending: PendingFrame) throws(LogError) {
+        coordination.lock()
+        defer { coordination.unlock() }
+        // Back-pressure: wait while the flusher is far behind.
+        while queue.count >= options.pendingFramesMax && failure == nil && !flusherStopped {
+            coordination.wait()
+        }
+        if let failure { throw LogError(.writerUnavailable, "the writer stopped after an error: \(failure)") }
+        queue.append(pending)
+        coordination.broadcast()
+    }
+
+    // MARK: - Durability
+
+    /// Returns once every event appended before the call is written and fsynced.
+    public func commit() throws(LogError) {
+        let sealed = state.withLock { s in seal(&s) }
+        if let sealed { try enqueue(sealed) }
+        let target = state.withLock { $0.encoder.firstSequence }
+        coordination.lock()
+        defer { coordination.unlock() }
+        if target > commitTarget { commitTarget = target }
+        coordination.broadcast()
+        while durableSequence < target && failure == nil && !flusherStopped {
+            coordination.wait()
+        }
+        if let failure { throw LogError(.writerUnavailable, "commit failed: \(failure)", path: failure.path, offset: failure.offset, errno: failure.errno) }
+        if durableSequence < target { throw LogError(.writerUnavailable, "the writer is closed") }
+    }
+
+    /// Writes the current batch without waiting for an fsync (used by tailing tests and tools).
+    public func flush() throws(LogError) {
+        let sealed = state.withLock { s in seal(&s) }
+        if let sealed { try enqueue(sealed) }
+        let target = state.withLock { $0.encoder.firstSequence }
+        coordination.lock()
+        defer { coordination.unlock() }
+        flushRequested = true
+        coordination.broadcast()
+        while writtenSequence < target && failure == nil && !flusherStopped { coordination.wait() }
+        if let failure { throw LogError(.writerUnavailable, "flush failed: \(failure)") }
+    }
+
+    /// Commits, stops the flusher and releases the stream. Later calls throw.
+    public func close() throws(LogError) {
+        var commitError: LogError?
+        do { try commit() } catch { commitError = error }
+        let alreadyClosed = state.withLock { s -> Bool in
+            let was = s.closed
+            s.closed = true
+            return was
+        }
+        if !alreadyClosed {
+            coordination.lock()
+            stopping = true
+            coordination.broadcast()
+            while !flusherStopped { coordination.wait() }
+            coordination.unlock()
+            segment.close()
+            lockFile.close()
+        }
+        if let commitError, !alreadyClosed { throw commitError }
+    }
+
+    /// The sequence number below which everything is durable.
+    public var durableSequenceNumber: UInt64 {
+        coordination.lock()
+        defer { coordination.unlock() }
+        return durableSequence
+    }
+
+    // MARK: - Flusher
+
+    private func flusherLoop() {
+        let interval = Double(max(1, options.flushIntervalMilliseconds)) / 1000
+        coordination.lock()
+        while true {
+            if queue.isEmpty && !stopping {
+                let needsSync = commitTarget > durableSequence && writtenSequence >= commitTarget
+                if !needsSync {
+                    let timedOut = !coordination.wait(until: Date(timeIntervalSinceNow: interval))
+                    if timedOut && queue.isEmpty && failure == nil {
+                        // Interval flush: seal whatever the appenders have buffered.
+                        coordination.unlock()
+                        let sealed = state.withLock { s in seal(&s) }
+                        coordination.lock()
+                        if let sealed { queue.append(sealed) }
+                    }
+                }
+            }
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            let wantSync = commitTarget > durableSequence || stopping
+            let isStopping = stopping
+            let hasFailed = failure != nil
+            coordination.broadcast()
+            coordination.unlock()
+
+            var written = [EncodeBuffer]()
+            var lastEnd: UInt64?
+            var error: LogError?
+            if !hasFailed {
+                for pending in batch {
+                    do {
+                        try write(pending)
+                        lastEnd = pending.firstSequence + UInt64(pending.eventCount)
+                    } catch let e {
+                        error = e
+                        break
+                    }
+                    written.append(pending.buffer)
+                }
+                if error == nil && (wantSync || (options.durability != .buffered && !batch.isEmpty)) && segmentDirty {
+                    do { try segment.sync(); segmentDirty = false } catch let e { error = e }
+                }
+            }
+
+            coordination.lock()
+            for buffer in written where spareBuffers.count < options.pendingFramesMax { buffer.reset(); spareBuffers.append(buffer) }
+            if let lastEnd { writtenSequence = lastEnd }
+            if error == nil && !segmentDirty { durableSequence = writtenSequence }
+            if let error, failure == nil {
+                failure = error
+                failed.store(true, ordering: .releasing)
+                // Cut whatever part of the failed frame reached the file, so no reader sees it.
+                try? segment.truncate(to: segmentSize)
+            }
+            coordination.broadcast()
+            if isStopping && queue.isEmpty {
+                flusherStopped = true
+                coordination.broadcast()
+                coordination.unlock()
+                return
+            }
+        }
+    }
+
+    /// Compresses and writes one frame, rolling the segment first if it is full.
+    private func write(_ pending: PendingFrame) throws(LogError) {
+        let frame = Frame.make(payload: pending.buffer.bytes, firstSequence: pending.firstSequence, eventCount: pending.eventCount,
+                               minHLC: pending.minHLC, maxHLC: pending.maxHLC, trials: pending.trials, verify: options.verifyFrames)
+        if segmentSize > Int64(SegmentHeader.sizeBytes) && segmentSize + Int64(frame.bytes.count) > options.segmentBytes {
+            try rollSegment(nextBase: pending.firstSequence)
+        }
+        try segment.write(frame.bytes, at: segmentSize)
+        segmentFrames.append(FrameLocation(header: frame.header, offset: segmentSize))
+        segmentFrameTrials.append(frame.trials)
+        segmentSize += Int64(frame.bytes.count)
+        segmentDirty = true
+        if options.durability != .buffered {
+            try segment.sync()
+            segmentDirty = false
+        }
+    }
+
+    /// Seals the active segment (fsync, then its index) and starts a new one at `nextBase`.
+    private func rollSegment(nextBase: UInt64) throws(LogError) {
+        try segment.sync()
+        segmentDirty = false
+        let index = StreamRecovery.index(frames: segmentFrames, trials: segmentFrameTrials, base: segmentBase, size: segmentSize)
+        try StreamRecovery.writeIndex(index, path: layout.indexPath(streamName, base: segmentBase))
+        segment.close()
+        let (file, size) = try StreamRecovery.createSegment(layout: layout, stream: streamName, base: nextBase)
+        segment = file
+        segmentBase = nextBase
+        segmentSize = size
+        segmentFrames = []
+        segmentFrameTrials = []
+    }
+}
+

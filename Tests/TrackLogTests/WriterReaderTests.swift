@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+import TrackLog
+import TrackModel
+
+@Suite("Writer, segments, indices, reader and tailer")
+struct WriterReaderTests {
+    @Test("appended events read back in order, across segments, with contiguous sequences")
+    func writeAndRead() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 16 << 10, frameBytes: 2048))
+        let records = try sampleRecords()
+        for r in records { try writer.append(r) }
+        let loss = writer.slot(trial: "t1_0", name: "loss")
+        for step in 0..<20_000 { try writer.append(loss, step: Int64(step), value: 1 / Double(step + 1)) }
+        try writer.appendPoints(trial: "t2_0", step: 5, [(name: "a", value: 1), (name: "b", value: 2)])
+        try writer.commit()
+        let stream = writer.streamName
+        try writer.close()
+
+        let reader = try LogReader(database: dir.db, reporter: notices.reporter)
+        let segments = reader.segments(stream)
+        #expect(segments.count > 2, "small segments roll")
+        for segment in segments.dropLast() {
+            #expect(FileManager.default.fileExists(atPath: segment.path.replacingOccurrences(of: ".log", with: ".idx")), "sealed segments have an index")
+        }
+        let frames = try reader.allFrames()
+        let seqs = sequences(frames)
+        #expect(seqs == Array(0..<UInt64(records.count + 20_001)), "sequences are contiguous, the two points of one call share one")
+        let pts = points(frames)
+        #expect(pts.count == 20_002)
+        #expect(pts[0].0 == "t1_0" && pts[0].2 == 0 && pts[0].3 == 1)
+        #expect(pts[19_999].2 == 19_999)
+        #expect(pts[20_000].1 == "a" && pts[20_001].1 == "b" && pts[20_001].2 == 5)
+        var decodedRecords: [LogRecord] = []
+        for f in frames { for e in f.frame.events { if case .record(let r) = e.kind { decodedRecords.append(r) } } }
+        #expect(decodedRecords == records)
+        #expect(notices.all.isEmpty, "\(notices.all)")
+    }
+
+    @Test("seeking by sequence, time and trial reads only the frames needed")
+    func seeks() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
+        let a = writer.slot(trial: "a_0", name: "loss"), b = writer.slot(trial: "b_0", name: "loss")
+        var middleHLC = HLC.zero
+        for step in 0..<6000 {
+            try writer.append(step < 3000 ? a : b, step: Int64(step), value: Double(step))
+            if step == 3000 { middleHLC = writer.lastHLC }
+        }
+        try writer.close()
+        let reader = try LogReader(database: dir.db, reporter: notices.reporter)
+        let stream = reader.streams()[0]
+        let all = try reader.frames(stream: stream)
+        let some = try reader.frames(stream: stream, sequences: 4000..<4010)
+        #expect(!some.isEmpty && some.count <= 2)
+        #expect(some.contains { f in f.frame.events.contains { $0.sequence == 4005 } })
+        let ofA = try reader.frames(trial: "a_0")
+        #expect(ofA.allSatisfy { $0.frame.trials.contains("a_0") })
+        #expect(points(ofA).filter { $0.0 == "a_0" }.count == 3000)
+        #expect(ofA.count < all.count)
+        let late = try reader.frames(hlc: middleHLC...HLC(rawValue: .max))
+        #expect(late.count < all.count)
+        #expect(points(late).contains { $0.2 == 5999 })
+        #expect(!points(late).contains { $0.2 == 0 })
+    }
+
+    @Test("a missing or damaged index is rebuilt from its segment, with a notice")
+    func indexRebuild() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
+        let s = writer.slot(trial: "a_0", name: "loss")
+        for step in 0..<20000 { try writer.append(s, step: Int64(step), value: sin(Double(step))) }
+        try writer.close()
+        let reader = try LogReader(database: dir.db, reporter: notices.reporter)
+        let stream = reader.streams()[0]
+        let sealed = reader.segments(stream).filter { !$0.isActive }
+        try #require(sealed.count >= 2)
+        let expected = points(try reader.allFrames()).count
+        let missing = sealed[0].path.replacingOccurrences(of: ".log", with: ".idx")
+        let damaged = sealed[1].path.replacingOccurrences(of: ".log", with: ".idx")
+        try FileManager.default.removeItem(atPath: missing)
+        var bytes = readFile(damaged)
+        bytes[bytes.count / 2] ^= 0xFF
+        writeFile(damaged, bytes)
+        #expect(points(try reader.allFrames()).count == expected)
+        let rebuilt = notices.of(.indexRebuilt)
+        #expect(rebuilt.count == 2, "\(notices.all)")
+        #expect(rebuilt.contains { $0.path == missing && $0.message.contains("missing") })
+        #expect(rebuilt.contains { $0.path == damaged && $0.message.contains("CRC") })
+        #expect(FileManager.default.fileExists(atPath: missing), "the rebuilt index is written back")
+        // And the writer's recovery does the same when it reopens.
+        try FileManager.default.removeItem(atPath: missing)
+        let again = try LogWriter.open(database: dir.db, options: writerOptions(notices))
+        try again.close()
+        #expect(notices.of(.indexRebuilt).count == 3)
+    }
+
+    @Test("a stream whose writer is gone is taken over and continued; a live one is not shared")
+    func takeover() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        let first = try LogWriter.open(database: dir.db, options: writerOptions(notices))
+        let s = first.slot(trial: "a_0", name: "loss")
+        for step in 0..<100 { try first.append(s, step: Int64(step), value: 1) }
+        let second = try LogWriter.open(database: dir.db, options: writerOptions(notices))
+        #expect(second.streamName != first.streamName, "a live writer's stream is not taken")
+        try second.close()
+        try first.close()
+        let third = try LogWriter.open(database: dir.db, options: writerOptions(notices, durability: .sync))
+        #expect([first.streamName, second.streamName].contains(third.streamName))
+        #expect(notices.of(.streamTakenOver).count == 1)
+        var named = WriterOptions()
+        named.streamName = third.streamName
+        named.reporter = notices.reporter
+        #expect { try LogWriter.open(database: dir.db, options: named) } throws: { ($0 as? LogError)?.code == .streamLocked }
+        let before = third.nextSequence
+        let t = third.slot(trial: "a_0", name: "loss")
+        try third.append(t, step: 100, value: 2)
+        #expect(third.durableSequenceNumber == before + 1, "sync durability: durable on return")
+        try third.close()
+        #expect(throws: LogError.self) { try third.append(t, step: 101, value: 3) }
+        let reader = try LogReader(database: dir.db, reporter: notices.reporter)
+        #expect(points(try reader.allFrames()).count == 101)
+    }
+
+    @Test("the tailer returns only new frames while a writer appends, across segment rolls")
+    func tailer() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
+        let tailer = try LogTailer(database: dir.db, reporter: notices.reporter)
+        #expect(try tailer.poll().isEmpty)
+        let s = writer.slot(trial: "a_0", name: "loss")
+        var seen = 0
+        for round in 0..<5 {
+            for step in 0..<1000 { try writer.append(s, step: Int64(round * 1000 + step), value: Double(step)) }
+            try writer.flush()
+            let new = points(try tailer.poll())
+            #expect(new.count == 1000, "round \(round)")
+            #expect(new.first?.2 == Int64(round * 1000))
+            seen += new.count
+            #expect(try tailer.poll().isEmpty)
+        }
+        #expect(seen == 5000)
+        #expect(try LogReader(database: dir.db).segments(writer.streamName).count > 1)
+        // A second writer's stream shows up too, and events merge by timestamp.
+        let other = try LogWriter.open(database: dir.db, options: writerOptions(notices))
+        try other.append(.trialStarted(trial: "b_0"))
+        try other.flush()
+        try writer.append(.trialStarted(trial: "a_0"))
+        try writer.flush()
+        let frames = try tailer.poll()
+        let merged = LogReader.mergedByHLC(frames)
+        #expect(merged.count == 2)
+        let hlcs = merged.map { frames[$0.frame].frame.events[$0.event].hlc }
+        #expect(hlcs == hlcs.sorted())
+        try other.close()
+        try writer.close()
+    }
+
+    @Test("not a database: a clear error")
+    func notADatabase() throws {
+        let dir = TemporaryDirectory()
+        #expect { try LogReader(database: dir.path + "/nothing") } throws: { ($0 as? LogError)?.code == .notADatabase }
+        #expect { try LogReader(database: dir.path) } throws: { ($0 as? LogError)?.message.contains("FORMAT") == true }
+    }
+}
