@@ -73,7 +73,9 @@ public struct DatabaseLayout: Sendable {
     public func create() throws(LogError) {
         try FileSystem.createDirectory(streamsDirectory)
         if !FileSystem.exists(formatPath) {
-            let temporary = formatPath + ".tmp"
+            // Several processes may create the database at once: each writes its own temporary
+            // file and renames it into place; the marker's content is the same whoever wins.
+            let temporary = formatPath + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
             let file = try LogFile.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
             try file.write(Array(DatabaseLayout.formatMarker.utf8), at: 0)
             try file.sync()

@@ -113,7 +113,7 @@ enum StreamRecovery {
 
     /// Writes an index file atomically (temporary file, fsync, rename, directory fsync).
     static func writeIndex(_ index: SegmentIndex, path: String) throws(LogError) {
-        let temporary = path + ".tmp"
+        let temporary = path + ".\(getpid()).tmp"
         let file = try LogFile.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
         try file.write(index.encode(), at: 0)
         try file.sync()

@@ -93,3 +93,8 @@ func sampleRecords() throws -> [LogRecord] {
         .trialFinished(trial: trial.uid),
     ]
 }
+
+/// True when `s` is 0, 1, 2, ... without gap.
+func isContiguous(_ s: [UInt64]) -> Bool {
+    s.enumerated().allSatisfy { $0.element == UInt64($0.offset) }
+}

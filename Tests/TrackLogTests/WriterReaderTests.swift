@@ -27,7 +27,7 @@ struct WriterReaderTests {
         }
         let frames = try reader.allFrames()
         let seqs = sequences(frames)
-        #expect(seqs == Array(0..<UInt64(records.count + 20_001)), "sequences are contiguous, the two points of one call share one")
+        #expect(seqs.count == records.count + 20_001 && isContiguous(seqs), "sequences are contiguous, the two points of one call share one")
         let pts = points(frames)
         #expect(pts.count == 20_002)
         #expect(pts[0].0 == "t1_0" && pts[0].2 == 0 && pts[0].3 == 1)
