@@ -1,12 +1,13 @@
 /// A growable byte buffer for encoding: raw memory, no per-append checks beyond capacity, reused
-/// across frames so that steady-state appends allocate nothing.
+/// across frames so that steady-state appends allocate nothing. Its owner serializes access (the
+/// writer's append lock), so dynamic exclusivity checks are off on the hot fields.
 public final class EncodeBuffer: @unchecked Sendable {
     /// The bytes written so far start here.
-    public private(set) var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) public private(set) var base: UnsafeMutableRawPointer
     /// How many bytes are written.
-    public private(set) var count: Int = 0
+    @exclusivity(unchecked) public private(set) var count: Int = 0
     /// How many bytes fit before the buffer grows.
-    public private(set) var capacity: Int
+    @exclusivity(unchecked) public private(set) var capacity: Int
 
     /// An empty buffer with room for `capacity` bytes.
     public init(capacity: Int = 1 << 16) {
@@ -35,6 +36,15 @@ public final class EncodeBuffer: @unchecked Sendable {
         base.deallocate()
         base = newBase
         capacity = newCapacity
+    }
+
+    /// Runs `body` with a cursor at the end of the buffer, `maximumBytes` of room reserved, and
+    /// keeps what it wrote: the hot encoding path touches the object once instead of per byte.
+    @inline(__always) public func withCursor(maximumBytes: Int, _ body: (inout ByteCursor) -> Void) {
+        reserve(maximumBytes)
+        var cursor = ByteCursor(position: base + count)
+        body(&cursor)
+        count = cursor.position - base
     }
 
     /// Appends one byte.
@@ -96,6 +106,41 @@ public final class EncodeBuffer: @unchecked Sendable {
 
     /// The written bytes as an array.
     public func toArray() -> [UInt8] { Array(bytes) }
+}
+
+/// Writes into memory already reserved (see `EncodeBuffer.withCursor`).
+public struct ByteCursor {
+    /// Where the next byte goes.
+    public var position: UnsafeMutableRawPointer
+
+    /// Writes one byte.
+    @inline(__always) public mutating func byte(_ value: UInt8) {
+        position.storeBytes(of: value, as: UInt8.self)
+        position += 1
+    }
+
+    /// Writes an unsigned LEB128 varint (at most 10 bytes).
+    @inline(__always) public mutating func varint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            position.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, as: UInt8.self)
+            position += 1
+            v >>= 7
+        }
+        position.storeBytes(of: UInt8(v), as: UInt8.self)
+        position += 1
+    }
+
+    /// Writes a zigzag varint.
+    @inline(__always) public mutating func signed(_ value: Int64) {
+        varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    /// Writes the `n` low-order bytes of `value`, little-endian (8 bytes of room needed).
+    @inline(__always) public mutating func lowBytes(_ value: UInt64, _ n: Int) {
+        position.storeBytes(of: value.littleEndian, as: UInt64.self)
+        position += n
+    }
 }
 
 /// Reads encoded bytes with a bounds check on every read: malformed input throws

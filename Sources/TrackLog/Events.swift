@@ -99,8 +99,8 @@ public struct DecodedEvent: Sendable {
     public enum Kind: Sendable {
         /// A scalar metric point of series `series` (an index into `DecodedFrame.series`).
         case point(series: Int32, step: Int64?, value: Double)
-        /// Any other operation.
-        case record(LogRecord)
+        /// Any other operation (boxed: records are rare and large, points are many and small).
+        indirect case record(LogRecord)
     }
     /// The event's sequence number in its stream. Points logged in one call share it.
     public var sequence: UInt64

@@ -45,10 +45,12 @@ public enum Frame {
 
     /// The payload of the frame whose bytes (header then stored payload) are `bytes`,
     /// decompressed, after checking its checksum.
-    public static func payload(_ bytes: UnsafeRawBufferPointer, header: FrameHeader, path: String, offset: Int64) throws(LogError) -> [UInt8] {
+    /// `checksumVerified` skips the CRC when the caller has just checked it (a segment scan).
+    public static func payload(_ bytes: UnsafeRawBufferPointer, header: FrameHeader, path: String, offset: Int64,
+                               checksumVerified: Bool = false) throws(LogError) -> [UInt8] {
         let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<FrameHeader.sizeBytes])
         let stored = UnsafeRawBufferPointer(rebasing: bytes[FrameHeader.sizeBytes..<FrameHeader.sizeBytes + Int(header.storedBytes)])
-        guard FrameHeader.checksumMatches(header: headerBytes, payload: stored) else {
+        guard checksumVerified || FrameHeader.checksumMatches(header: headerBytes, payload: stored) else {
             throw LogError(.corruptFrame, "frame fails its CRC32C check", path: path, offset: offset)
         }
         if header.flags & FrameHeader.flagLZ4 == 0 { return Array(stored) }
@@ -59,8 +61,9 @@ public enum Frame {
         }
     }
 
-    /// Decodes the frame at the start of `bytes` (which must hold all of it).
-    public static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(LogError) -> DecodedFrame {
+    /// Decodes the frame at the start of `bytes` (which must hold all of it), checking its CRC
+    /// unless `checksumVerified` says the caller just did.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String, checksumVerified: Bool = false) throws(LogError) -> DecodedFrame {
         let header: FrameHeader
         switch FrameHeader.decode(bytes) {
         case .success(let h): header = h
@@ -69,7 +72,7 @@ public enum Frame {
         guard bytes.count >= header.frameBytes else {
             throw LogError(.corruptFrame, "frame runs past the end of the data", path: path, offset: offset)
         }
-        let payload = try Frame.payload(bytes, header: header, path: path, offset: offset)
+        let payload = try Frame.payload(bytes, header: header, path: path, offset: offset, checksumVerified: checksumVerified)
         let result = payload.withUnsafeBytes { raw in Result { () throws(LogError) in try FrameDecoder.decode(raw, header: header) } }
         switch result {
         case .success(let frame): return frame

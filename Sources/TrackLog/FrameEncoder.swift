@@ -5,25 +5,25 @@ import TrackModel
 /// Not thread-safe: the writer calls it under its append lock.
 public final class FrameEncoder: @unchecked Sendable {
     /// The payload so far.
-    public private(set) var buffer: EncodeBuffer
-    private var trialIDs: [String: Int32] = [:]
-    private var keyIDs: [String: Int32] = [:]
-    private var seriesIDs: [SeriesKey: Int32] = [:]
-    private var seriesLastStep: [Int64] = []
-    private var seriesLastBits: [UInt64] = []
+    @exclusivity(unchecked) public private(set) var buffer: EncodeBuffer
+    @exclusivity(unchecked) private var trialIDs: [String: Int32] = [:]
+    @exclusivity(unchecked) private var keyIDs: [String: Int32] = [:]
+    @exclusivity(unchecked) private var seriesIDs: [SeriesKey: Int32] = [:]
+    @exclusivity(unchecked) private var seriesLastStep: [Int64] = []
+    @exclusivity(unchecked) private var seriesLastBits: [UInt64] = []
     /// Bumped on every reset: series ids cached by callers are valid only within one generation.
-    public private(set) var generation: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var generation: UInt64 = 0
 
     /// Sequence number of the frame's first event.
-    public private(set) var firstSequence: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var firstSequence: UInt64 = 0
     /// Events (operations) in the frame.
-    public private(set) var eventCount: UInt32 = 0
+    @exclusivity(unchecked) public private(set) var eventCount: UInt32 = 0
     /// Timestamp of the first event.
-    public private(set) var minHLC: HLC = .zero
+    @exclusivity(unchecked) public private(set) var minHLC: HLC = .zero
     /// Timestamp of the last event.
-    public private(set) var lastHLC: HLC = .zero
+    @exclusivity(unchecked) public private(set) var lastHLC: HLC = .zero
     /// The trial uids the frame touches, in first-use order.
-    public private(set) var trials: [String] = []
+    @exclusivity(unchecked) public private(set) var trials: [String] = []
 
     /// An empty encoder whose first event will get sequence `firstSequence`.
     public init(firstSequence: UInt64, buffer: EncodeBuffer = EncodeBuffer(capacity: Limits.frameRawBytesTarget + 4096)) {
@@ -44,6 +44,7 @@ public final class FrameEncoder: @unchecked Sendable {
         seriesLastStep.removeAll(keepingCapacity: true)
         seriesLastBits.removeAll(keepingCapacity: true)
         trials.removeAll(keepingCapacity: true)
+        recentSeries.removeAll(keepingCapacity: true)
         self.firstSequence = firstSequence
         eventCount = 0
         generation &+= 1
@@ -74,8 +75,23 @@ public final class FrameEncoder: @unchecked Sendable {
         return id
     }
 
+    /// The series looked up most recently: callers logging the same few metrics of the same trial
+    /// call after call hit here without hashing strings (equal strings usually share storage, and
+    /// comparing those is one word).
+    @exclusivity(unchecked) private var recentSeries: [(trial: String, name: String, id: Int32)] = []
+
     /// The frame-local id of the series (trial, name), defining it (and its parts) on first use.
     public func seriesID(trial: String, name: String) -> Int32 {
+        for i in recentSeries.indices where recentSeries[i].trial == trial && recentSeries[i].name == name {
+            return recentSeries[i].id
+        }
+        let id = lookUpSeries(trial: trial, name: name)
+        if recentSeries.count == 8 { recentSeries.removeFirst() }
+        recentSeries.append((trial, name, id))
+        return id
+    }
+
+    private func lookUpSeries(trial: String, name: String) -> Int32 {
         let key = SeriesKey(trial: trialID(trial), key: keyID(name))
         if let id = seriesIDs[key] { return id }
         let id = Int32(seriesIDs.count)
@@ -99,8 +115,9 @@ public final class FrameEncoder: @unchecked Sendable {
         } else {
             let gap = hlc.rawValue &- lastHLC.rawValue
             if gap != 1 {
-                buffer.append(EventTag.tick)
-                buffer.appendVarint(gap &- 1)
+                unowned(unsafe) let b = buffer
+                b.append(EventTag.tick)
+                b.appendVarint(gap &- 1)
             }
         }
         lastHLC = hlc
@@ -118,23 +135,40 @@ public final class FrameEncoder: @unchecked Sendable {
         let xor = bits ^ seriesLastBits[index]
         seriesLastBits[index] = bits
         let n = xor == 0 ? 0 : 8 - xor.leadingZeroBitCount / 8
-        if continues {
-            buffer.append(EventTag.pointContinued | UInt8(n))
-            buffer.appendVarint(UInt64(series))
-        } else {
-            beginEvent(hlc)
-            if let step {
-                buffer.append(EventTag.pointWithStep | UInt8(n))
-                buffer.appendVarint(UInt64(series))
-                buffer.appendSigned(step &- seriesLastStep[index])
-                seriesLastStep[index] = step
+        var tickGap: UInt64 = 0
+        if !continues {
+            if eventCount == 0 {
+                minHLC = hlc
             } else {
-                buffer.append(EventTag.pointWithoutStep | UInt8(n))
-                buffer.appendVarint(UInt64(series))
+                tickGap = hlc.rawValue &- lastHLC.rawValue &- 1
             }
+            lastHLC = hlc
+            eventCount += 1
         }
-        if continues, let step { seriesLastStep[index] = step }
-        buffer.appendLowBytes(xor, n)
+        var stepDelta: Int64 = 0
+        if let step {
+            stepDelta = step &- seriesLastStep[index]
+            seriesLastStep[index] = step
+        }
+        // At most: tick (1 + 10), tag 1, series 10, step 10, value 8.
+        buffer.withCursor(maximumBytes: 48) { c in
+            if tickGap != 0 {
+                c.byte(EventTag.tick)
+                c.varint(tickGap)
+            }
+            if continues {
+                c.byte(EventTag.pointContinued | UInt8(n))
+                c.varint(UInt64(series))
+            } else if step != nil {
+                c.byte(EventTag.pointWithStep | UInt8(n))
+                c.varint(UInt64(series))
+                c.signed(stepDelta)
+            } else {
+                c.byte(EventTag.pointWithoutStep | UInt8(n))
+                c.varint(UInt64(series))
+            }
+            c.lowBytes(xor, n)
+        }
     }
 
     /// Appends any other operation at `hlc`.

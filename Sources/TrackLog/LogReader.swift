@@ -143,17 +143,60 @@ public final class LogReader: @unchecked Sendable {
         }
     }
 
+    /// Calls `body` with every frame of one stream, in order, decoding one frame at a time
+    /// (memory stays bounded by one segment, whatever the size of the stream).
+    public func forEachFrame(stream: String, _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
+        for segment in segments(stream) {
+            let file = try LogFile.open(segment.path, flags: O_RDONLY)
+            let bytes = try file.readAll()
+            file.close()
+            let entries: [IndexEntry]
+            let scanned = segment.isActive
+            if segment.isActive {
+                let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment.path) }
+                try handle(scan.damage)
+                entries = scan.frames.map { IndexEntry(location: $0, trials: nil) }
+            } else {
+                entries = try self.entries(segment)
+            }
+            for entry in entries {
+                let start = Int(entry.location.offset), end = Int(entry.location.endOffset)
+                guard end <= bytes.count else {
+                    try handleUnreadable(LogError(.corruptFrame, "frame runs past the end of the segment", path: segment.path, offset: entry.location.offset))
+                    continue
+                }
+                let result = bytes.withUnsafeBytes { raw in
+                    Result { () throws(LogError) in
+                        try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: entry.location.offset, path: segment.path,
+                                         checksumVerified: scanned)
+                    }
+                }
+                switch result {
+                case .success(let frame):
+                    try body(LocatedFrame(stream: segment.stream, segmentBase: segment.base, offset: entry.location.offset, frame: frame))
+                case .failure(let error):
+                    try handleUnreadable(error)
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with every frame of every stream, stream by stream.
+    public func forEachFrame(_ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
+        for stream in streams() { try forEachFrame(stream: stream, body) }
+    }
+
     /// Every frame of one stream, in order.
     public func frames(stream: String) throws(LogError) -> [LocatedFrame] {
         var out: [LocatedFrame] = []
-        for segment in segments(stream) { out += try read(segment, entries: try entries(segment)) }
+        try forEachFrame(stream: stream) { out.append($0) }
         return out
     }
 
     /// Every frame of every stream (stream by stream; merge with `mergedByHLC`).
     public func allFrames() throws(LogError) -> [LocatedFrame] {
         var out: [LocatedFrame] = []
-        for stream in streams() { out += try frames(stream: stream) }
+        try forEachFrame { out.append($0) }
         return out
     }
 
@@ -309,7 +352,7 @@ public final class LogTailer: @unchecked Sendable {
                 switch SegmentScanner.check(raw, at: position) {
                 case .success(let header):
                     let frameBytes = UnsafeRawBufferPointer(rebasing: raw[position..<position + header.frameBytes])
-                    if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path) {
+                    if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path, checksumVerified: true) {
                         frames.append(LocatedFrame(stream: stream, segmentBase: base, offset: offset + Int64(position), frame: frame))
                     } else {
                         reportOnce(LogNotice(kind: .damage, message: "a frame passing its checksum does not decode; skipped", path: path, offset: offset + Int64(position)))

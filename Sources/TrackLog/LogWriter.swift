@@ -69,14 +69,11 @@ public struct WriterOptions: Sendable {
     public init() {}
 }
 
-/// A metric of a trial, registered with a writer for the allocation-free append path.
+/// A metric of a trial, registered with a writer for the allocation-free append path
+/// (`LogWriter.slot(trial:name:)`). Only an index: passing it around costs nothing.
 public struct SeriesSlot: Sendable, Hashable {
     /// The slot's index in its writer.
     public let index: Int
-    /// The trial uid.
-    public let trial: String
-    /// The metric name.
-    public let name: String
 }
 
 /// The one writer of a stream: appends events into an in-memory batch on the caller's thread; a
@@ -90,8 +87,11 @@ public final class LogWriter: @unchecked Sendable {
     /// The options in force.
     public let options: WriterOptions
 
+    /// `options.frameRawBytesTarget`, read on every append.
+    private let frameTarget: Int
+    private let syncEveryCall: Bool
     private let lockFile: LogFile
-    private let state: Mutex<AppendState>
+    private let state: SpinLocked<AppendState>
     private let coordination = NSCondition()
     private let failed = Atomic<Bool>(false)
     private var flusherThread: Thread?
@@ -124,17 +124,15 @@ public final class LogWriter: @unchecked Sendable {
         var trials: [String]
     }
 
-    struct SlotState {
-        var trial: String
-        var name: String
-        var generation: UInt64 = .max
-        var series: Int32 = 0
-    }
-
-    struct AppendState: ~Copyable {
+    struct AppendState {
         var encoder: FrameEncoder
         var clock: HybridClock
-        var slots: [SlotState] = []
+        /// Per registered slot: its names, and its series id in the current frame (valid while
+        /// the generation matches the encoder's). Kept in separate arrays so the hot path copies
+        /// no string.
+        var slotNames: [SeriesKeyName] = []
+        var slotGeneration: [UInt64] = []
+        var slotSeries: [Int32] = []
         var slotIndex: [SeriesKeyName: Int] = [:]
         var closed = false
     }
@@ -207,9 +205,11 @@ public final class LogWriter: @unchecked Sendable {
         self.layout = layout
         self.streamName = stream
         self.options = options
+        self.frameTarget = options.frameRawBytesTarget
+        self.syncEveryCall = options.durability == .sync
         self.lockFile = lock
         let encoder = FrameEncoder(firstSequence: recovered.nextSequence, buffer: EncodeBuffer(capacity: options.frameRawBytesTarget + 4096))
-        state = Mutex(AppendState(encoder: encoder, clock: HybridClock(after: recovered.lastHLC)))
+        state = SpinLocked(AppendState(encoder: encoder, clock: HybridClock(after: recovered.lastHLC)))
         writtenSequence = recovered.nextSequence
         durableSequence = recovered.nextSequence
         segment = recovered.activeSegment
@@ -252,11 +252,13 @@ public final class LogWriter: @unchecked Sendable {
     public func slot(trial: String, name: String) -> SeriesSlot {
         state.withLock { s in
             let key = SeriesKeyName(trial: trial, name: name)
-            if let index = s.slotIndex[key] { return SeriesSlot(index: index, trial: trial, name: name) }
-            let index = s.slots.count
-            s.slots.append(SlotState(trial: trial, name: name))
+            if let index = s.slotIndex[key] { return SeriesSlot(index: index) }
+            let index = s.slotNames.count
+            s.slotNames.append(key)
+            s.slotGeneration.append(.max)
+            s.slotSeries.append(0)
             s.slotIndex[key] = index
-            return SeriesSlot(index: index, trial: trial, name: name)
+            return SeriesSlot(index: index)
         }
     }
 
@@ -266,15 +268,17 @@ public final class LogWriter: @unchecked Sendable {
         try checkUsable()
         let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
-            var entry = s.slots[slot.index]
-            if entry.generation != s.encoder.generation {
-                entry.series = s.encoder.seriesID(trial: entry.trial, name: entry.name)
-                entry.generation = s.encoder.generation
-                s.slots[slot.index] = entry
+            // The state owns the encoder for the whole call: no retain needed.
+            unowned(unsafe) let encoder = s.encoder
+            let index = slot.index
+            if s.slotGeneration[index] != encoder.generation {
+                let names = s.slotNames[index]
+                s.slotSeries[index] = encoder.seriesID(trial: names.trial, name: names.name)
+                s.slotGeneration[index] = encoder.generation
             }
-            let sequence = s.encoder.nextSequence
-            s.encoder.appendPoint(series: entry.series, step: step, value: value, hlc: s.clock.tick(), continues: false)
-            return (sequence, s.encoder.buffer.count >= options.frameRawBytesTarget ? seal(&s) : nil)
+            let sequence = encoder.nextSequence
+            encoder.appendPoint(series: s.slotSeries[index], step: step, value: value, hlc: s.clock.tick(), continues: false)
+            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
         }
         try afterAppend(sealed)
         return sequence
@@ -282,21 +286,54 @@ public final class LogWriter: @unchecked Sendable {
 
     /// Appends several scalar metrics of one trial logged together (one operation).
     @discardableResult
-    public func appendPoints(trial: String, step: Int64?, _ points: some Collection<(name: String, value: Double)>) throws(LogError) -> UInt64 {
+    public func appendPoints(trial: String, step: Int64?, _ points: [(name: String, value: Double)]) throws(LogError) -> UInt64 {
         try checkUsable()
         guard !points.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
         let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
-            // Define every series first, so that continued points follow their event directly.
-            var ids: [Int32] = []
-            ids.reserveCapacity(points.count)
-            for point in points { ids.append(s.encoder.seriesID(trial: trial, name: point.name)) }
-            let sequence = s.encoder.nextSequence
+            let encoder = s.encoder
+            let sequence = encoder.nextSequence
             let hlc = s.clock.tick()
-            for (i, point) in points.enumerated() {
-                s.encoder.appendPoint(series: ids[i], step: step, value: point.value, hlc: hlc, continues: i > 0)
+            // Define every series first, so that continued points follow their event directly.
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: points.count) { ids in
+                for i in points.indices { ids[i] = encoder.seriesID(trial: trial, name: points[i].name) }
+                for i in points.indices {
+                    encoder.appendPoint(series: ids[i], step: step, value: points[i].value, hlc: hlc, continues: i > 0)
+                }
             }
-            return (sequence, s.encoder.buffer.count >= options.frameRawBytesTarget ? seal(&s) : nil)
+            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
+        }
+        try afterAppend(sealed)
+        return sequence
+    }
+
+    /// Appends `logTrialMetrics(trial, step, metrics)` as one operation: as scalar points when
+    /// every value is a double (the compact path), otherwise as one `metricsLogged` record.
+    @discardableResult
+    public func appendMetrics(trial: String, step: Int64?, _ metrics: ValueObject) throws(LogError) -> UInt64 {
+        try checkUsable()
+        guard !metrics.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
+        var allDoubles = true
+        for value in metrics.values {
+            if case .double = value { continue }
+            allDoubles = false
+            break
+        }
+        guard allDoubles else { return try append(.metricsLogged(trial: trial, step: step, metrics)).sequence }
+        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
+            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            let encoder = s.encoder
+            let sequence = encoder.nextSequence
+            let hlc = s.clock.tick()
+            let keys = metrics.keys, values = metrics.values
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: keys.count) { ids in
+                for i in keys.indices { ids[i] = encoder.seriesID(trial: trial, name: keys[i]) }
+                for i in keys.indices {
+                    guard case .double(let value) = values[i] else { continue }
+                    encoder.appendPoint(series: ids[i], step: step, value: value, hlc: hlc, continues: i > 0)
+                }
+            }
+            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
         }
         try afterAppend(sealed)
         return sequence
@@ -312,7 +349,7 @@ public final class LogWriter: @unchecked Sendable {
             let sequence = s.encoder.nextSequence
             let hlc = s.clock.tick(precise: true)
             s.encoder.appendRecord(record, hlc: hlc)
-            return ((sequence, hlc), s.encoder.buffer.count >= options.frameRawBytesTarget ? seal(&s) : nil)
+            return ((sequence, hlc), s.encoder.buffer.count >= frameTarget ? seal(&s) : nil)
         }
         try afterAppend(sealed)
         return result
@@ -333,7 +370,7 @@ public final class LogWriter: @unchecked Sendable {
 
     @inline(__always) private func afterAppend(_ sealed: PendingFrame?) throws(LogError) {
         if let sealed { try enqueue(sealed) }
-        if options.durability == .sync { try commit() }
+        if syncEveryCall { try commit() }
     }
 
     /// Seals the current batch (under the append lock) and starts a new one in a spare buffer.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TrackLog
+import TrackModel
 
 /// Appends synthetic metric points straight to the event log: for crash tests, multi-process
 /// tests and load measurements.
@@ -39,6 +40,12 @@ struct Synth: ParsableCommand {
     @Option(help: "Microseconds to sleep after each step (to give a test time to kill the process).")
     var pauseMicroseconds = 0
 
+    @Option(help: "Log this many metrics per call (loss, then m1, m2, ...) through appendPoints instead of one through a metric handle.")
+    var metricsPerCall = 1
+
+    @Flag(help: "After writing, replay the whole database and print the events per second.")
+    var readBack = false
+
     func validate() throws {
         guard trials > 0, points >= 0, commitEvery >= 0 else { throw ValidationError("--trials must be positive, --points and --commit-every not negative") }
         guard Durability(rawValue: durability) != nil else {
@@ -51,12 +58,22 @@ struct Synth: ParsableCommand {
         options.durability = Durability(rawValue: durability)!
         options.segmentBytes = segmentBytes
         let writer = try LogWriter.open(database: database, options: options)
-        let slots = (0..<trials).map { writer.slot(trial: "\(prefix)-\($0)_0", name: "loss") }
+        let uids = (0..<trials).map { "\(prefix)-\($0)_0" }
+        let slots = uids.map { writer.slot(trial: $0, name: "loss") }
         var generator = SplitMix64(seed: UInt64(getpid()))
+        let (points, commitEvery, pauseMicroseconds) = (self.points, self.commitEvery, self.pauseMicroseconds)
+        let names = ["loss"] + (1..<max(1, metricsPerCall)).map { "m\($0)" }
         for step in 0..<points {
             for (t, slot) in slots.enumerated() {
                 let noise = Double(generator.next() % 1000) / 100_000
-                try writer.append(slot, step: Int64(step), value: 2.3 * exp(-Double(step) / 2000) + noise + Double(t))
+                let value = 2.3 * exp(-Double(step) / 2000) + noise + Double(t)
+                if names.count == 1 {
+                    try writer.append(slot, step: Int64(step), value: value)
+                } else {
+                    var metrics = ValueObject(minimumCapacity: names.count)
+                    for name in names { metrics[name] = .double(value) }
+                    try writer.appendMetrics(trial: uids[t], step: Int64(step), metrics)
+                }
             }
             if commitEvery > 0 && (step + 1) % commitEvery == 0 {
                 try writer.commit()
@@ -67,6 +84,14 @@ struct Synth: ParsableCommand {
         }
         try writer.close()
         FileHandle.standardOutput.write(Data("done \(points * trials) \(writer.durableSequenceNumber)\n".utf8))
+        if readBack {
+            let started = Date()
+            let reader = try LogReader(database: database)
+            var events = 0
+            try reader.forEachFrame { events += $0.frame.events.count }
+            let seconds = Date().timeIntervalSince(started)
+            print("replayed \(events) events in \(String(format: "%.3f", seconds)) s: \(Int(Double(events) / seconds)) events/s")
+        }
     }
 }
 

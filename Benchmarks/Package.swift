@@ -1,0 +1,27 @@
+// swift-tools-version:6.1
+// The benchmark suite: its own package, so the main build does not pay for ordo-one/benchmark.
+// Run from the repository root: `make bench` (or `cd Benchmarks && swift package benchmark`).
+import PackageDescription
+
+let package = Package(
+    name: "swift-track-benchmarks",
+    platforms: [.macOS(.v13)],
+    dependencies: [
+        .package(name: "swift-track", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "TrackLogBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "TrackLog", package: "swift-track"),
+                .product(name: "TrackModel", package: "swift-track"),
+            ],
+            path: "Benchmarks/TrackLogBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
