@@ -8,13 +8,14 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps demo test build release clean help
+.PHONY: all deps demo test bench build release clean help
 
 all: test
 
 help:
 	@echo "make demo    run the demo training loop (installs liblz4-dev and pkg-config if missing)"
 	@echo "make test    run every test (installs liblz4-dev and pkg-config if missing)"
+	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make build   debug build; make release: release build; make clean: remove .build"
 
 # Installs liblz4-dev and pkg-config when they are missing, saying what it installs.
@@ -47,5 +48,9 @@ demo: release
 test: deps
 	$(SWIFT) test --disable-xctest
 
+# The benchmark suite is its own package (Benchmarks/), built in release mode.
+bench: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
+
 clean:
-	rm -rf .build
+	rm -rf .build Benchmarks/.build
