@@ -56,6 +56,13 @@ public struct HybridClock: Sendable {
         return last
     }
 
+    /// The timestamp just after the last one, without reading the wall clock (for callers that
+    /// read it every so often instead of every time; see `LogWriter`).
+    @inline(__always) public mutating func next() -> HLC {
+        last = HLC(rawValue: last.rawValue &+ 1)
+        return last
+    }
+
     /// Moves the clock past a timestamp seen elsewhere (another stream), keeping causality.
     public mutating func observe(_ other: HLC) {
         if other > last { last = other }

@@ -78,7 +78,8 @@ public struct SeriesSlot: Sendable, Hashable {
 
 /// The one writer of a stream: appends events into an in-memory batch on the caller's thread; a
 /// background flusher compresses batches into frames and writes them. It never waits on another
-/// process: its stream is its own, held by an exclusive `flock`.
+/// process: its stream is its own, held by an exclusive `flock`. Call `close()` when done: it
+/// commits, stops the flusher thread and releases the stream.
 public final class LogWriter: @unchecked Sendable {
     /// The database's layout.
     public let layout: DatabaseLayout
@@ -135,6 +136,32 @@ public final class LogWriter: @unchecked Sendable {
         var slotSeries: [Int32] = []
         var slotIndex: [SeriesKeyName: Int] = [:]
         var closed = false
+        /// Scalar appends left before the wall clock is read again (see `pointTimestamp`).
+        var appendsUntilClockRead = 0
+
+        /// The timestamp of a scalar point. Reading the clock costs about as much as the rest of
+        /// an append, so it is read every `LogWriter.appendsPerClockRead` appends, or sooner when
+        /// the flusher marks it stale (every flush interval): a point's time is at most that
+        /// late, and timestamps still never repeat or go back.
+        @inline(__always) mutating func pointTimestamp(stale: Bool) -> HLC {
+            if appendsUntilClockRead <= 0 || stale {
+                appendsUntilClockRead = LogWriter.appendsPerClockRead
+                return clock.tick()
+            }
+            appendsUntilClockRead -= 1
+            return clock.next()
+        }
+    }
+
+    /// How many scalar appends may share one reading of the wall clock.
+    static let appendsPerClockRead = 256
+    /// Set by the flusher on every wake: the next point reads the wall clock.
+    private let clockStale = Atomic<Bool>(true)
+
+    @inline(__always) private func pointTimestamp(_ s: inout AppendState) -> HLC {
+        let stale = clockStale.load(ordering: .relaxed)
+        if stale { clockStale.store(false, ordering: .relaxed) }
+        return s.pointTimestamp(stale: stale)
     }
 
     struct SeriesKeyName: Hashable {
@@ -217,7 +244,10 @@ public final class LogWriter: @unchecked Sendable {
         segmentSize = recovered.activeSize
         segmentFrames = recovered.activeFrames
         segmentFrameTrials = recovered.activeFrameTrials
-        let thread = Thread { [unowned self] in self.flusherLoop() }
+        // The flusher holds the writer until `close()` stops it: a writer dropped without closing
+        // keeps flushing on its interval for as long as the process lives, instead of vanishing
+        // under a running thread.
+        let thread = Thread { self.flusherLoop() }
         thread.name = "swift-track flusher \(stream)"
         flusherThread = thread
         thread.start()
@@ -277,7 +307,8 @@ public final class LogWriter: @unchecked Sendable {
                 s.slotGeneration[index] = encoder.generation
             }
             let sequence = encoder.nextSequence
-            encoder.appendPoint(series: s.slotSeries[index], step: step, value: value, hlc: s.clock.tick(), continues: false)
+            let hlc = pointTimestamp(&s)
+            encoder.appendPoint(series: s.slotSeries[index], step: step, value: value, hlc: hlc, continues: false)
             return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
         }
         try afterAppend(sealed)
@@ -293,7 +324,7 @@ public final class LogWriter: @unchecked Sendable {
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
             let encoder = s.encoder
             let sequence = encoder.nextSequence
-            let hlc = s.clock.tick()
+            let hlc = pointTimestamp(&s)
             // Define every series first, so that continued points follow their event directly.
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: points.count) { ids in
                 for i in points.indices { ids[i] = encoder.seriesID(trial: trial, name: points[i].name) }
@@ -324,7 +355,7 @@ public final class LogWriter: @unchecked Sendable {
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
             let encoder = s.encoder
             let sequence = encoder.nextSequence
-            let hlc = s.clock.tick()
+            let hlc = pointTimestamp(&s)
             let keys = metrics.keys, values = metrics.values
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: keys.count) { ids in
                 for i in keys.indices { ids[i] = encoder.seriesID(trial: trial, name: keys[i]) }
@@ -463,6 +494,7 @@ public final class LogWriter: @unchecked Sendable {
         let interval = Double(max(1, options.flushIntervalMilliseconds)) / 1000
         coordination.lock()
         while true {
+            clockStale.store(true, ordering: .relaxed)
             if queue.isEmpty && !stopping {
                 let needsSync = commitTarget > durableSequence && writtenSequence >= commitTarget
                 if !needsSync {
