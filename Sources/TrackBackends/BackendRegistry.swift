@@ -14,8 +14,9 @@ public enum BackendOptions {
     }
 }
 
-/// Makes backends from URIs: a scheme maps to a factory. `ephemeral` is built in; later modules
-/// (the event log, the socket client, SQL) register their schemes.
+/// Makes backends from URIs: a scheme maps to a factory. `ephemeral` (in memory) and `file` (the
+/// event log, also for a bare path) are built in; other modules (the socket client, SQL)
+/// register their schemes.
 public final class BackendRegistry: Sendable {
     /// Makes a backend for a parsed URI.
     public typealias Factory = @Sendable (TrackURI) throws -> any TrackProtocol
@@ -27,7 +28,10 @@ public final class BackendRegistry: Sendable {
 
     /// A registry knowing only the built-in schemes.
     public init() {
-        factories = Mutex(["ephemeral": { uri in try MemoryBackend(uri: uri) }])
+        factories = Mutex([
+            "ephemeral": { uri in try MemoryBackend(uri: uri) },
+            "file": { uri in try EventLogBackend(uri: uri) },
+        ])
     }
 
     /// Registers (or replaces) the factory for `scheme` (case-insensitive).

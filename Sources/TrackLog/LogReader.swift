@@ -300,6 +300,13 @@ public final class LogTailer: @unchecked Sendable {
     /// The frames appended since the last call, stream by stream (merge with `LogReader.mergedByHLC`).
     public func poll() throws(LogError) -> [LocatedFrame] {
         var out: [LocatedFrame] = []
+        try poll { out.append($0) }
+        return out
+    }
+
+    /// Calls `body` with each frame appended since the last call, stream by stream, decoding one
+    /// frame at a time.
+    public func poll(_ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
         for stream in layout.streamNames() {
             let bases = layout.segmentBases(stream)
             guard let firstBase = bases.first else { continue }
@@ -312,8 +319,7 @@ public final class LogTailer: @unchecked Sendable {
             while true {
                 let newerExists = layout.segmentBases(stream).contains { $0 > base }
                 let path = layout.segmentPath(stream, base: base)
-                let (frames, consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset)
-                out += frames
+                let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset, body)
                 offset = consumed
                 if newerExists, let next = layout.segmentBases(stream).first(where: { $0 > base }) {
                     if stuck {
@@ -327,7 +333,6 @@ public final class LogTailer: @unchecked Sendable {
             }
             positions[stream] = (base, offset)
         }
-        return out
     }
 
     private func reportOnce(_ notice: LogNotice) {
@@ -337,23 +342,29 @@ public final class LogTailer: @unchecked Sendable {
 
     /// Reads complete, valid frames from `offset`; returns them, where reading stopped, and whether
     /// bytes after that point were left unread (an unfinished frame, or a torn tail).
-    private func readNew(path: String, stream: String, base: UInt64, from offset: Int64) throws(LogError) -> ([LocatedFrame], Int64, Bool) {
+    private func readNew(path: String, stream: String, base: UInt64, from offset: Int64,
+                         _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) -> (Int64, Bool) {
         let file: LogFile
-        do { file = try LogFile.open(path, flags: O_RDONLY) } catch { return ([], offset, false) }
+        do { file = try LogFile.open(path, flags: O_RDONLY) } catch { return (offset, false) }
         defer { file.close() }
         let size = try file.size()
-        guard size > offset else { return ([], offset, false) }
+        guard size > offset else { return (offset, false) }
         let bytes = try file.read(at: offset, count: Int(size - offset))
-        var frames: [LocatedFrame] = []
         var position = 0
         var stuck = false
+        var bodyError: LogError?
         bytes.withUnsafeBytes { raw in
             while position < raw.count {
                 switch SegmentScanner.check(raw, at: position) {
                 case .success(let header):
                     let frameBytes = UnsafeRawBufferPointer(rebasing: raw[position..<position + header.frameBytes])
                     if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path, checksumVerified: true) {
-                        frames.append(LocatedFrame(stream: stream, segmentBase: base, offset: offset + Int64(position), frame: frame))
+                        do {
+                            try body(LocatedFrame(stream: stream, segmentBase: base, offset: offset + Int64(position), frame: frame))
+                        } catch {
+                            bodyError = (error as? LogError) ?? LogError(.invalidArgument, "\(error)")
+                            return
+                        }
                     } else {
                         reportOnce(LogNotice(kind: .damage, message: "a frame passing its checksum does not decode; skipped", path: path, offset: offset + Int64(position)))
                     }
@@ -370,6 +381,7 @@ public final class LogTailer: @unchecked Sendable {
                 }
             }
         }
-        return (frames, offset + Int64(position), stuck)
+        if let bodyError { throw bodyError }
+        return (offset + Int64(position), stuck)
     }
 }

@@ -315,6 +315,23 @@ public final class LogWriter: @unchecked Sendable {
         return sequence
     }
 
+    /// Appends one scalar point of (trial, name) without registering a slot first. Returns the
+    /// event's sequence number.
+    @discardableResult
+    public func appendPoint(trial: String, name: String, step: Int64?, value: Double) throws(LogError) -> UInt64 {
+        try checkUsable()
+        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
+            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            unowned(unsafe) let encoder = s.encoder
+            let series = encoder.seriesID(trial: trial, name: name)
+            let sequence = encoder.nextSequence
+            encoder.appendPoint(series: series, step: step, value: value, hlc: pointTimestamp(&s), continues: false)
+            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
+        }
+        try afterAppend(sealed)
+        return sequence
+    }
+
     /// Appends several scalar metrics of one trial logged together (one operation).
     @discardableResult
     public func appendPoints(trial: String, step: Int64?, _ points: [(name: String, value: Double)]) throws(LogError) -> UInt64 {

@@ -1,0 +1,351 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import TrackLog
+import TrackModel
+
+/// The default backend (`file://path/to/db`, or a bare path): every operation becomes an event
+/// appended to this process's own stream of the event log; reads replay the log (this process's
+/// events and every other writer's) into a `Projection`, catching up incrementally.
+///
+/// - Metric logging appends to the stream and takes no lock shared with other processes.
+/// - Creations, `setTrialStatus`, `fetchAndUpdateTrial`, `fetchAndUpdateGroup` and
+///   `newTrial(autoIncrement:)` take the short database-wide lock `ATOMIC.lock`, catch up, check,
+///   append, fsync and release, so that concurrent processes see each other's result. A lock held
+///   by a process that died is released by the kernel with the process.
+/// - URI options: `strict=false` (allow orphans), `durability=buffered|groupCommit|sync`.
+public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
+    /// The database directory.
+    public let path: String
+    /// Whether references to missing projects and groups are refused.
+    public let strict: Bool
+    /// The writer of this process's stream.
+    public let writer: LogWriter
+    private let materializer: Materializer
+    private let atomicLock: LogFile
+    private let lock = NSLock()
+    private var knownTrials: Set<String> = []
+
+    /// Opens (creating if needed) the event-log database at `path`.
+    public init(path: String, strict: Bool = true, durability: Durability = .buffered, reporter: LogReporter? = nil) throws {
+        self.path = path
+        self.strict = strict
+        var options = WriterOptions()
+        options.durability = durability
+        if let reporter { options.reporter = reporter }
+        do {
+            writer = try LogWriter.open(database: path, options: options)
+            materializer = try Materializer(database: path, reporter: options.reporter)
+            atomicLock = try LogFile.open(DatabaseLayout(root: path).atomicLockPath, flags: O_RDWR | O_CREAT)
+            try materializer.smartReload()
+        } catch let error as LogError {
+            throw TrackError(.io, "cannot open the database at '\(path)': \(error)", cause: error)
+        }
+    }
+
+    /// Opens the database a `file:` URI names (`file://runs/db?strict=false&durability=sync`).
+    public convenience init(uri: TrackURI) throws {
+        let path = uri.filePath
+        guard !path.isEmpty else {
+            throw TrackError(.invalidArgument, "the URI '\(uri)' names no database path; write it as file://path/to/db")
+        }
+        var durability = Durability.buffered
+        if let text = uri.option("durability") {
+            guard let d = Durability(rawValue: text) else {
+                throw TrackError(.invalidArgument, "option durability=\(text) in '\(uri)' is not one of \(Durability.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            durability = d
+        }
+        try self.init(path: path, strict: try BackendOptions.strict(uri), durability: durability)
+    }
+
+    // MARK: - Plumbing
+
+    private func logError(_ error: any Error) -> TrackError {
+        if let e = error as? TrackError { return e }
+        if let e = error as? ModelError { return TrackError(e) }
+        return TrackError(.io, "\(error)", cause: error as? LogError)
+    }
+
+    /// Runs `body` with the projection current: this process's appends written out, every
+    /// stream's new frames applied.
+    private func reading<T>(_ body: (Projection) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            try catchUp()
+            return try body(materializer.projection)
+        } catch {
+            throw logError(error)
+        }
+    }
+
+    private func catchUp() throws {
+        try writer.flush()
+        try materializer.smartReload()
+        for change in materializer.projection.takeChanges() where change.kind == .trial { knownTrials.insert(change.uid) }
+    }
+
+    /// Runs `body` holding the database-wide lock, with the projection current; commits what it
+    /// appended before releasing the lock.
+    private func atomically<T>(_ body: (Projection) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            try atomicLock.lockExclusive()
+            defer { atomicLock.unlock() }
+            try catchUp()
+            let result = try body(materializer.projection)
+            try writer.commit()
+            try catchUp()
+            return result
+        } catch {
+            throw logError(error)
+        }
+    }
+
+    private func requireTrial(_ uid: String) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if knownTrials.contains(uid) { return }
+        do { try catchUp() } catch { throw logError(error) }
+        if materializer.projection.hasTrial(uid) {
+            knownTrials.insert(uid)
+            return
+        }
+        throw TrackError(.itemNotFound, "trial '\(uid)' does not exist")
+    }
+
+    private func append(_ record: LogRecord) throws {
+        do { try writer.append(record) } catch { throw logError(error) }
+    }
+
+    // MARK: - Projects
+
+    public func newProject(_ project: Project) throws -> Project {
+        try atomically { p in
+            if p.project(project.uid) == nil { try append(.projectCreated(project)) }
+        }
+        guard let stored = try getProject(project.uid) else { throw TrackError(.io, "project \(project.uid) was written but cannot be read back") }
+        return stored
+    }
+
+    public func getProject(_ uid: String) throws -> Project? { try reading { $0.project(uid) } }
+
+    public func fetchProjects(_ query: Query) throws -> [Project] {
+        try reading { p in
+            try query.validate(for: Project.self)
+            return try p.allProjects.filter { try query.matches($0) }
+        }
+    }
+
+    // MARK: - Groups
+
+    public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
+        let uid = try atomically { p -> String in
+            if p.group(group.uid) != nil { return group.uid }
+            if strict && p.project(group.projectID) == nil {
+                throw TrackError(.missingReference, "cannot create group '\(group.name)': project '\(group.projectID)' does not exist; create the project first (or open the backend with strict=false)")
+            }
+            try append(.groupCreated(group))
+            return group.uid
+        }
+        guard let stored = try getTrialGroup(uid) else { throw TrackError(.io, "group \(uid) was written but cannot be read back") }
+        return stored
+    }
+
+    public func getTrialGroup(_ uid: String) throws -> TrialGroup? { try reading { $0.group(uid) } }
+
+    public func fetchGroups(_ query: Query) throws -> [TrialGroup] {
+        try reading { p in
+            try query.validate(for: TrialGroup.self)
+            return try p.allGroups.filter { try query.matches($0) }
+        }
+    }
+
+    public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {
+        try reading { p in
+            guard p.group(group) != nil else { throw TrackError(.itemNotFound, "group '\(group)' does not exist") }
+        }
+        try append(.groupMetadataSet(group: group, metadata))
+    }
+
+    public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup {
+        let uid = try atomically { p -> String in
+            try query.validate(for: TrialGroup.self)
+            guard let first = try p.allGroups.first(where: { try query.matches($0) }) else {
+                throw TrackError(.itemNotFound, "no trial group matches the query \(query)")
+            }
+            switch update {
+            case .setMetadata(let metadata): try append(.groupMetadataSet(group: first.uid, metadata))
+            }
+            return first.uid
+        }
+        guard let group = try getTrialGroup(uid) else { throw TrackError(.itemNotFound, "group \(uid) vanished") }
+        return group
+    }
+
+    // MARK: - Trials
+
+    public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
+        let uid = try atomically { p -> String? in
+            var stored = trial
+            if p.hasTrial(trial.uid) {
+                guard autoIncrement else { return nil }
+                stored.revision = (p.trials(hash: trial.hash).map(\.revision).max() ?? 0) + 1
+            }
+            if strict {
+                if let projectID = trial.projectID, p.project(projectID) == nil {
+                    throw TrackError(.missingReference, "cannot create trial '\(trial.name ?? trial.uid)': project '\(projectID)' does not exist; create the project first (or open the backend with strict=false)")
+                }
+                if let groupID = trial.groupID, p.group(groupID) == nil {
+                    throw TrackError(.missingReference, "cannot create trial '\(trial.name ?? trial.uid)': group '\(groupID)' does not exist; create the group first (or open the backend with strict=false)")
+                }
+            }
+            stored.updateCount = 0
+            stored.metrics = [:]
+            stored.chronos = [:]
+            stored.errors = []
+            try append(.trialCreated(stored, autoIncrement: autoIncrement))
+            return stored.uid
+        }
+        guard let uid else { return nil }
+        return try reading { $0.trial(uid) }
+    }
+
+    public func getTrial(hash: String) throws -> [Trial] { try reading { $0.trials(hash: hash) } }
+
+    public func fetchTrials(_ query: Query) throws -> [Trial] {
+        try reading { p in
+            try query.validate(for: Trial.self)
+            return try p.allTrials.filter { try query.matches($0) }
+        }
+    }
+
+    public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
+        let uid = try atomically { p -> String in
+            try query.validate(for: Trial.self)
+            guard let first = try p.allTrials.first(where: { try query.matches($0) }) else {
+                throw TrackError(.itemNotFound, "no trial matches the query \(query)")
+            }
+            switch update {
+            case .setStatus(let status, let error): try append(.statusSet(trial: first.uid, status, error: error))
+            case .logMetadata(let metadata): try append(.metadataLogged(trial: first.uid, metadata))
+            case .addTags(let tags): try append(.tagsAdded(trial: first.uid, tags))
+            case .logArguments(let arguments): try append(.argumentsLogged(trial: first.uid, arguments))
+            }
+            return first.uid
+        }
+        guard let trial = try reading({ $0.trial(uid) }) else { throw TrackError(.itemNotFound, "trial \(uid) vanished") }
+        return trial
+    }
+
+    public func addProjectTrial(project: String, trial: String) throws {
+        try requireTrial(trial)
+        try reading { p in
+            if strict && p.project(project) == nil { throw TrackError(.itemNotFound, "project '\(project)' does not exist") }
+        }
+        try append(.trialAddedToProject(trial: trial, project: project))
+    }
+
+    public func addGroupTrial(group: String, trial: String) throws {
+        try requireTrial(trial)
+        try reading { p in
+            if strict && p.group(group) == nil { throw TrackError(.itemNotFound, "group '\(group)' does not exist") }
+        }
+        try append(.trialAddedToGroup(trial: trial, group: group))
+    }
+
+    // MARK: - Logging
+
+    public func logTrialStart(_ trial: String) throws {
+        try requireTrial(trial)
+        try append(.trialStarted(trial: trial))
+    }
+
+    public func logTrialFinish(_ trial: String) throws {
+        try requireTrial(trial)
+        try append(.trialFinished(trial: trial))
+        try commit()
+    }
+
+    public func logTrialChronoStart(_ trial: String, name: String) throws {
+        try requireTrial(trial)
+        try append(.chronoStarted(trial: trial, name: name))
+    }
+
+    public func logTrialChronoFinish(_ trial: String, name: String) throws {
+        try requireTrial(trial)
+        try append(.chronoFinished(trial: trial, name: name))
+    }
+
+    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws {
+        try requireTrial(trial)
+        try append(.argumentsLogged(trial: trial, arguments))
+    }
+
+    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
+        try requireTrial(trial)
+        try append(.metadataLogged(trial: trial, metadata))
+    }
+
+    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+        try requireTrial(trial)
+        guard !metrics.isEmpty else { return }
+        do { try writer.appendMetrics(trial: trial, step: step, metrics) } catch { throw logError(error) }
+    }
+
+    public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
+        try requireTrial(trial)
+        do { try writer.appendPoint(trial: trial, name: name, step: step, value: value) } catch { throw logError(error) }
+    }
+
+    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
+        try requireTrial(trial)
+        try append(.tagsAdded(trial: trial, tags))
+    }
+
+    public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws {
+        try setTrialStatus(trial, status, error: error, expectedRevision: nil)
+    }
+
+    /// Sets the status under the database-wide lock. With `expectedRevision`, throws
+    /// `concurrentWrite` when the trial's revision tag is no longer that (another writer changed
+    /// it since the caller read it), and changes nothing.
+    public func setTrialStatus(_ trial: String, _ status: Status, error: String?, expectedRevision: Int?) throws {
+        try atomically { p in
+            guard let current = p.trial(trial) else { throw TrackError(.itemNotFound, "trial '\(trial)' does not exist") }
+            if let expectedRevision, current.updateCount != expectedRevision {
+                throw TrackError(.concurrentWrite, "trial '\(trial)' is at revision \(current.updateCount), not \(expectedRevision): another writer changed it; read it again and retry")
+            }
+            try append(.statusSet(trial: trial, status, error: error))
+        }
+    }
+
+    // MARK: - Durability
+
+    public func commit() throws {
+        do { try writer.commit() } catch { throw logError(error) }
+    }
+
+    public func close() throws {
+        do { try writer.close() } catch { throw logError(error) }
+        atomicLock.close()
+    }
+
+    /// The objects changed by other writers (or this one) since the previous call, with their
+    /// revision tags before and after.
+    public func smartReload() throws -> [ObjectChange] {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            try writer.flush()
+            let changes = try materializer.smartReload()
+            for change in changes where change.kind == .trial { knownTrials.insert(change.uid) }
+            return changes
+        } catch {
+            throw logError(error)
+        }
+    }
+}

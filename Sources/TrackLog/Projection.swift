@@ -1,0 +1,510 @@
+import TrackModel
+
+/// A value with the timestamp of the event that set it.
+struct Stamped<T: Sendable>: Sendable {
+    var value: T
+    var hlc: HLC
+}
+
+/// A map whose entries are last-writer-wins by timestamp and whose key order is the order in
+/// which keys were first set (by timestamp), so the result does not depend on arrival order.
+struct StampedMap: Sendable {
+    /// Per key: its value, the timestamp that set it, and when it was first set (timestamp, then
+    /// position in that event) for ordering.
+    private(set) var entries: [String: (value: Value, hlc: HLC, first: FirstSeen)] = [:]
+
+    /// Sets `key` if `hlc` is newer than what set it before; `position` is the key's place in
+    /// the event that sets it.
+    mutating func set(_ key: String, _ value: Value, at hlc: HLC, position: Int = 0) {
+        let seen = FirstSeen(hlc: hlc, position: position)
+        if let old = entries[key] {
+            let first = min(old.first, seen)
+            if hlc >= old.hlc { entries[key] = (value, hlc, first) } else { entries[key]!.first = first }
+        } else {
+            entries[key] = (value, hlc, seen)
+        }
+    }
+
+    /// Sets every key of `object` at `hlc`.
+    mutating func merge(_ object: ValueObject, at hlc: HLC) {
+        for (position, (key, value)) in object.enumerated() { set(key, value, at: hlc, position: position) }
+    }
+
+    /// The entries as an object, keys by when they were first set.
+    var object: ValueObject {
+        var out = ValueObject(minimumCapacity: entries.count)
+        for (key, entry) in entries.sorted(by: { ($0.value.first, $0.key) < ($1.value.first, $1.key) }) { out[key] = entry.value }
+        return out
+    }
+}
+
+/// When a key or metric first appeared: the event's timestamp, then its place within the event.
+struct FirstSeen: Comparable, Sendable {
+    var hlc: HLC
+    var position: Int
+    static func < (a: FirstSeen, b: FirstSeen) -> Bool { (a.hlc, a.position) < (b.hlc, b.position) }
+}
+
+/// One metric of one trial as columns: steps, values and timestamps, ordered by (step, timestamp).
+/// Points without a step sort first, by timestamp. Logging a step again keeps the newest value.
+/// Values that are not doubles are kept aside by position.
+public struct MetricColumns: Sendable {
+    /// Step of each point; `noStep` for a point logged without one.
+    public private(set) var steps: [Int64] = []
+    /// Value of each point (NaN where `others` holds a non-double value).
+    public private(set) var values: [Double] = []
+    /// Timestamp of each point.
+    public private(set) var hlcs: [UInt64] = []
+    /// Non-double values by position.
+    public private(set) var others: [Int: Value] = [:]
+
+    /// The step stored for points logged without one.
+    public static let noStep = Int64.min
+
+    /// Number of points.
+    public var count: Int { steps.count }
+
+    /// Records a point.
+    mutating func record(step: Int64?, value: Value, hlc: HLC) {
+        let s = step ?? MetricColumns.noStep
+        let h = hlc.rawValue
+        let double: Double
+        if case .double(let d) = value { double = d } else { double = .nan }
+        let isOther: Bool
+        if case .double = value { isOther = false } else { isOther = true }
+        // Fast path: after the last point.
+        if let lastStep = steps.last {
+            if s > lastStep || (s == lastStep && s == MetricColumns.noStep && h > hlcs[hlcs.count - 1]) {
+                append(s, double, h, (isOther ? Optional(value) : Optional<Value>.none))
+                return
+            }
+        } else {
+            append(s, double, h, (isOther ? Optional(value) : Optional<Value>.none))
+            return
+        }
+        // Find the position of (s, h).
+        var low = 0, high = steps.count
+        while low < high {
+            let mid = (low + high) / 2
+            if (steps[mid], hlcs[mid]) < (s, h) { low = mid + 1 } else { high = mid }
+        }
+        if s != MetricColumns.noStep {
+            // One point per step: the newest timestamp wins.
+            if low > 0 && steps[low - 1] == s {
+                if h > hlcs[low - 1] { replace(low - 1, double, h, (isOther ? Optional(value) : Optional<Value>.none)) }
+                return
+            }
+            if low < steps.count && steps[low] == s {
+                if h > hlcs[low] { replace(low, double, h, (isOther ? Optional(value) : Optional<Value>.none)) }
+                return
+            }
+        }
+        steps.insert(s, at: low)
+        values.insert(double, at: low)
+        hlcs.insert(h, at: low)
+        if !others.isEmpty || isOther {
+            var shifted: [Int: Value] = [:]
+            for (position, v) in others { shifted[position >= low ? position + 1 : position] = v }
+            if isOther { shifted[low] = value }
+            others = shifted
+        }
+    }
+
+    private mutating func append(_ s: Int64, _ d: Double, _ h: UInt64, _ other: Value?) {
+        steps.append(s)
+        values.append(d)
+        hlcs.append(h)
+        if let other { others[steps.count - 1] = other }
+    }
+
+    private mutating func replace(_ i: Int, _ d: Double, _ h: UInt64, _ other: Value?) {
+        values[i] = d
+        hlcs[i] = h
+        others[i] = other
+    }
+
+    /// The point at `i` as the model's value.
+    public func value(at i: Int) -> Value { others[i] ?? .double(values[i]) }
+
+    /// The series as the model keeps it.
+    public var series: MetricSeries {
+        MetricSeries(points: (0..<count).map { MetricPoint(step: steps[$0] == MetricColumns.noStep ? nil : steps[$0], value: value(at: $0)) })
+    }
+}
+
+/// A trial as events built it.
+final class TrialState: @unchecked Sendable {
+    var creation: Stamped<Trial>?
+    var status: Stamped<Status>?
+    var projectID: Stamped<String?>?
+    var groupID: Stamped<String?>?
+    var parameters = StampedMap()
+    var metadata = StampedMap()
+    var tags = StampedMap()
+    var errors: [(hlc: HLC, text: String)] = []
+    var metrics: [String: (first: FirstSeen, columns: MetricColumns)] = [:]
+    var runtime: Stamped<Double?>?
+    var chronoDurations: [String: (first: HLC, durations: [(hlc: HLC, seconds: Double)])] = [:]
+    var updateCount = 0
+    var lastChange = HLC.zero
+    var cached: Trial?
+
+    func touch(_ hlc: HLC) {
+        updateCount += 1
+        if hlc > lastChange { lastChange = hlc }
+        cached = nil
+    }
+
+    /// The trial as the model shows it; nil until its creation event is seen.
+    func trial() -> Trial? {
+        if let cached { return cached }
+        guard let base = creation?.value else { return nil }
+        var t = base
+        if let status { t.status = status.value }
+        if let projectID { t.projectID = projectID.value }
+        if let groupID { t.groupID = groupID.value }
+        t.parameters = parameters.object
+        t.metadata = metadata.object
+        t.tags = tags.object
+        t.errors = errors.map(\.text)
+        var metricSeries = OrderedDictionary<String, MetricSeries>()
+        for (name, entry) in metrics.sorted(by: { ($0.value.first, $0.key) < ($1.value.first, $1.key) }) {
+            metricSeries[name] = entry.columns.series
+        }
+        t.metrics = metricSeries
+        var chronos = OrderedDictionary<String, Aggregator>()
+        if let runtime { chronos["runtime"] = .value(runtime.value.map(Value.double)) }
+        for (name, entry) in chronoDurations.sorted(by: { ($0.value.first.rawValue, $0.key) < ($1.value.first.rawValue, $1.key) }) {
+            var stat = StatStream(dropObservations: 1)
+            for d in entry.durations { stat.append(d.seconds) }
+            chronos[name] = .stat(stat)
+        }
+        t.chronos = chronos
+        t.updateCount = updateCount
+        t.lastChange = lastChange == .zero ? nil : lastChange.seconds
+        cached = t
+        return t
+    }
+}
+
+/// A project or group as events built it.
+final class ContainerState: @unchecked Sendable {
+    var creation: HLC?
+    var project: Project?
+    var group: TrialGroup?
+    var metadata = StampedMap()
+    /// Members (trial uids, or group uids of a project) by the timestamp they were added.
+    var trials: [String: HLC] = [:]
+    var groups: [String: HLC] = [:]
+    var updateCount = 0
+
+    static func ordered(_ members: [String: HLC]) -> [String] {
+        members.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
+    }
+
+    /// Adds a member; returns whether it is new.
+    static func add(_ uid: String, at hlc: HLC, to members: inout [String: HLC]) -> Bool {
+        if let old = members[uid] {
+            if hlc < old { members[uid] = hlc }
+            return false
+        }
+        members[uid] = hlc
+        return true
+    }
+}
+
+/// Which object changed in a reload, with its revision tags before and after
+/// (`track`'s `get_previous_version_tag` / `get_current_version_tag`).
+public struct ObjectChange: Sendable, Equatable {
+    /// The kind of object.
+    public enum Kind: String, Sendable { case project, group, trial }
+    /// The kind of object.
+    public var kind: Kind
+    /// Its uid.
+    public var uid: String
+    /// Its revision tag before the reload (nil: it did not exist).
+    public var previousTag: Int?
+    /// Its revision tag after.
+    public var currentTag: Int
+}
+
+/// The state of a database rebuilt from events: projects, groups, trials and metric columns.
+///
+/// Every rule is independent of the order in which events arrive: creations keep the earliest
+/// (by timestamp), field and key updates are last-writer-wins by timestamp, metric points are
+/// ordered by (step, timestamp), errors by timestamp, and revision tags count events. Timings
+/// (chronos, runtime) pair each start with the next finish of the same stream.
+public final class Projection: @unchecked Sendable {
+    var trials: [String: TrialState] = [:]
+    var projects: [String: ContainerState] = [:]
+    var groups: [String: ContainerState] = [:]
+    /// Trial uids by hash, for `getTrial(hash:)`.
+    var revisions: [String: Set<Int>] = [:]
+    /// Open chronos and runs: stream, trial, name → start timestamp.
+    private var openTimers: [String: HLC] = [:]
+    /// Trial creation order (by timestamp) for listings.
+    private var trialOrder: [String: HLC] = [:]
+    private var changes: [String: (kind: ObjectChange.Kind, previous: Int?)] = [:]
+    /// Events applied.
+    public private(set) var eventCount = 0
+    /// Metric points held.
+    public private(set) var pointCount = 0
+
+    /// An empty projection.
+    public init() {}
+
+    // MARK: - Reading
+
+    /// The project named `uid`.
+    public func project(_ uid: String) -> Project? {
+        guard let state = projects[uid], var p = state.project else { return nil }
+        p.metadata = state.metadata.object
+        p.trials = ContainerState.ordered(state.trials)
+        p.groups = ContainerState.ordered(state.groups)
+        p.updateCount = state.updateCount
+        return p
+    }
+
+    /// The group with this uid.
+    public func group(_ uid: String) -> TrialGroup? {
+        guard let state = groups[uid], var g = state.group else { return nil }
+        g.metadata = state.metadata.object
+        g.trials = ContainerState.ordered(state.trials)
+        g.updateCount = state.updateCount
+        return g
+    }
+
+    /// The trial with this uid.
+    public func trial(_ uid: String) -> Trial? { trials[uid]?.trial() }
+
+    /// True when a trial with this uid was created.
+    public func hasTrial(_ uid: String) -> Bool { trials[uid]?.creation != nil }
+
+    /// Every revision of a hash, by revision.
+    public func trials(hash: String) -> [Trial] {
+        (revisions[hash] ?? []).sorted().compactMap { trial("\(hash)_\($0)") }
+    }
+
+    /// The metric columns of a trial's metric.
+    public func columns(trial uid: String, metric: String) -> MetricColumns? { trials[uid]?.metrics[metric]?.columns }
+
+    /// All projects, by creation time.
+    public var allProjects: [Project] {
+        projects.filter { $0.value.project != nil }.sorted { ($0.value.creation!, $0.key) < ($1.value.creation!, $1.key) }.compactMap { project($0.key) }
+    }
+
+    /// All groups, by creation time.
+    public var allGroups: [TrialGroup] {
+        groups.filter { $0.value.group != nil }.sorted { ($0.value.creation!, $0.key) < ($1.value.creation!, $1.key) }.compactMap { group($0.key) }
+    }
+
+    /// All trials, by creation time.
+    public var allTrials: [Trial] {
+        trialOrder.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.compactMap { trial($0.key) }
+    }
+
+    /// The revision tag of an object, if it exists.
+    public func tag(_ kind: ObjectChange.Kind, _ uid: String) -> Int? {
+        switch kind {
+        case .project: return projects[uid]?.project != nil ? projects[uid]!.updateCount : nil
+        case .group: return groups[uid]?.group != nil ? groups[uid]!.updateCount : nil
+        case .trial: return trials[uid]?.creation != nil ? trials[uid]!.updateCount : nil
+        }
+    }
+
+    // MARK: - Changes
+
+    private func noteChange(_ kind: ObjectChange.Kind, _ uid: String) {
+        let key = "\(kind.rawValue):\(uid)"
+        if changes[key] == nil { changes[key] = (kind, tag(kind, uid)) }
+    }
+
+    /// The objects changed since the last call, with their tags before and after.
+    public func takeChanges() -> [ObjectChange] {
+        let out = changes.compactMap { (key, entry) -> ObjectChange? in
+            let uid = String(key.dropFirst(entry.kind.rawValue.count + 1))
+            guard let current = tag(entry.kind, uid) else { return nil }
+            return ObjectChange(kind: entry.kind, uid: uid, previousTag: entry.previous, currentTag: current)
+        }
+        changes.removeAll()
+        return out.sorted { ($0.kind.rawValue, $0.uid) < ($1.kind.rawValue, $1.uid) }
+    }
+
+    // MARK: - Applying
+
+    private func trialState(_ uid: String) -> TrialState {
+        if let s = trials[uid] { return s }
+        let s = TrialState()
+        trials[uid] = s
+        return s
+    }
+
+    private func container(_ map: inout [String: ContainerState], _ uid: String) -> ContainerState {
+        if let s = map[uid] { return s }
+        let s = ContainerState()
+        map[uid] = s
+        return s
+    }
+
+    /// Applies one decoded frame of `stream`, skipping events below `from` (already applied).
+    public func apply(_ frame: DecodedFrame, stream: String, from: UInt64 = 0) {
+        var previousSequence: UInt64? = nil
+        var position = 0
+        for event in frame.events {
+            let continues = previousSequence == event.sequence
+            position = continues ? position + 1 : 0
+            previousSequence = event.sequence
+            if event.sequence < from { continue }
+            switch event.kind {
+            case .point(let series, let step, let value):
+                let names = frame.seriesNames(series)
+                applyPoint(trial: names.trial, metric: names.name, step: step, value: .double(value), hlc: event.hlc,
+                           position: position, countsAsOperation: !continues)
+            case .record(let record):
+                apply(record, hlc: event.hlc, stream: stream)
+            }
+            if !continues { eventCount += 1 }
+        }
+    }
+
+    func applyPoint(trial uid: String, metric: String, step: Int64?, value: Value, hlc: HLC, position: Int, countsAsOperation: Bool) {
+        let state = trialState(uid)
+        noteChange(.trial, uid)
+        let seen = FirstSeen(hlc: hlc, position: position)
+        if state.metrics[metric] == nil { state.metrics[metric] = (seen, MetricColumns()) }
+        if seen < state.metrics[metric]!.first { state.metrics[metric]!.first = seen }
+        state.metrics[metric]!.columns.record(step: step, value: value, hlc: hlc)
+        pointCount += 1
+        if countsAsOperation { state.touch(hlc) } else { state.cached = nil }
+    }
+
+    /// Applies one record at `hlc`, written by `stream`.
+    public func apply(_ record: LogRecord, hlc: HLC, stream: String) {
+        switch record {
+        case .projectCreated(let p):
+            let state = container(&projects, p.uid)
+            noteChange(.project, p.uid)
+            if state.creation == nil || hlc < state.creation! {
+                state.creation = hlc
+                state.project = Project(name: p.name, description: p.description)
+                state.metadata = StampedMap()
+                state.metadata.merge(p.metadata, at: hlc)
+            }
+        case .groupCreated(let g):
+            let state = container(&groups, g.uid)
+            noteChange(.group, g.uid)
+            if state.creation == nil || hlc < state.creation! {
+                state.creation = hlc
+                state.group = TrialGroup(name: g.name, projectID: g.projectID, description: g.description, uid: g.uid)
+                state.metadata = StampedMap()
+                state.metadata.merge(g.metadata, at: hlc)
+            }
+            let project = container(&projects, g.projectID)
+            if ContainerState.add(g.uid, at: hlc, to: &project.groups) {
+                noteChange(.project, g.projectID)
+                project.updateCount += 1
+            }
+        case .trialCreated(let t, _):
+            let state = trialState(t.uid)
+            noteChange(.trial, t.uid)
+            if state.creation == nil || hlc < state.creation!.hlc {
+                state.creation = Stamped(value: t, hlc: hlc)
+                state.parameters.merge(t.parameters, at: hlc)
+                state.metadata.merge(t.metadata, at: hlc)
+                state.tags.merge(t.tags, at: hlc)
+                if state.status == nil || hlc >= state.status!.hlc { state.status = Stamped(value: t.status, hlc: hlc) }
+                if hlc > state.lastChange { state.lastChange = hlc }
+                state.cached = nil
+            }
+            revisions[t.hash, default: []].insert(t.revision)
+            trialOrder[t.uid] = min(trialOrder[t.uid] ?? hlc, hlc)
+            if let projectID = t.projectID {
+                let project = container(&projects, projectID)
+                if ContainerState.add(t.uid, at: hlc, to: &project.trials) {
+                    noteChange(.project, projectID)
+                    project.updateCount += 1
+                }
+            }
+            if let groupID = t.groupID {
+                let group = container(&groups, groupID)
+                if ContainerState.add(t.uid, at: hlc, to: &group.trials) {
+                    noteChange(.group, groupID)
+                    group.updateCount += 1
+                }
+            }
+        case .trialAddedToProject(let uid, let projectID):
+            let state = trialState(uid)
+            noteChange(.trial, uid)
+            if state.projectID == nil || hlc >= state.projectID!.hlc { state.projectID = Stamped(value: projectID, hlc: hlc) }
+            state.touch(hlc)
+            let project = container(&projects, projectID)
+            noteChange(.project, projectID)
+            _ = ContainerState.add(uid, at: hlc, to: &project.trials)
+            project.updateCount += 1
+        case .trialAddedToGroup(let uid, let groupID):
+            let state = trialState(uid)
+            noteChange(.trial, uid)
+            if state.groupID == nil || hlc >= state.groupID!.hlc { state.groupID = Stamped(value: groupID, hlc: hlc) }
+            state.touch(hlc)
+            let group = container(&groups, groupID)
+            noteChange(.group, groupID)
+            _ = ContainerState.add(uid, at: hlc, to: &group.trials)
+            group.updateCount += 1
+        case .trialStarted(let uid):
+            let state = trialState(uid)
+            noteChange(.trial, uid)
+            openTimers["\(stream)\u{0}\(uid)\u{0}"] = hlc
+            if state.runtime == nil || hlc >= state.runtime!.hlc { state.runtime = Stamped(value: nil, hlc: hlc) }
+            state.touch(hlc)
+        case .trialFinished(let uid):
+            let state = trialState(uid)
+            noteChange(.trial, uid)
+            if let start = openTimers.removeValue(forKey: "\(stream)\u{0}\(uid)\u{0}") {
+                let seconds = max(0, hlc.seconds - start.seconds)
+                if state.runtime == nil || hlc >= state.runtime!.hlc { state.runtime = Stamped(value: seconds, hlc: hlc) }
+            }
+            state.touch(hlc)
+        case .chronoStarted(let uid, let name):
+            let state = trialState(uid)
+            noteChange(.trial, uid)
+            openTimers["\(stream)\u{0}\(uid)\u{0}\(name)"] = hlc
+            if state.chronoDurations[name] == nil { state.chronoDurations[name] = (hlc, []) }
+            state.touch(hlc)
+        case .chronoFinished(let uid, let name):
+            let state = trialState(uid)
+            noteChange(.trial, uid)
+            if let start = openTimers.removeValue(forKey: "\(stream)\u{0}\(uid)\u{0}\(name)") {
+                var entry = state.chronoDurations[name] ?? (start, [])
+                let d = (hlc: hlc, seconds: max(0, hlc.seconds - start.seconds))
+                let position = entry.durations.firstIndex { $0.hlc > hlc } ?? entry.durations.count
+                entry.durations.insert(d, at: position)
+                state.chronoDurations[name] = entry
+            }
+            state.touch(hlc)
+        case .argumentsLogged(let uid, let o):
+            let state = trialState(uid); noteChange(.trial, uid); state.parameters.merge(o, at: hlc); state.touch(hlc)
+        case .metadataLogged(let uid, let o):
+            let state = trialState(uid); noteChange(.trial, uid); state.metadata.merge(o, at: hlc); state.touch(hlc)
+        case .tagsAdded(let uid, let o):
+            let state = trialState(uid); noteChange(.trial, uid); state.tags.merge(o, at: hlc); state.touch(hlc)
+        case .statusSet(let uid, let status, let error):
+            let state = trialState(uid)
+            noteChange(.trial, uid)
+            if state.status == nil || hlc >= state.status!.hlc { state.status = Stamped(value: status, hlc: hlc) }
+            if let error {
+                let position = state.errors.firstIndex { $0.hlc > hlc } ?? state.errors.count
+                state.errors.insert((hlc, error), at: position)
+            }
+            state.touch(hlc)
+        case .groupMetadataSet(let uid, let o):
+            let group = container(&groups, uid)
+            noteChange(.group, uid)
+            group.metadata.merge(o, at: hlc)
+            group.updateCount += 1
+        case .metricsLogged(let uid, let step, let o):
+            for (position, (name, value)) in o.enumerated() {
+                applyPoint(trial: uid, metric: name, step: step, value: value, hlc: hlc, position: position, countsAsOperation: position == 0)
+            }
+        }
+    }
+}

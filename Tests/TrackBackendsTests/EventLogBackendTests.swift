@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+import TrackBackends
+import TrackConformance
+import TrackLog
+import TrackModel
+
+/// A fresh temporary directory, removed afterwards.
+final class ScratchDirectory: @unchecked Sendable {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "swift-track-backend-tests/\(UUID().uuidString.prefix(12))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite("file:// (EventLogBackend)")
+struct EventLogBackendTests {
+    @Test("passes the conformance suite", arguments: Conformance.cases)
+    func conformance(_ check: ConformanceCase) throws {
+        let dir = ScratchDirectory()
+        try check.run { strict in try makeBackend(uri: "file://\(dir.path)/db\(strict ? "" : "?strict=false")") }
+    }
+
+    @Test("a bare path opens the event log, and another backend on the same database sees everything")
+    func reopenAndShare() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let a = try makeBackend(uri: db)
+        #expect(a is EventLogBackend)
+        _ = try a.newProject(Project(name: "p"))
+        let trial = try #require(try a.newTrial(Trial(name: "t", parameters: ["lr": 0.1], projectID: "p"), autoIncrement: false))
+        for step in 0..<1000 { try a.logTrialMetric(trial.uid, name: "loss", step: Int64(step), value: 1 / Double(step + 1)) }
+        try a.logTrialMetrics(trial.uid, step: 1000, ["loss": 0.0001, "acc": 0.99])
+        try a.setTrialStatus(trial.uid, .completed, error: nil)
+        // A second backend in the same process writes its own stream and reads both.
+        let b = try makeBackend(uri: "file://\(db)")
+        let seen = try #require(try b.getTrial(uid: trial.uid))
+        #expect(seen.metrics["loss"]?.count == 1001)
+        #expect(seen.metrics["acc"]?.points == [MetricPoint(step: 1000, value: 0.99)])
+        #expect(seen.status == .completed)
+        #expect(seen.updateCount == 1002)
+        try b.logTrialMetadata(trial.uid, ["from": "b"])
+        try b.commit()
+        #expect(try a.getTrial(uid: trial.uid)?.metadata["from"] == "b")
+        try a.close()
+        try b.close()
+        // Reopened, the state is the same.
+        let c = try makeBackend(uri: db)
+        let again = try #require(try c.getTrial(uid: trial.uid))
+        #expect(again.metrics == seen.metrics)
+        #expect(again.metadata["from"] == "b")
+        try c.close()
+    }
+
+    @Test("a stale revision is refused with concurrentWrite")
+    func concurrentWrite() throws {
+        let dir = ScratchDirectory()
+        let backend = try EventLogBackend(path: dir.path + "/db")
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p"), autoIncrement: false))
+        let revision = try #require(try backend.getTrial(uid: trial.uid)).updateCount
+        try backend.logTrialMetadata(trial.uid, ["x": 1])
+        #expect { try backend.setTrialStatus(trial.uid, .running, error: nil, expectedRevision: revision) } throws: {
+            ($0 as? TrackError)?.code == .concurrentWrite
+        }
+        try backend.setTrialStatus(trial.uid, .running, error: nil, expectedRevision: revision + 1)
+        #expect(try backend.getTrial(uid: trial.uid)?.status == .running)
+        try backend.close()
+    }
+
+    @Test("smartReload reports changed objects with their previous and current revision tags")
+    func smartReload() throws {
+        let dir = ScratchDirectory()
+        let a = try EventLogBackend(path: dir.path + "/db")
+        let b = try EventLogBackend(path: dir.path + "/db")
+        _ = try a.newProject(Project(name: "p"))
+        let trial = try #require(try a.newTrial(Trial(name: "t", projectID: "p"), autoIncrement: false))
+        _ = try b.smartReload()
+        let before = try #require(try b.getTrial(uid: trial.uid)).updateCount
+        try a.logTrialMetric(trial.uid, name: "loss", step: 1, value: 1)
+        try a.logTrialMetric(trial.uid, name: "loss", step: 2, value: 2)
+        try a.commit()
+        let changes = try b.smartReload()
+        let change = try #require(changes.first { $0.kind == .trial && $0.uid == trial.uid })
+        #expect(change.previousTag == before)
+        #expect(change.currentTag == before + 2)
+        #expect(try b.smartReload().isEmpty)
+        try a.close()
+        try b.close()
+    }
+}
