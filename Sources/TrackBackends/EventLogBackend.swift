@@ -231,7 +231,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
             }
             switch update {
             case .setStatus(let status, let error): try append(.statusSet(trial: first.uid, status, error: error))
-            case .logMetadata(let metadata): try append(.metadataLogged(trial: first.uid, metadata))
+            case .logMetadata, .incrementMetadata: try append(.metadataLogged(trial: first.uid, update.metadataValues(for: first) ?? [:]))
             case .addTags(let tags): try append(.tagsAdded(trial: first.uid, tags))
             case .logArguments(let arguments): try append(.argumentsLogged(trial: first.uid, arguments))
             }

@@ -447,6 +447,9 @@ extension Conformance {
             try expectEqual(meta.metadata["claimed_by"], "w1", "logMetadata through fetchAndUpdateTrial")
             let args = try b.fetchAndUpdateTrial(Query([.init("name", .equal, "t2")]), .logArguments(["seed": 1]))
             try expectEqual(args.parameters["seed"], 1, "logArguments through fetchAndUpdateTrial")
+            _ = try b.fetchAndUpdateTrial(Query([.init("name", .equal, "t2")]), .incrementMetadata(key: "count", by: 1))
+            let counted = try b.fetchAndUpdateTrial(Query([.init("name", .equal, "t2")]), .incrementMetadata(key: "count", by: 2))
+            try expectEqual(counted.metadata["count"], 3, "incrementMetadata through fetchAndUpdateTrial")
         },
         ConformanceCase("fetchAndUpdateTrialWithoutMatchThrowsItemNotFound") { b in
             _ = try sweep(b)

@@ -153,7 +153,7 @@ public struct TrackDatabase: Sendable, Equatable {
         }
         switch update {
         case .setStatus(let status, let error): try setTrialStatus(first.uid, status, error: error, now: now)
-        case .logMetadata(let metadata): try logTrialMetadata(first.uid, metadata, now: now)
+        case .logMetadata, .incrementMetadata: try logTrialMetadata(first.uid, update.metadataValues(for: first) ?? [:], now: now)
         case .addTags(let tags): try addTrialTags(first.uid, tags, now: now)
         case .logArguments(let arguments): try logTrialArguments(first.uid, arguments, now: now)
         }
