@@ -14,7 +14,8 @@ import TrackModel
 ///   `newTrial(autoIncrement:)` take the short database-wide lock `ATOMIC.lock`, catch up, check,
 ///   append, fsync and release, so that concurrent processes see each other's result. A lock held
 ///   by a process that died is released by the kernel with the process.
-/// - URI options: `strict=false` (allow orphans), `durability=buffered|groupCommit|sync`.
+/// - URI options: `strict=false` (allow orphans), `durability=buffered|groupCommit|sync`,
+///   `segment_bytes=N` (segment size).
 public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     /// The database directory.
     public let path: String
@@ -27,15 +28,19 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     private let lock = NSLock()
     private var knownTrials: Set<String> = []
 
-    /// Opens (creating if needed) the event-log database at `path`.
-    public init(path: String, strict: Bool = true, durability: Durability = .buffered, reporter: LogReporter? = nil) throws {
+    /// Opens (creating if needed) the event-log database at `path`; removes what an interrupted
+    /// compaction left behind.
+    public init(path: String, strict: Bool = true, durability: Durability = .buffered, segmentBytes: Int64? = nil,
+                reporter: LogReporter? = nil) throws {
         self.path = path
         self.strict = strict
         var options = WriterOptions()
         options.durability = durability
+        if let segmentBytes { options.segmentBytes = segmentBytes }
         if let reporter { options.reporter = reporter }
         do {
             writer = try LogWriter.open(database: path, options: options)
+            try Compactor.removeStrayFiles(database: path)
             materializer = try Materializer(database: path, reporter: options.reporter)
             atomicLock = try LogFile.open(DatabaseLayout(root: path).atomicLockPath, flags: O_RDWR | O_CREAT)
             try materializer.smartReload()
@@ -57,7 +62,14 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
             }
             durability = d
         }
-        try self.init(path: path, strict: try BackendOptions.strict(uri), durability: durability)
+        var segmentBytes: Int64?
+        if let text = uri.option("segment_bytes") {
+            guard let n = Int64(text), n >= Limits.segmentBytesMin, n <= Limits.segmentBytesMax else {
+                throw TrackError(.invalidArgument, "option segment_bytes=\(text) in '\(uri)' must be a number of bytes from \(Limits.segmentBytesMin) to \(Limits.segmentBytesMax)")
+            }
+            segmentBytes = n
+        }
+        try self.init(path: path, strict: try BackendOptions.strict(uri), durability: durability, segmentBytes: segmentBytes)
     }
 
     // MARK: - Plumbing
@@ -321,6 +333,16 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
             }
             try append(.statusSet(trial: trial, status, error: error))
         }
+    }
+
+    // MARK: - Compaction
+
+    /// Compacts the database (snapshot, MANIFEST, deletion of covered segments) after making this
+    /// process's appends durable. Other processes may keep writing.
+    @discardableResult
+    public func compact() throws -> Compactor.Report {
+        try commit()
+        do { return try Compactor.compact(database: path) } catch { throw logError(error) }
     }
 
     // MARK: - Durability

@@ -7,6 +7,9 @@ import Glibc
 /// ```
 /// <db>/FORMAT                                  marks the directory as an event log, with its version
 /// <db>/ATOMIC.lock                             short database-wide lock of atomic operations
+/// <db>/MANIFEST                                the current snapshot and each stream's watermark
+/// <db>/COMPACT.lock                            held while compacting
+/// <db>/snapshots/<20-digit generation>.snap    snapshots of the projections
 /// <db>/streams/<stream>/LOCK                   held (flock) by the stream's one writer
 /// <db>/streams/<stream>/<20-digit base>.log    segments, named by their first sequence number
 /// <db>/streams/<stream>/<20-digit base>.idx    index of a sealed segment
@@ -26,6 +29,17 @@ public struct DatabaseLayout: Sendable {
     public var formatPath: String { root + "/FORMAT" }
     /// The database-wide lock of atomic operations.
     public var atomicLockPath: String { root + "/ATOMIC.lock" }
+    /// The published compaction state.
+    public var manifestPath: String { root + "/MANIFEST" }
+    /// The lock compaction holds (and stray-file removal tries).
+    public var compactLockPath: String { root + "/COMPACT.lock" }
+    /// The directory of snapshots.
+    public var snapshotsDirectory: String { root + "/snapshots" }
+    /// A snapshot file.
+    public func snapshotPath(_ name: String) -> String { snapshotsDirectory + "/" + name }
+    /// `00000000000000000003.snap` for generation 3.
+    public static func snapshotName(_ generation: UInt64) -> String { padded(generation) + ".snap" }
+
     /// The directory of all streams.
     public var streamsDirectory: String { root + "/streams" }
     /// A stream's directory.

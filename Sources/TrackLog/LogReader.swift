@@ -287,12 +287,18 @@ public final class LogTailer: @unchecked Sendable {
     private var positions: [String: (base: UInt64, offset: Int64)] = [:]
     private var reportedDamage: Set<String> = []
 
-    /// A tailer of the database at `path` starting from its beginning.
-    public init(database path: String, reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
+    /// A tailer of the database at `path`, starting at `start` (per stream: segment base and byte
+    /// offset; streams not listed start at their beginning).
+    public init(database path: String, start: [StreamWatermark] = [], reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
         layout = DatabaseLayout(root: path)
         try layout.validate()
         self.reporter = reporter
+        for w in start { positions[w.stream] = (w.base, w.offset) }
     }
+
+    /// Set when a segment the tailer stood in was deleted (by compaction) before it was read to
+    /// the end: frames may have been missed, and the consumer should reload from the snapshot.
+    public private(set) var positionLost = false
 
     /// Where the tailer stands in each stream (segment base and byte offset).
     public var position: [String: (base: UInt64, offset: Int64)] { positions }
@@ -312,7 +318,8 @@ public final class LogTailer: @unchecked Sendable {
             guard let firstBase = bases.first else { continue }
             var (base, offset) = positions[stream] ?? (firstBase, Int64(SegmentHeader.sizeBytes))
             if !bases.contains(base) {
-                // The segment is gone (compacted away): continue at the next one.
+                // The segment is gone (compacted away): what was left of it is in a snapshot.
+                if positions[stream] != nil { positionLost = true }
                 guard let next = bases.first(where: { $0 > base }) else { continue }
                 (base, offset) = (next, Int64(SegmentHeader.sizeBytes))
             }

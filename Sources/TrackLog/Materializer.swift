@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Replays a database's events into a `Projection` and keeps it current: `smartReload()` reads
 /// only the frames appended since the previous call (its cost follows the new data, not the
 /// total) and says which objects changed; `reload()` discards everything and replays from the
@@ -19,10 +23,15 @@ public final class Materializer: @unchecked Sendable {
         tailer = try LogTailer(database: path, reporter: reporter)
     }
 
+    private var loaded = false
+    /// The generation of the snapshot the state started from (0: none).
+    public private(set) var snapshotGeneration: UInt64 = 0
+
     /// Applies the frames appended since the last call; returns the objects that changed, with
-    /// their revision tags before and after.
+    /// their revision tags before and after. The first call loads the snapshot, if any.
     @discardableResult
     public func smartReload() throws(LogError) -> [ObjectChange] {
+        if !loaded { try loadSnapshot() }
         try tailer.poll { located in
             let from = applied[located.stream] ?? 0
             let header = located.frame.header
@@ -30,15 +39,49 @@ public final class Materializer: @unchecked Sendable {
             projection.apply(located.frame, stream: located.stream, from: from)
             applied[located.stream] = header.endSequence
         }
+        if tailer.positionLost {
+            // Compaction removed frames this state had not read; they are in the new snapshot.
+            let before = Dictionary(uniqueKeysWithValues: projection.allTrials.map { ($0.uid, $0.updateCount) })
+            try reload()
+            return projection.allTrials.compactMap { t in
+                before[t.uid] == t.updateCount ? nil : ObjectChange(kind: .trial, uid: t.uid, previousTag: before[t.uid], currentTag: t.updateCount)
+            }
+        }
         return projection.takeChanges()
     }
 
-    /// Discards the state and replays the whole database.
+    /// Discards the state and rebuilds it: the current snapshot, then the log after it.
     public func reload() throws(LogError) {
+        try loadSnapshot()
+        try smartReload()
+        _ = projection.takeChanges()
+    }
+
+    /// Where replay stands in each stream: events below `sequence` are applied.
+    public var watermarks: [StreamWatermark] {
+        tailer.position.map { stream, position in
+            StreamWatermark(stream: stream, sequence: applied[stream] ?? 0, base: position.base, offset: position.offset)
+        }.sorted { $0.stream < $1.stream }
+    }
+
+    private func loadSnapshot() throws(LogError) {
+        let layout = DatabaseLayout(root: database)
         projection = Projection()
         applied = [:]
-        tailer = try LogTailer(database: database, reporter: reporter)
-        try smartReload()
+        snapshotGeneration = 0
+        var start: [StreamWatermark] = []
+        if let manifest = try Compactor.readManifest(layout) {
+            let path = layout.snapshotPath(manifest.snapshotName)
+            let file = try LogFile.open(path, flags: O_RDONLY)
+            let bytes = try file.readAll()
+            file.close()
+            projection = try Snapshot.decode(bytes, path: path)
+            for w in manifest.watermarks { applied[w.stream] = w.sequence }
+            start = manifest.watermarks
+            snapshotGeneration = manifest.generation
+        }
+        tailer = try LogTailer(database: database, start: start, reporter: reporter)
+        loaded = true
         _ = projection.takeChanges()
     }
 }

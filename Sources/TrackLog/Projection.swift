@@ -25,6 +25,11 @@ struct StampedMap: Sendable {
         }
     }
 
+    /// Puts back an entry as a snapshot saved it.
+    mutating func restore(_ key: String, _ value: Value, hlc: HLC, first: FirstSeen) {
+        entries[key] = (value, hlc, first)
+    }
+
     /// Sets every key of `object` at `hlc`.
     mutating func merge(_ object: ValueObject, at hlc: HLC) {
         for (position, (key, value)) in object.enumerated() { set(key, value, at: hlc, position: position) }
@@ -60,6 +65,17 @@ public struct MetricColumns: Sendable {
 
     /// The step stored for points logged without one.
     public static let noStep = Int64.min
+
+    /// Empty columns.
+    public init() {}
+
+    /// Columns as a snapshot saved them.
+    init(steps: [Int64], values: [Double], hlcs: [UInt64], others: [Int: Value]) {
+        self.steps = steps
+        self.values = values
+        self.hlcs = hlcs
+        self.others = others
+    }
 
     /// Number of points.
     public var count: Int { steps.count }
@@ -252,6 +268,19 @@ public final class Projection: @unchecked Sendable {
 
     /// An empty projection.
     public init() {}
+
+    var openTimerEntries: [String: HLC] { openTimers }
+    var trialOrderEntries: [String: HLC] { trialOrder }
+
+    func restoreCounts(events: Int, points: Int) {
+        eventCount = events
+        pointCount = points
+    }
+
+    func restoreTimers(_ timers: [String: HLC], order: [String: HLC]) {
+        openTimers = timers
+        trialOrder = order
+    }
 
     // MARK: - Reading
 

@@ -2,6 +2,7 @@
 //   track-test-worker increment DB TRIAL_NAME KEY TIMES
 //   track-test-worker log DB PREFIX POINTS
 //   track-test-worker hold-lock DB
+//   track-test-worker compact DB [--crash-at whileWritingSnapshot|afterSnapshotBeforeManifest|afterManifestBeforeDeletion]
 // It prints one line when done (or "locked" once the lock is held) and exits 0, or prints the
 // error on standard error and exits 1.
 import Foundation
@@ -36,6 +37,14 @@ func run(_ arguments: [String]) throws {
         }
         try backend.close()
         say("logged \(points)")
+    case "compact":
+        var crash: Compactor.CrashPoint? = nil
+        if arguments.count == 4, arguments[2] == "--crash-at" {
+            guard let point = Compactor.CrashPoint(rawValue: arguments[3]) else { throw TrackError(.invalidArgument, "unknown crash point \(arguments[3])") }
+            crash = point
+        }
+        let report = try Compactor.compact(database: db, crashAt: crash)
+        say("compacted \(report.generation) \(report.segmentsDeleted)")
     case "hold-lock":
         let file = try LogFile.open(DatabaseLayout(root: db).atomicLockPath, flags: O_RDWR | O_CREAT)
         try file.lockExclusive()

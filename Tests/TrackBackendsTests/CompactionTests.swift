@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+import TrackBackends
+import TrackLog
+import TrackModel
+
+/// Everything a backend shows, for comparing states.
+struct StateDump: Equatable {
+    var projects: [Project]
+    var groups: [TrialGroup]
+    var trials: [Trial]
+
+    init(_ backend: any TrackProtocol) throws {
+        projects = try backend.fetchProjects(.all)
+        groups = try backend.fetchGroups(.all)
+        trials = try backend.fetchTrials(.all)
+    }
+}
+
+/// Fills a database with a few trials, metrics of every shape, statuses and chronos.
+func populate(_ backend: EventLogBackend, trials: Int = 3, points: Int = 3000, salt: Int = 0) throws {
+    _ = try backend.newProject(Project(name: "p", metadata: ["owner": "alice"]))
+    let group = try backend.newTrialGroup(TrialGroup(name: "sweep", projectID: "p"))
+    for t in 0..<trials {
+        let trial = try #require(try backend.newTrial(Trial(name: "t\(t)-\(salt)", parameters: ["lr": .double(0.1 / Double(t + 1))],
+                                                             projectID: "p", groupID: group.uid), autoIncrement: true))
+        try backend.logTrialStart(trial.uid)
+        try backend.logTrialChronoStart(trial.uid, name: "epoch")
+        for step in 0..<points {
+            try backend.logTrialMetric(trial.uid, name: "loss", step: Int64(step), value: Double(Float(2.3 * exp(-Double(step) / 500) + Double(step % 7) / 1000)))
+        }
+        try backend.logTrialMetrics(trial.uid, step: nil, ["note": "text value", "count": 3])
+        try backend.logTrialChronoFinish(trial.uid, name: "epoch")
+        try backend.logTrialMetadata(trial.uid, ["host": .string("n\(t)")])
+        try backend.setTrialStatus(trial.uid, t == 0 ? .completed : .interrupted, error: t == 0 ? nil : "SIGTERM")
+        try backend.logTrialFinish(trial.uid)
+    }
+}
+
+@Suite("Compaction, snapshots and MANIFEST", .serialized)
+struct CompactionTests {
+    @Test("compaction keeps the state, deletes covered segments, and writers keep appending")
+    func compactAndReopen() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db, segmentBytes: 8 << 10)
+        try populate(backend, points: 5000)
+        let before = try StateDump(backend)
+        let report = try backend.compact()
+        #expect(report.segmentsDeleted > 0)
+        #expect(report.bytesAfter < report.bytesBefore)
+        #expect(report.generation == 1)
+        #expect(try StateDump(backend) == before, "the writing backend's view is unchanged")
+        // Writing goes on after compaction, and a fresh open sees snapshot + log.
+        try populate(backend, trials: 1, points: 100, salt: 1)
+        let afterMore = try StateDump(backend)
+        try backend.close()
+        let reopened = try EventLogBackend(path: db)
+        #expect(try StateDump(reopened) == afterMore)
+        // A second compaction replaces the first snapshot.
+        let second = try reopened.compact()
+        #expect(second.generation == 2)
+        #expect(FileSystem.list(DatabaseLayout(root: db).snapshotsDirectory) == [DatabaseLayout.snapshotName(2)])
+        #expect(try StateDump(reopened) == afterMore)
+        try reopened.close()
+        let third = try EventLogBackend(path: db)
+        #expect(try StateDump(third) == afterMore)
+        try third.close()
+    }
+
+    @Test("a reader whose segment is compacted away reloads from the snapshot and stays right")
+    func readerSurvivesCompaction() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let writer = try EventLogBackend(path: db, segmentBytes: 8 << 10)
+        let reader = try EventLogBackend(path: db)
+        try populate(writer, points: 2000)
+        try writer.commit()
+        _ = try StateDump(reader)
+        try populate(writer, trials: 1, points: 3000, salt: 2)
+        try writer.compact()
+        #expect(try StateDump(reader) == StateDump(writer))
+        try writer.close()
+        try reader.close()
+    }
+
+    @Test("a compaction killed at each step leaves a database that reopens to the same state, strays removed",
+          arguments: Compactor.CrashPoint.allCases)
+    func crashDuringCompaction(_ point: Compactor.CrashPoint) throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db, segmentBytes: 8 << 10)
+        try populate(backend, points: 4000)
+        try backend.close()
+        let before = try StateDump(try EventLogBackend(path: db))
+        let worker = try startWorker(["compact", db, "--crash-at", point.rawValue])
+        _ = worker.output.fileHandleForReading.readDataToEndOfFile()
+        worker.process.waitUntilExit()
+        #expect(worker.process.terminationReason == .uncaughtSignal, "the compaction was killed")
+        let layout = DatabaseLayout(root: db)
+        let reopened = try EventLogBackend(path: db)
+        #expect(try StateDump(reopened) == before)
+        let snapshots = FileSystem.list(layout.snapshotsDirectory)
+        #expect(!snapshots.contains { $0.hasSuffix(".tmp") }, "temporary snapshot removed")
+        let manifest = try Compactor.readManifest(layout)
+        switch point {
+        case .whileWritingSnapshot, .afterSnapshotBeforeManifest:
+            #expect(manifest == nil)
+            #expect(snapshots.isEmpty, "the unpublished snapshot is removed: \(snapshots)")
+        case .afterManifestBeforeDeletion:
+            #expect(manifest?.generation == 1)
+            #expect(snapshots == [DatabaseLayout.snapshotName(1)])
+            // The deletion it did not get to is finished on open.
+            for w in manifest!.watermarks {
+                let bases = layout.segmentBases(w.stream)
+                #expect(bases.dropLast().allSatisfy { base in bases.first { $0 > base }! > w.sequence })
+            }
+        }
+        // Compaction then works again.
+        try reopened.compact()
+        #expect(try StateDump(reopened) == before)
+        try reopened.close()
+    }
+
+    @Test("compacted metric columns of a float32 loss curve take a few bytes per point")
+    func columnSize() throws {
+        let projection = Projection()
+        var state: UInt64 = 7
+        for step in 0..<100_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            // The synthetic loss curve: a decaying value with 1% multiplicative noise, at float32
+            // precision as training frameworks log it.
+            let noise = (Double(state >> 40) / Double(1 << 24) * 2 - 1) * 0.01
+            let value = Double(Float((2.3 * exp(-Double(step) / 20_000) + 0.05) * (1 + noise)))
+            projection.apply(.metricsLogged(trial: "a_0", step: Int64(step), ["loss": .double(value)]), hlc: HLC(rawValue: UInt64(1_000_000 + step)), stream: "s")
+        }
+        let bytes = Snapshot.encode(projection, generation: 1)
+        let perPoint = Double(bytes.count) / 100_000
+        #expect(perPoint <= 3, "bytes per point: \(perPoint)")
+        let back = try Snapshot.decode(bytes, path: "memory")
+        #expect(back.columns(trial: "a_0", metric: "loss")?.values == projection.columns(trial: "a_0", metric: "loss")?.values)
+        #expect(back.columns(trial: "a_0", metric: "loss")?.steps == projection.columns(trial: "a_0", metric: "loss")?.steps)
+    }
+
+    @Test("damaged snapshots and manifests are refused with a clear error")
+    func damagedFiles() throws {
+        let projection = Projection()
+        projection.apply(.projectCreated(Project(name: "p")), hlc: HLC(rawValue: 5), stream: "s")
+        var bytes = Snapshot.encode(projection, generation: 1)
+        bytes[bytes.count / 2] ^= 1
+        #expect { try Snapshot.decode(bytes, path: "x.snap") } throws: { ($0 as? LogError)?.code == .corruptFile }
+        var manifest = Manifest(generation: 1, snapshotName: "a.snap", watermarks: [StreamWatermark(stream: "s", sequence: 1, base: 0, offset: 32)]).encode()
+        #expect(try Manifest.decode(manifest, path: "M").generation == 1)
+        manifest[10] ^= 1
+        #expect { try Manifest.decode(manifest, path: "M") } throws: { ($0 as? LogError)?.message.contains("CRC") == true }
+    }
+}
