@@ -97,6 +97,8 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
         try writer.flush()
         try materializer.smartReload()
         for change in materializer.projection.takeChanges() where change.kind == .trial { knownTrials.insert(change.uid) }
+        // What this process has seen happened before what it writes next.
+        writer.observe(materializer.projection.maxHLC)
     }
 
     /// Runs `body` holding the database-wide lock, with the projection current; commits what it
@@ -365,6 +367,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
             try writer.flush()
             let changes = try materializer.smartReload()
             for change in changes where change.kind == .trial { knownTrials.insert(change.uid) }
+            writer.observe(materializer.projection.maxHLC)
             return changes
         } catch {
             throw logError(error)

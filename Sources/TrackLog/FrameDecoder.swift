@@ -135,7 +135,7 @@ public enum FrameDecoder {
                     let parameters = try ValueCodec.decodeObject(&reader)
                     let metadata = try ValueCodec.decodeObject(&reader)
                     let st = try status(&reader)
-                    record = .trialCreated(Trial(hash: parts.hash, revision: parts.revision, name: name, version: version.isNull ? nil : version,
+                    record = .trialCreated(Trial(hash: parts.hash, revision: parts.revision, name: name, version: version.isNull ? Optional<Value>.none : version,
                                                  parameters: parameters, description: description, tags: tags, projectID: project,
                                                  groupID: group, metadata: metadata, status: st), autoIncrement: autoIncrement)
                 case EventTag.trialAddedToProject:

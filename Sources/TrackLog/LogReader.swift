@@ -296,8 +296,11 @@ public final class LogTailer: @unchecked Sendable {
         for w in start { positions[w.stream] = (w.base, w.offset) }
     }
 
-    /// Set when a segment the tailer stood in was deleted (by compaction) before it was read to
-    /// the end: frames may have been missed, and the consumer should reload from the snapshot.
+    /// Forgets a lost position once the consumer has checked that a snapshot covers it.
+    public func clearPositionLost() { positionLost = false }
+
+    /// Set when a segment the tailer stood in was deleted (by compaction): frames may have been
+    /// missed unless the snapshot the consumer started from covers them.
     public private(set) var positionLost = false
 
     /// Where the tailer stands in each stream (segment base and byte offset).

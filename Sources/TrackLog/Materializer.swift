@@ -31,6 +31,10 @@ public final class Materializer: @unchecked Sendable {
     /// their revision tags before and after. The first call loads the snapshot, if any.
     @discardableResult
     public func smartReload() throws(LogError) -> [ObjectChange] {
+        try smartReload(reloadingIfLost: true)
+    }
+
+    private func smartReload(reloadingIfLost: Bool) throws(LogError) -> [ObjectChange] {
         if !loaded { try loadSnapshot() }
         try tailer.poll { located in
             let from = applied[located.stream] ?? 0
@@ -39,7 +43,12 @@ public final class Materializer: @unchecked Sendable {
             projection.apply(located.frame, stream: located.stream, from: from)
             applied[located.stream] = header.endSequence
         }
-        if tailer.positionLost {
+        if tailer.positionLost, reloadingIfLost,
+           (try Compactor.readManifest(DatabaseLayout(root: database)))?.generation ?? 0 == snapshotGeneration {
+            // Segments removed by the compaction this state started from: its snapshot covers them.
+            tailer.clearPositionLost()
+        }
+        if tailer.positionLost && reloadingIfLost {
             // Compaction removed frames this state had not read; they are in the new snapshot.
             let before = Dictionary(uniqueKeysWithValues: projection.allTrials.map { ($0.uid, $0.updateCount) })
             try reload()
@@ -53,7 +62,7 @@ public final class Materializer: @unchecked Sendable {
     /// Discards the state and rebuilds it: the current snapshot, then the log after it.
     public func reload() throws(LogError) {
         try loadSnapshot()
-        try smartReload()
+        try smartReload(reloadingIfLost: false)
         _ = projection.takeChanges()
     }
 

@@ -263,6 +263,8 @@ public final class Projection: @unchecked Sendable {
     private var changes: [String: (kind: ObjectChange.Kind, previous: Int?)] = [:]
     /// Events applied.
     public private(set) var eventCount = 0
+    /// The latest timestamp applied (writers observe it to keep causality).
+    public private(set) var maxHLC = HLC.zero
     /// Metric points held.
     public private(set) var pointCount = 0
 
@@ -272,9 +274,10 @@ public final class Projection: @unchecked Sendable {
     var openTimerEntries: [String: HLC] { openTimers }
     var trialOrderEntries: [String: HLC] { trialOrder }
 
-    func restoreCounts(events: Int, points: Int) {
+    func restoreCounts(events: Int, points: Int, maxHLC: HLC) {
         eventCount = events
         pointCount = points
+        self.maxHLC = maxHLC
     }
 
     func restoreTimers(_ timers: [String: HLC], order: [String: HLC]) {
@@ -384,6 +387,7 @@ public final class Projection: @unchecked Sendable {
             position = continues ? position + 1 : 0
             previousSequence = event.sequence
             if event.sequence < from { continue }
+            if event.hlc > maxHLC { maxHLC = event.hlc }
             switch event.kind {
             case .point(let series, let step, let value):
                 let names = frame.seriesNames(series)
@@ -409,6 +413,7 @@ public final class Projection: @unchecked Sendable {
 
     /// Applies one record at `hlc`, written by `stream`.
     public func apply(_ record: LogRecord, hlc: HLC, stream: String) {
+        if hlc > maxHLC { maxHLC = hlc }
         switch record {
         case .projectCreated(let p):
             let state = container(&projects, p.uid)
@@ -416,26 +421,30 @@ public final class Projection: @unchecked Sendable {
             if state.creation == nil || hlc < state.creation! {
                 state.creation = hlc
                 state.project = Project(name: p.name, description: p.description)
-                state.metadata = StampedMap()
                 state.metadata.merge(p.metadata, at: hlc)
             }
         case .groupCreated(let g):
             let state = container(&groups, g.uid)
             noteChange(.group, g.uid)
+            // Counted once per group, whatever order its (possibly repeated) creation events arrive in.
+            let firstCreation = state.creation == nil
             if state.creation == nil || hlc < state.creation! {
                 state.creation = hlc
                 state.group = TrialGroup(name: g.name, projectID: g.projectID, description: g.description, uid: g.uid)
-                state.metadata = StampedMap()
                 state.metadata.merge(g.metadata, at: hlc)
             }
             let project = container(&projects, g.projectID)
-            if ContainerState.add(g.uid, at: hlc, to: &project.groups) {
+            _ = ContainerState.add(g.uid, at: hlc, to: &project.groups)
+            if firstCreation {
                 noteChange(.project, g.projectID)
                 project.updateCount += 1
             }
         case .trialCreated(let t, _):
             let state = trialState(t.uid)
             noteChange(.trial, t.uid)
+            // The project and group count a trial once, when its first creation event arrives: a
+            // trial can be added to them only once it exists, so this does not depend on order.
+            let firstCreation = state.creation == nil
             if state.creation == nil || hlc < state.creation!.hlc {
                 state.creation = Stamped(value: t, hlc: hlc)
                 state.parameters.merge(t.parameters, at: hlc)
@@ -449,14 +458,16 @@ public final class Projection: @unchecked Sendable {
             trialOrder[t.uid] = min(trialOrder[t.uid] ?? hlc, hlc)
             if let projectID = t.projectID {
                 let project = container(&projects, projectID)
-                if ContainerState.add(t.uid, at: hlc, to: &project.trials) {
+                _ = ContainerState.add(t.uid, at: hlc, to: &project.trials)
+                if firstCreation {
                     noteChange(.project, projectID)
                     project.updateCount += 1
                 }
             }
             if let groupID = t.groupID {
                 let group = container(&groups, groupID)
-                if ContainerState.add(t.uid, at: hlc, to: &group.trials) {
+                _ = ContainerState.add(t.uid, at: hlc, to: &group.trials)
+                if firstCreation {
                     noteChange(.group, groupID)
                     group.updateCount += 1
                 }

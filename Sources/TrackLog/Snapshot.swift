@@ -215,6 +215,7 @@ enum ProjectionCodec {
     static func encode(_ p: Projection, into b: EncodeBuffer) {
         b.appendVarint(UInt64(p.eventCount))
         b.appendVarint(UInt64(p.pointCount))
+        b.appendVarint(p.maxHLC.rawValue)
         for map in [p.projects, p.groups] {
             b.appendVarint(UInt64(map.count))
             for (uid, c) in map.sorted(by: { $0.key < $1.key }) {
@@ -237,8 +238,8 @@ enum ProjectionCodec {
 
     static func decode(_ r: inout ByteReader) throws(LogError) -> Projection {
         let p = Projection()
-        let events = try r.varint(), points = try r.varint()
-        p.restoreCounts(events: Int(events), points: Int(points))
+        let events = try r.varint(), points = try r.varint(), maxHLC = try r.varint()
+        p.restoreCounts(events: Int(events), points: Int(points), maxHLC: HLC(rawValue: maxHLC))
         for kind in 0..<2 {
             let n = try r.count(max: r.remaining, "container count")
             for _ in 0..<n {
@@ -410,7 +411,7 @@ enum ProjectionCodec {
             let project = try optionalString(&r), group = try optionalString(&r)
             let value = try r.signed()
             let statusName = try r.string()
-            let trial = Trial(hash: hash, revision: revision, name: name, version: version.isNull ? nil : version, description: description,
+            let trial = Trial(hash: hash, revision: revision, name: name, version: version.isNull ? Optional<Value>.none : version, description: description,
                               projectID: project, groupID: group, status: Status(name: statusName, value: Int(truncatingIfNeeded: value)))
             t.creation = Stamped(value: trial, hlc: hlc)
         }

@@ -14,7 +14,7 @@ public struct MetricPoint: Sendable, Equatable {
 
 /// The history of one metric of one trial, as `track` keeps it: points logged with a step are
 /// keyed by the step (logging a step again replaces its value, as `track`'s dict does) and kept
-/// in step order; points logged without a step are appended in order.
+/// in step order; points logged without a step come before them, in logging order.
 public struct MetricSeries: Sendable, Equatable {
     /// Every point, stepped ones in step order.
     public private(set) var points: [MetricPoint] = []
@@ -37,7 +37,13 @@ public struct MetricSeries: Sendable, Equatable {
     /// Records `value` at `step` (nil: appended without a step).
     public mutating func record(step: Int64?, value: Value) {
         guard let step else {
-            points.append(MetricPoint(step: nil, value: value))
+            // After the other points without a step, before the stepped ones.
+            if points.last?.step == nil {
+                points.append(MetricPoint(step: nil, value: value))
+            } else {
+                let position = points.firstIndex { $0.step != nil } ?? points.count
+                points.insert(MetricPoint(step: nil, value: value), at: position)
+            }
             return
         }
         // Fast path: steps usually grow.
@@ -53,7 +59,7 @@ public struct MetricSeries: Sendable, Equatable {
             return
         }
         // Insert before the first stepped point with a larger step.
-        let position = points.firstIndex { ($0.step ?? Int64.min) > step } ?? points.count
+        let position = points.firstIndex { $0.step != nil && $0.step! > step } ?? points.count
         points.insert(MetricPoint(step: step, value: value), at: position)
     }
 

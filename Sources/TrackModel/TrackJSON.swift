@@ -62,7 +62,7 @@ extension Trial {
             }
         }
         let name = try optionalString("name")
-        let version: Value? = (f["version"].flatMap { $0.isNull ? nil : $0 })
+        let version: Value? = f["version"].flatMap { $0.isNull ? Optional<Value>.none : $0 }
         let parameters = try object("parameters")
         var revision = 0
         if let r = f["revision"], !r.isNull {
