@@ -14,8 +14,8 @@ public enum BackendOptions {
     }
 }
 
-/// Makes backends from URIs: a scheme maps to a factory. `ephemeral` (in memory) and `file` (the
-/// event log, also for a bare path) are built in; other modules (the socket client, SQL)
+/// Makes backends from URIs: a scheme maps to a factory. `ephemeral` (in memory), `file` (the
+/// event log, also for a bare path) and `pickled` (one snapshot file) are built in; other modules (the socket client, SQL)
 /// register their schemes.
 public final class BackendRegistry: Sendable {
     /// Makes a backend for a parsed URI.
@@ -31,6 +31,7 @@ public final class BackendRegistry: Sendable {
         factories = Mutex([
             "ephemeral": { uri in try MemoryBackend(uri: uri) },
             "file": { uri in try EventLogBackend(uri: uri) },
+            "pickled": { uri in try PickledBackend(uri: uri) },
         ])
     }
 

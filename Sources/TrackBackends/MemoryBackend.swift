@@ -14,6 +14,12 @@ public final class MemoryBackend: TrackProtocol {
         self.clock = clock
     }
 
+    /// An in-memory backend starting from `database`.
+    public init(database: TrackDatabase, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        state = Mutex(database)
+        self.clock = clock
+    }
+
     /// An in-memory database configured by `uri` (`ephemeral://?strict=false`).
     public convenience init(uri: TrackURI) throws {
         self.init(strict: try BackendOptions.strict(uri))

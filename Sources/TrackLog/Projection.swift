@@ -161,6 +161,9 @@ final class TrialState: @unchecked Sendable {
     var metrics: [String: (first: FirstSeen, columns: MetricColumns)] = [:]
     var runtime: Stamped<Double?>?
     var chronoDurations: [String: (first: HLC, durations: [(hlc: HLC, seconds: Double)])] = [:]
+    /// Chronos as a restored trial had them (an import or a pickled file); timings recorded
+    /// afterwards add to them.
+    var chronoBase: [(name: String, aggregator: Aggregator)] = []
     var updateCount = 0
     var lastChange = HLC.zero
     var cached: Trial?
@@ -189,11 +192,12 @@ final class TrialState: @unchecked Sendable {
         }
         t.metrics = metricSeries
         var chronos = OrderedDictionary<String, Aggregator>()
+        for (name, aggregator) in chronoBase { chronos[name] = aggregator }
         if let runtime { chronos["runtime"] = .value(runtime.value.map(Value.double)) }
         for (name, entry) in chronoDurations.sorted(by: { ($0.value.first.rawValue, $0.key) < ($1.value.first.rawValue, $1.key) }) {
-            var stat = StatStream(dropObservations: 1)
-            for d in entry.durations { stat.append(d.seconds) }
-            chronos[name] = .stat(stat)
+            var aggregator = chronos[name] ?? .stat(StatStream(dropObservations: 1))
+            for d in entry.durations { aggregator.append(.double(d.seconds)) }
+            chronos[name] = aggregator
         }
         t.chronos = chronos
         t.updateCount = updateCount
@@ -360,6 +364,69 @@ public final class Projection: @unchecked Sendable {
         }
         changes.removeAll()
         return out.sorted { ($0.kind.rawValue, $0.uid) < ($1.kind.rawValue, $1.uid) }
+    }
+
+    // MARK: - Restoring
+
+    /// A projection holding exactly these objects (a pickled file, an import): their revision
+    /// tags, statuses, metrics and chronos as given, timestamps made up in their order so that
+    /// later events apply on top. Last-change times keep microsecond precision.
+    public static func restoring(projects: [Project], groups: [TrialGroup], trials: [Trial]) -> Projection {
+        let p = Projection()
+        var clock: UInt64 = 1 << HLC.counterBits
+        func tick() -> HLC { clock += 1; return HLC(rawValue: clock) }
+        for project in projects {
+            let c = p.container(&p.projects, project.uid)
+            c.creation = tick()
+            c.project = Project(name: project.name, description: project.description)
+            c.metadata.merge(project.metadata, at: c.creation!)
+            for uid in project.trials { _ = ContainerState.add(uid, at: tick(), to: &c.trials) }
+            for uid in project.groups { _ = ContainerState.add(uid, at: tick(), to: &c.groups) }
+            c.updateCount = project.updateCount
+        }
+        for group in groups {
+            let c = p.container(&p.groups, group.uid)
+            c.creation = tick()
+            c.group = TrialGroup(name: group.name, projectID: group.projectID, description: group.description, uid: group.uid)
+            c.metadata.merge(group.metadata, at: c.creation!)
+            for uid in group.trials { _ = ContainerState.add(uid, at: tick(), to: &c.trials) }
+            c.updateCount = group.updateCount
+        }
+        for trial in trials {
+            let state = p.trialState(trial.uid)
+            let created = tick()
+            var base = trial
+            base.metrics = [:]
+            base.chronos = [:]
+            base.errors = []
+            state.creation = Stamped(value: base, hlc: created)
+            state.status = Stamped(value: trial.status, hlc: created)
+            state.parameters.merge(trial.parameters, at: created)
+            state.metadata.merge(trial.metadata, at: created)
+            state.tags.merge(trial.tags, at: created)
+            for error in trial.errors { state.errors.append((tick(), error)) }
+            for (position, (name, series)) in trial.metrics.enumerated() {
+                var columns = MetricColumns()
+                for point in series.points { columns.record(step: point.step, value: point.value, hlc: tick()) }
+                state.metrics[name] = (FirstSeen(hlc: created, position: position), columns)
+                p.pointCount += series.count
+            }
+            for (name, aggregator) in trial.chronos {
+                if name == "runtime", case .value(let v) = aggregator {
+                    state.runtime = Stamped(value: v?.doubleValue, hlc: created)
+                    state.chronoBase.append((name, aggregator))  // keeps its place among the chronos
+                } else {
+                    state.chronoBase.append((name, aggregator))
+                }
+            }
+            state.updateCount = trial.updateCount
+            state.lastChange = trial.lastChange.map { HLC(microseconds: UInt64(max(0, ($0 * 1_000_000).rounded()))) } ?? .zero
+            p.revisions[trial.hash, default: []].insert(trial.revision)
+            p.trialOrder[trial.uid] = created
+        }
+        p.maxHLC = HLC(rawValue: clock)
+        _ = p.takeChanges()
+        return p
     }
 
     // MARK: - Applying

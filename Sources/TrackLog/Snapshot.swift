@@ -393,6 +393,11 @@ enum ProjectionCodec {
             b.appendVarint(UInt64(entry.durations.count))
             for d in entry.durations { b.appendVarint(d.hlc.rawValue); b.appendFixed(d.seconds.bitPattern) }
         }
+        b.appendVarint(UInt64(t.chronoBase.count))
+        for (name, aggregator) in t.chronoBase {
+            b.appendString(name)
+            ValueCodec.encode(aggregator.trackJSON, into: b)
+        }
         b.appendVarint(UInt64(t.updateCount))
         b.appendVarint(t.lastChange.rawValue)
     }
@@ -453,6 +458,12 @@ enum ProjectionCodec {
                 durations.append((hlc, Double(bitPattern: try r.fixed(UInt64.self))))
             }
             t.chronoDurations[name] = (first, durations)
+        }
+        for _ in 0..<(try r.count(max: r.remaining, "chrono base count")) {
+            let name = try r.string()
+            let value = try ValueCodec.decode(&r)
+            guard let aggregator = try? Aggregator(trackJSON: value) else { throw r.malformed("bad chrono '\(name)'") }
+            t.chronoBase.append((name, aggregator))
         }
         t.updateCount = Int(try r.count(max: Int(Int32.max), "update count"))
         t.lastChange = HLC(rawValue: try r.varint())

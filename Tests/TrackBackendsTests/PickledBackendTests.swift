@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+import TrackBackends
+import TrackConformance
+import TrackLog
+import TrackModel
+
+@Suite("pickled:// (one snapshot file)")
+struct PickledBackendTests {
+    @Test("passes the conformance suite", arguments: Conformance.cases)
+    func conformance(_ check: ConformanceCase) throws {
+        let dir = ScratchDirectory()
+        try check.run { strict in try makeBackend(uri: "pickled://\(dir.path)/db.snap\(strict ? "" : "?strict=false")") }
+    }
+
+    @Test("commit writes one file that reopens to the same state, chronos and statuses included")
+    func roundTrip() throws {
+        let dir = ScratchDirectory()
+        let path = dir.path + "/runs/db.snap"
+        let backend = try PickledBackend(path: path)
+        _ = try backend.newProject(Project(name: "p", metadata: ["owner": "alice"]))
+        let group = try backend.newTrialGroup(TrialGroup(name: "g", projectID: "p", metadata: ["k": 1]))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", version: "1.0", parameters: ["lr": 0.1], projectID: "p", groupID: group.uid), autoIncrement: false))
+        try backend.logTrialStart(trial.uid)
+        for i in 0..<3 {
+            try backend.logTrialChronoStart(trial.uid, name: "epoch")
+            try backend.logTrialChronoFinish(trial.uid, name: "epoch")
+            try backend.logTrialMetric(trial.uid, name: "loss", step: Int64(i), value: 1 / Double(i + 1))
+        }
+        try backend.logTrialMetrics(trial.uid, step: nil, ["note": "x", "n": 3])
+        try backend.setTrialStatus(trial.uid, Status(name: "Queued", value: 42), error: "boom")
+        try backend.logTrialFinish(trial.uid)
+        try backend.commit()
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+        let before = try StateDump(backend)
+        let reopened = try makeBackend(uri: "pickled://\(path)")
+        var after = try StateDump(reopened)
+        // Last-change times keep microsecond precision.
+        for (i, t) in after.trials.enumerated() {
+            #expect(abs((t.lastChange ?? 0) - (before.trials[i].lastChange ?? 0)) < 1e-5)
+            after.trials[i].lastChange = before.trials[i].lastChange
+        }
+        #expect(after.projects == before.projects)
+        #expect(after.groups == before.groups)
+        #expect(after.trials == before.trials)
+        // Later logging adds to the restored chrono.
+        try reopened.logTrialChronoStart(trial.uid, name: "epoch")
+        try reopened.logTrialChronoFinish(trial.uid, name: "epoch")
+        guard case .stat(let s)? = try reopened.getTrial(uid: trial.uid)?.chronos["epoch"] else { Issue.record("epoch chrono"); return }
+        #expect(s.observationCount == 4)
+    }
+
+    @Test("a damaged file is a clear error")
+    func damaged() throws {
+        let dir = ScratchDirectory()
+        let path = dir.path + "/db.snap"
+        FileManager.default.createFile(atPath: path, contents: Data("not a snapshot".utf8))
+        #expect { try PickledBackend(path: path) } throws: { ($0 as? TrackError)?.message.contains(path) == true }
+    }
+}
