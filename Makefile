@@ -50,6 +50,7 @@ test: deps
 
 # The benchmark suite is its own package (Benchmarks/), built in release mode.
 bench: deps
+	$(SWIFT) build -c release --product track-replay
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
 
 clean:

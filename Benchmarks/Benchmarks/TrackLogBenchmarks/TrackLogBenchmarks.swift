@@ -50,6 +50,8 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 20
     )
 
+    materializerBenchmarks()
+
     // MARK: Append on the caller's thread
 
     var handleWriter: LogWriter?
