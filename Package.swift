@@ -29,7 +29,7 @@ let package = Package(
         ),
         .target(name: "TrackLog", dependencies: ["TrackModel", "CLZ4"]),
         .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog"]),
-        .target(name: "Track", dependencies: ["TrackBackends"]),
+        .target(name: "Track", dependencies: ["TrackBackends", "TrackLog"]),
         // The conformance suite every backend must pass; a module so later backends' tests reuse it.
         .target(name: "TrackConformance", dependencies: ["TrackBackends"]),
         .executableTarget(

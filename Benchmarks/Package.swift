@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "TrackLog", package: "swift-track"),
+                .product(name: "Track", package: "swift-track"),
                 .product(name: "TrackModel", package: "swift-track"),
             ],
             path: "Benchmarks/TrackLogBenchmarks",

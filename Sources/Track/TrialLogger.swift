@@ -1,3 +1,4 @@
+import TrackLog
 import Foundation
 
 /// Logs into one trial: metrics, metadata, arguments, tags, status, chronos.
@@ -46,7 +47,9 @@ public final class TrialLogger: Sendable {
         try backend.setTrialStatus(uid, status, error: error)
     }
 
-    /// A handle that logs one scalar metric by name: `let loss = logger.metric("loss")`.
+    /// A handle that logs one scalar metric by name: `let loss = logger.metric("loss")`. On the
+    /// event log (`file://`) it appends straight to this process's stream, without a lock, a
+    /// lookup or an allocation per point.
     public func metric(_ name: String) -> MetricHandle {
         MetricHandle(backend: backend, trial: uid, name: name)
     }
@@ -122,9 +125,32 @@ public struct MetricHandle: Sendable {
     public let trial: String
     /// The metric's name.
     public let name: String
+    /// On the event log: the writer and the registered series, appended to directly.
+    private let direct: (writer: LogWriter, slot: SeriesSlot)?
+
+    /// A handle for metric `name` of `trial` on `backend`.
+    public init(backend: any TrackProtocol, trial: String, name: String) {
+        self.backend = backend
+        self.trial = trial
+        self.name = name
+        if let eventLog = backend as? EventLogBackend {
+            direct = (eventLog.writer, eventLog.writer.slot(trial: trial, name: name))
+        } else {
+            direct = nil
+        }
+    }
 
     /// Records `value` at `step` (nil: appended without a step).
+    @inline(__always)
     public func log(_ value: Double, step: Int64? = nil) throws {
-        try backend.logTrialMetric(trial, name: name, step: step, value: value)
+        if let direct {
+            do {
+                try direct.writer.append(direct.slot, step: step, value: value)
+            } catch {
+                throw TrackError(.io, "logging \(name) of trial \(trial) failed: \(error)", cause: error)
+            }
+        } else {
+            try backend.logTrialMetric(trial, name: name, step: step, value: value)
+        }
     }
 }

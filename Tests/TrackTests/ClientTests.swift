@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Track
 
@@ -92,5 +93,26 @@ struct ClientTests {
             ($0 as? TrackError)?.message.contains("parameter 'x'") == true
         }
         #expect { try client.logger(forTrial: "nope_0") } throws: { ($0 as? TrackError)?.code == .itemNotFound }
+    }
+}
+
+@Suite("TrackClient on file://")
+struct FileClientTests {
+    @Test("a metric handle on the event log writes straight to the stream and reads back")
+    func metricHandleOnFile() throws {
+        let dir = NSTemporaryDirectory() + "swift-track-client-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = try TrackClient(backend: "file://\(dir)/db")
+        try client.setProject(name: "p")
+        let logger = try client.newTrial(name: "t")
+        let loss = logger.metric("loss")
+        try logger.run { _ in
+            for step in 0..<10_000 { try loss.log(1 / Double(step + 1), step: Int64(step)) }
+        }
+        let trial = try logger.trial()
+        #expect(trial.metrics["loss"]?.count == 10_000)
+        #expect(trial.status == .completed)
+        #expect(trial.updateCount == 10_000 + 4)
+        try client.backend.close()
     }
 }

@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import Histogram
+import Track
 import TrackLog
 import TrackModel
 
@@ -75,6 +76,37 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             try writer.append(slot, step: Int64(step), value: curve.value(step))
+            step += 1
+        }
+        benchmark.stopMeasurement()
+    }
+
+    // MARK: Through the client API
+
+    var clientPath = ""
+    var clientHandle: MetricHandle?
+    var clientBackend: (any TrackProtocol)?
+    Benchmark("append via the Track client's metric handle on file:// (target >= 20 M points/s)",
+              configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .mega,
+                                   setup: {
+                                       clientPath = scratchDatabase("client")
+                                       let client = try TrackClient(backend: "file://\(clientPath)")
+                                       try client.setProject(name: "bench")
+                                       clientHandle = try client.newTrial(name: "run").metric("loss")
+                                       clientBackend = client.backend
+                                   },
+                                   teardown: {
+                                       try clientBackend?.close()
+                                       clientBackend = nil
+                                       clientHandle = nil
+                                       removeDatabase(clientPath)
+                                   })) { benchmark in
+        let handle = clientHandle!
+        var curve = LossCurve()
+        var step = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            try handle.log(curve.value(step), step: Int64(step))
             step += 1
         }
         benchmark.stopMeasurement()
