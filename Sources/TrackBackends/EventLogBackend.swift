@@ -337,6 +337,34 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
         }
     }
 
+    // MARK: - Import and export
+
+    /// Brings a `track` FileProtocol database in, keeping uids, revisions, statuses, metrics (with
+    /// and without steps), chronos, errors and revision tags. Refuses, writing nothing, when any
+    /// of its projects, groups or trials already exists here. `progress` is called with the
+    /// objects written so far and the total.
+    public func importDatabase(_ database: TrackFileDatabase, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        try atomically { p in
+            var clashes: [String] = []
+            clashes += database.projects.filter { p.project($0.uid) != nil }.map { "project \($0.uid)" }
+            clashes += database.groups.filter { p.group($0.uid) != nil }.map { "group \($0.uid)" }
+            clashes += database.trials.filter { p.hasTrial($0.uid) }.map { "trial \($0.uid)" }
+            guard clashes.isEmpty else {
+                throw TrackError(.invalidArgument, "the database already holds \(clashes.count) of the imported objects (\(clashes.prefix(3).joined(separator: ", "))\(clashes.count > 3 ? ", ..." : "")); import into a new database")
+            }
+            let total = database.projects.count + database.groups.count + database.trials.count
+            var done = 0
+            for project in database.projects { try append(.projectImported(project)); done += 1; progress(done, total) }
+            for group in database.groups { try append(.groupImported(group)); done += 1; progress(done, total) }
+            for trial in database.trials { try append(.trialImported(trial)); done += 1; progress(done, total) }
+        }
+    }
+
+    /// The whole state as a `track` FileProtocol database.
+    public func exportDatabase() throws -> TrackFileDatabase {
+        try reading { p in TrackFileDatabase(projects: p.allProjects, groups: p.allGroups, trials: p.allTrials) }
+    }
+
     // MARK: - Compaction
 
     /// Compacts the database (snapshot, MANIFEST, deletion of covered segments) after making this

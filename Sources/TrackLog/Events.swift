@@ -20,16 +20,22 @@ public enum LogRecord: Sendable, Equatable {
     case groupMetadataSet(group: String, ValueObject)
     /// Metrics whose values are not all doubles (ints, lists, ...), as `logTrialMetrics`.
     case metricsLogged(trial: String, step: Int64?, ValueObject)
+    /// A project brought in whole by an import (its trial and group lists in order).
+    case projectImported(Project)
+    /// A group brought in whole by an import.
+    case groupImported(TrialGroup)
+    /// A trial brought in whole by an import: metrics, chronos, errors and revision tag included.
+    case trialImported(Trial)
 
     /// The trial the record concerns, if any.
     public var trialUID: String? {
         switch self {
-        case .trialCreated(let t, _): return t.uid
+        case .trialCreated(let t, _), .trialImported(let t): return t.uid
         case .trialAddedToProject(let t, _), .trialAddedToGroup(let t, _), .trialStarted(let t), .trialFinished(let t),
              .chronoStarted(let t, _), .chronoFinished(let t, _), .argumentsLogged(let t, _), .metadataLogged(let t, _),
              .tagsAdded(let t, _), .statusSet(let t, _, _), .metricsLogged(let t, _, _):
             return t
-        case .projectCreated, .groupCreated, .groupMetadataSet:
+        case .projectCreated, .groupCreated, .groupMetadataSet, .projectImported, .groupImported:
             return nil
         }
     }
@@ -52,6 +58,9 @@ public enum LogRecord: Sendable, Equatable {
         case .statusSet: return "status_set"
         case .groupMetadataSet: return "group_metadata_set"
         case .metricsLogged: return "metrics_logged"
+        case .projectImported: return "project_imported"
+        case .groupImported: return "group_imported"
+        case .trialImported: return "trial_imported"
         }
     }
 }
@@ -79,6 +88,10 @@ enum EventTag {
     static let statusSet: UInt8 = 0x1C
     static let groupMetadataSet: UInt8 = 0x1D
     static let metricsLogged: UInt8 = 0x1E
+    // Imports: the object in track's serialization, as a value.
+    static let projectImported: UInt8 = 0x50
+    static let groupImported: UInt8 = 0x51
+    static let trialImported: UInt8 = 0x52
     // Scalar points: the low nibble (0...8) is how many XOR bytes follow.
     static let pointWithStep: UInt8 = 0x20
     static let pointWithoutStep: UInt8 = 0x30

@@ -169,6 +169,19 @@ public enum FrameDecoder {
                     case let other: throw reader.malformed("bad step marker \(other)")
                     }
                     record = .metricsLogged(trial: t, step: step, try ValueCodec.decodeObject(&reader))
+                case EventTag.projectImported:
+                    let v = try ValueCodec.decode(&reader)
+                    do { record = .projectImported(try Project(trackJSON: v)) } catch { throw reader.malformed("imported project: \(error.message)") }
+                case EventTag.groupImported:
+                    let v = try ValueCodec.decode(&reader)
+                    do { record = .groupImported(try TrialGroup(trackJSON: v)) } catch { throw reader.malformed("imported group: \(error.message)") }
+                case EventTag.trialImported:
+                    let uid = try trialRef(&reader)
+                    let v = try ValueCodec.decode(&reader)
+                    let t: Trial
+                    do { t = try Trial(trackJSON: v) } catch { throw reader.malformed("imported trial: \(error.message)") }
+                    guard t.uid == uid else { throw reader.malformed("imported trial \(t.uid) is filed under \(uid)") }
+                    record = .trialImported(t)
                 default:
                     throw reader.malformed("unknown event tag 0x\(String(tag, radix: 16))")
                 }

@@ -236,6 +236,12 @@ public final class FrameEncoder: @unchecked Sendable {
             appendOptional(error)
         case .groupMetadataSet(let group, let o):
             b.append(EventTag.groupMetadataSet); b.appendString(group); ValueCodec.encodeObject(o, into: b)
+        case .projectImported(let p):
+            b.append(EventTag.projectImported); ValueCodec.encode(p.trackJSON(), into: b)
+        case .groupImported(let g):
+            b.append(EventTag.groupImported); ValueCodec.encode(g.trackJSON, into: b)
+        case .trialImported(let t):
+            b.append(EventTag.trialImported); b.appendVarint(UInt64(trial)); ValueCodec.encode(t.trackJSON, into: b)
         case .metricsLogged(_, let step, let o):
             b.append(EventTag.metricsLogged)
             b.appendVarint(UInt64(trial))

@@ -166,6 +166,8 @@ final class TrialState: @unchecked Sendable {
     var chronoBase: [(name: String, aggregator: Aggregator)] = []
     var updateCount = 0
     var lastChange = HLC.zero
+    /// An imported or restored last-change time, exact to the bit while nothing changed after it.
+    var lastChangeExact: (hlc: HLC, seconds: Double)?
     var cached: Trial?
 
     func touch(_ hlc: HLC) {
@@ -201,7 +203,11 @@ final class TrialState: @unchecked Sendable {
         }
         t.chronos = chronos
         t.updateCount = updateCount
-        t.lastChange = lastChange == .zero ? nil : lastChange.seconds
+        if let exact = lastChangeExact, exact.hlc == lastChange {
+            t.lastChange = exact.seconds
+        } else {
+            t.lastChange = lastChange == .zero ? nil : lastChange.seconds
+        }
         cached = t
         return t
     }
@@ -213,23 +219,30 @@ final class ContainerState: @unchecked Sendable {
     var project: Project?
     var group: TrialGroup?
     var metadata = StampedMap()
-    /// Members (trial uids, or group uids of a project) by the timestamp they were added.
-    var trials: [String: HLC] = [:]
-    var groups: [String: HLC] = [:]
+    /// Members (trial uids, or group uids of a project) by when they were added.
+    var trials: [String: FirstSeen] = [:]
+    var groups: [String: FirstSeen] = [:]
     var updateCount = 0
 
-    static func ordered(_ members: [String: HLC]) -> [String] {
+    static func ordered(_ members: [String: FirstSeen]) -> [String] {
         members.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
     }
 
     /// Adds a member; returns whether it is new.
-    static func add(_ uid: String, at hlc: HLC, to members: inout [String: HLC]) -> Bool {
+    @discardableResult
+    static func add(_ uid: String, at seen: FirstSeen, to members: inout [String: FirstSeen]) -> Bool {
         if let old = members[uid] {
-            if hlc < old { members[uid] = hlc }
+            if seen < old { members[uid] = seen }
             return false
         }
-        members[uid] = hlc
+        members[uid] = seen
         return true
+    }
+
+    /// Adds a member at `hlc`.
+    @discardableResult
+    static func add(_ uid: String, at hlc: HLC, to members: inout [String: FirstSeen]) -> Bool {
+        add(uid, at: FirstSeen(hlc: hlc, position: 0), to: &members)
     }
 }
 
@@ -421,6 +434,7 @@ public final class Projection: @unchecked Sendable {
             }
             state.updateCount = trial.updateCount
             state.lastChange = trial.lastChange.map { HLC(microseconds: UInt64(max(0, ($0 * 1_000_000).rounded()))) } ?? .zero
+            if let seconds = trial.lastChange { state.lastChangeExact = (state.lastChange, seconds) }
             p.revisions[trial.hash, default: []].insert(trial.revision)
             p.trialOrder[trial.uid] = created
         }
@@ -608,6 +622,69 @@ public final class Projection: @unchecked Sendable {
             noteChange(.group, uid)
             group.metadata.merge(o, at: hlc)
             group.updateCount += 1
+        case .projectImported(let p):
+            let state = container(&projects, p.uid)
+            noteChange(.project, p.uid)
+            if state.creation == nil || hlc < state.creation! {
+                state.creation = hlc
+                state.project = Project(name: p.name, description: p.description)
+            }
+            state.metadata.merge(p.metadata, at: hlc)
+            for (i, uid) in p.trials.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.trials) }
+            for (i, uid) in p.groups.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.groups) }
+        case .groupImported(let g):
+            let state = container(&groups, g.uid)
+            noteChange(.group, g.uid)
+            if state.creation == nil || hlc < state.creation! {
+                state.creation = hlc
+                state.group = TrialGroup(name: g.name, projectID: g.projectID, description: g.description, uid: g.uid)
+            }
+            state.metadata.merge(g.metadata, at: hlc)
+            for (i, uid) in g.trials.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.trials) }
+        case .trialImported(let t):
+            let state = trialState(t.uid)
+            noteChange(.trial, t.uid)
+            var base = t
+            base.metrics = [:]
+            base.chronos = [:]
+            base.errors = []
+            if state.creation == nil || hlc < state.creation!.hlc { state.creation = Stamped(value: base, hlc: hlc) }
+            if state.status == nil || hlc >= state.status!.hlc { state.status = Stamped(value: t.status, hlc: hlc) }
+            state.parameters.merge(t.parameters, at: hlc)
+            state.metadata.merge(t.metadata, at: hlc)
+            state.tags.merge(t.tags, at: hlc)
+            for error in t.errors {
+                let position = state.errors.firstIndex { $0.hlc > hlc } ?? state.errors.count
+                state.errors.insert((hlc, error), at: position)
+            }
+            for (position, (name, series)) in t.metrics.enumerated() where state.metrics[name] == nil {
+                let steps = series.points.map { $0.step ?? MetricColumns.noStep }
+                var values: [Double] = []
+                var others: [Int: Value] = [:]
+                for (i, point) in series.points.enumerated() {
+                    if case .double(let d) = point.value { values.append(d) } else { values.append(.nan); others[i] = point.value }
+                }
+                state.metrics[name] = (FirstSeen(hlc: hlc, position: position),
+                                       MetricColumns(steps: steps, values: values, hlcs: Array(repeating: hlc.rawValue, count: steps.count), others: others))
+                pointCount += series.count
+            }
+            for (name, aggregator) in t.chronos {
+                if name == "runtime", case .value(let v) = aggregator { state.runtime = Stamped(value: v?.doubleValue, hlc: hlc) }
+                if !state.chronoBase.contains(where: { $0.name == name }) { state.chronoBase.append((name, aggregator)) }
+            }
+            state.updateCount += t.updateCount
+            if let seconds = t.lastChange {
+                let changed = HLC(microseconds: UInt64(max(0, (seconds * 1_000_000).rounded())))
+                if changed > state.lastChange {
+                    state.lastChange = changed
+                    state.lastChangeExact = (changed, seconds)
+                }
+            }
+            state.cached = nil
+            revisions[t.hash, default: []].insert(t.revision)
+            trialOrder[t.uid] = min(trialOrder[t.uid] ?? hlc, hlc)
+            if let projectID = t.projectID { ContainerState.add(t.uid, at: hlc, to: &container(&projects, projectID).trials) }
+            if let groupID = t.groupID { ContainerState.add(t.uid, at: hlc, to: &container(&groups, groupID).trials) }
         case .metricsLogged(let uid, let step, let o):
             for (position, (name, value)) in o.enumerated() {
                 applyPoint(trial: uid, metric: name, step: step, value: value, hlc: hlc, position: position, countsAsOperation: position == 0)

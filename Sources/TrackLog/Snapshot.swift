@@ -277,14 +277,22 @@ enum ProjectionCodec {
         }
     }
 
-    static func encodeMembers(_ m: [String: HLC], _ b: EncodeBuffer) {
+    static func encodeMembers(_ m: [String: FirstSeen], _ b: EncodeBuffer) {
         b.appendVarint(UInt64(m.count))
-        for (uid, hlc) in m.sorted(by: { $0.key < $1.key }) { b.appendString(uid); b.appendVarint(hlc.rawValue) }
+        for (uid, seen) in m.sorted(by: { $0.key < $1.key }) {
+            b.appendString(uid)
+            b.appendVarint(seen.hlc.rawValue)
+            b.appendVarint(UInt64(seen.position))
+        }
     }
 
-    static func decodeMembers(_ r: inout ByteReader) throws(LogError) -> [String: HLC] {
-        var m: [String: HLC] = [:]
-        for _ in 0..<(try r.count(max: r.remaining, "member count")) { let k = try r.string(); m[k] = HLC(rawValue: try r.varint()) }
+    static func decodeMembers(_ r: inout ByteReader) throws(LogError) -> [String: FirstSeen] {
+        var m: [String: FirstSeen] = [:]
+        for _ in 0..<(try r.count(max: r.remaining, "member count")) {
+            let k = try r.string()
+            let hlc = HLC(rawValue: try r.varint())
+            m[k] = FirstSeen(hlc: hlc, position: try r.count(max: Int(Int32.max), "member position"))
+        }
         return m
     }
 
@@ -400,6 +408,7 @@ enum ProjectionCodec {
         }
         b.appendVarint(UInt64(t.updateCount))
         b.appendVarint(t.lastChange.rawValue)
+        if let exact = t.lastChangeExact { b.append(1); b.appendVarint(exact.hlc.rawValue); b.appendFixed(exact.seconds.bitPattern) } else { b.append(0) }
     }
 
     static func decodeTrial(_ r: inout ByteReader) throws(LogError) -> TrialState {
@@ -467,6 +476,10 @@ enum ProjectionCodec {
         }
         t.updateCount = Int(try r.count(max: Int(Int32.max), "update count"))
         t.lastChange = HLC(rawValue: try r.varint())
+        if try flag(&r) {
+            let hlc = HLC(rawValue: try r.varint())
+            t.lastChangeExact = (hlc, Double(bitPattern: try r.fixed(UInt64.self)))
+        }
         return t
     }
 

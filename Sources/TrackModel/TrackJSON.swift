@@ -170,3 +170,69 @@ extension Project {
                   groups: uids("groups"), trials: uids("trials"))
     }
 }
+
+// MARK: - FileProtocol database
+
+/// The JSON database of `track`'s `FileProtocol` (`file://x.json`): a list of projects, each
+/// embedding its trials and groups (docs/FORMAT.md, section 2).
+public struct TrackFileDatabase: Sendable, Equatable {
+    /// The projects, in file order.
+    public var projects: [Project]
+    /// Every group, project by project in file order.
+    public var groups: [TrialGroup]
+    /// Every trial, project by project in file order.
+    public var trials: [Trial]
+
+    /// A database of these objects.
+    public init(projects: [Project], groups: [TrialGroup], trials: [Trial]) {
+        self.projects = projects
+        self.groups = groups
+        self.trials = trials
+    }
+
+    /// Reads the database; the error names the project, trial or group that is malformed.
+    public init(trackJSON value: Value) throws(ModelError) {
+        guard case .array(let list) = value else {
+            throw ModelError(.malformedObject, "a track FileProtocol database is a list of projects, got \(value.kindName)")
+        }
+        projects = []
+        groups = []
+        trials = []
+        for (index, element) in list.enumerated() {
+            let project: Project
+            do { project = try Project(trackJSON: element) } catch {
+                throw ModelError(.malformedObject, "project \(index + 1): \(error.message)")
+            }
+            projects.append(project)
+            for t in element["trials"]?.arrayValue ?? [] where t.objectValue != nil {
+                do { trials.append(try Trial(trackJSON: t)) } catch {
+                    throw ModelError(.malformedObject, "project '\(project.name)', trial \(t["uid"]?.stringValue ?? "?"): \(error.message)")
+                }
+            }
+            for g in element["groups"]?.arrayValue ?? [] where g.objectValue != nil {
+                do { groups.append(try TrialGroup(trackJSON: g)) } catch {
+                    throw ModelError(.malformedObject, "project '\(project.name)', group \(g["name"]?.stringValue ?? "?"): \(error.message)")
+                }
+            }
+        }
+    }
+
+    /// The database as `track`'s `FileProtocol` writes it: each project embedding its trials and
+    /// groups, in the project's own order. Trials and groups no project lists are left out (the
+    /// format cannot hold them); `unplaced` returns their uids.
+    public func trackJSON(unplaced: inout [String]) -> Value {
+        let trialsByUID = Dictionary(trials.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
+        let groupsByUID = Dictionary(groups.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
+        var placed = Set<String>()
+        var out: [Value] = []
+        for project in projects {
+            let embeddedTrials = project.trials.compactMap { trialsByUID[$0] }
+            let embeddedGroups = project.groups.compactMap { groupsByUID[$0] }
+            placed.formUnion(embeddedTrials.map(\.uid))
+            placed.formUnion(embeddedGroups.map(\.uid))
+            out.append(project.trackJSON(embeddingTrials: embeddedTrials, groups: embeddedGroups))
+        }
+        unplaced = (trials.map(\.uid) + groups.map(\.uid)).filter { !placed.contains($0) }
+        return .array(out)
+    }
+}
