@@ -46,5 +46,7 @@ let package = Package(
         .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "CLZ4"]),
         .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackConformance"]),
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
+        // Runs the built track-replay as a user would.
+        .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog"]),
     ]
 )

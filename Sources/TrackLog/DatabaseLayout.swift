@@ -83,8 +83,15 @@ public struct DatabaseLayout: Sendable {
     /// True when `root` holds an event log (its format marker).
     public var exists: Bool { FileSystem.exists(formatPath) }
 
-    /// Creates the directories and the format marker if missing.
+    /// Creates the directories and the format marker if missing. Refuses a directory that holds
+    /// other files and no format marker: it is not a database, and nothing is written into it.
     public func create() throws(LogError) {
+        if FileSystem.isDirectory(root) && !exists && !FileSystem.list(root).isEmpty {
+            throw LogError(.notADatabase, "'\(root)' is a directory with other files in it and no FORMAT file: not a swift-track database; give a new or empty directory", path: root)
+        }
+        if FileSystem.exists(root) && !FileSystem.isDirectory(root) {
+            throw LogError(.notADatabase, "'\(root)' is a file, not a database directory", path: root)
+        }
         try FileSystem.createDirectory(streamsDirectory)
         if !FileSystem.exists(formatPath) {
             // Several processes may create the database at once: each writes its own temporary

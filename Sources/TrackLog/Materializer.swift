@@ -29,16 +29,20 @@ public final class Materializer: @unchecked Sendable {
 
     /// Applies the frames appended since the last call; returns the objects that changed, with
     /// their revision tags before and after. The first call loads the snapshot, if any.
+    /// `progress` is called with the bytes of log read so far.
     @discardableResult
-    public func smartReload() throws(LogError) -> [ObjectChange] {
-        try smartReload(reloadingIfLost: true)
+    public func smartReload(progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
+        try smartReload(reloadingIfLost: true, progress: progress)
     }
 
-    private func smartReload(reloadingIfLost: Bool) throws(LogError) -> [ObjectChange] {
+    private func smartReload(reloadingIfLost: Bool, progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
         if !loaded { try loadSnapshot() }
+        var bytesRead: Int64 = 0
         try tailer.poll { located in
             let from = applied[located.stream] ?? 0
             let header = located.frame.header
+            bytesRead += Int64(header.frameBytes)
+            progress?(bytesRead)
             guard header.endSequence > from else { return }
             projection.apply(located.frame, stream: located.stream, from: from)
             applied[located.stream] = header.endSequence
@@ -60,9 +64,10 @@ public final class Materializer: @unchecked Sendable {
     }
 
     /// Discards the state and rebuilds it: the current snapshot, then the log after it.
-    public func reload() throws(LogError) {
+    /// `progress` is called with the bytes of log read so far.
+    public func reload(progress: ((Int64) -> Void)? = nil) throws(LogError) {
         try loadSnapshot()
-        try smartReload(reloadingIfLost: false)
+        try smartReload(reloadingIfLost: false, progress: progress)
         _ = projection.takeChanges()
     }
 

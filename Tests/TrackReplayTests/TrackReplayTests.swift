@@ -1,0 +1,251 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import TrackLog
+import TrackModel
+
+/// The outcome of one run of the tool.
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the built `track-replay` with `arguments`.
+func trackReplay(_ arguments: [String]) throws -> RunResult {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var tool = ".build/debug/track-replay"
+    while url.path != "/" {
+        let candidate = url.deletingLastPathComponent().appendingPathComponent("track-replay")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { tool = candidate.path; break }
+        url = url.deletingLastPathComponent()
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool)
+    process.arguments = arguments
+    let out = Pipe()
+    // Standard error goes to a file, standard output through a pipe read until the end: a large
+    // output cannot block the process.
+    let errPath = NSTemporaryDirectory() + "track-replay-stderr-\(UUID().uuidString)"
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errPath) }
+    let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    process.standardOutput = out
+    process.standardError = errHandle
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    try errHandle.close()
+    let errData = FileManager.default.contents(atPath: errPath) ?? Data()
+    return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+final class Scratch: @unchecked Sendable {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "swift-track-replay-tests/\(UUID().uuidString.prefix(10))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+func sharedFile(_ name: String) -> String {
+    if let dir = ProcessInfo.processInfo.environment["TRACK_SHARED_DATA"] { return dir + "/" + name }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.deletingLastPathComponent().appendingPathComponent("shared/data/\(name)").path
+}
+
+/// A demo database, made once for the suite.
+let demoDatabase: String = {
+    let dir = NSTemporaryDirectory() + "swift-track-replay-tests/demo-\(getpid())"
+    try? FileManager.default.removeItem(atPath: dir)
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let db = dir + "/demo.db"
+    _ = try? trackReplay(["demo", db, "--trials", "3", "--epochs", "2", "--steps", "500"])
+    return db
+}()
+
+@Suite("track-replay", .serialized)
+struct TrackReplayTests {
+    @Test("every subcommand has --help", arguments: ["demo", "summary", "show", "metrics", "stats", "tail", "plot", "export", "import", "verify", "compact", "synth"])
+    func help(_ command: String) throws {
+        let r = try trackReplay([command, "--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE: track-replay \(command)"))
+    }
+
+    @Test("demo logs, replays and prints the summary")
+    func demo() throws {
+        let dir = Scratch()
+        let r = try trackReplay(["demo", dir.path + "/d.db", "--trials", "2", "--epochs", "2", "--steps", "200"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains(" metric points into 2 trials"))
+        #expect(r.stdout.contains("replayed"))
+        #expect(r.stdout.contains("trials: 2"))
+        #expect(r.stdout.contains("Exception") && r.stdout.contains("Completed"), "the first learning rate diverges")
+    }
+
+    @Test("summary, show, metrics and stats on the demo database")
+    func inspect() throws {
+        let summary = try trackReplay(["summary", demoDatabase])
+        #expect(summary.status == 0, "\(summary.stderr)")
+        #expect(summary.stdout.contains("projects: 1") && summary.stdout.contains("trials: 3") && summary.stdout.contains("lr-sweep"))
+        let uid = try #require(summary.stdout.split(separator: "\n").first { $0.contains("Completed") }?.split(separator: " ").first.map(String.init))
+        let prefix = String(uid.prefix(8))
+        let show = try trackReplay(["show", demoDatabase, prefix])
+        #expect(show.status == 0, "\(show.stderr)")
+        let trial = try Trial(trackJSON: try JSON.decode(show.stdout))
+        #expect(trial.uid.hasPrefix(prefix) && trial.status == .completed)
+        #expect(trial.metrics["loss"]?.count == 1000)
+        let csv = try trackReplay(["metrics", demoDatabase, prefix, "loss", "--format", "csv"])
+        let lines = csv.stdout.split(separator: "\n")
+        #expect(lines.first == "metric,step,value")
+        #expect(lines.count == 1001)
+        #expect(lines[1].hasPrefix("loss,0,"))
+        let json = try trackReplay(["metrics", demoDatabase, prefix, "--format", "json"])
+        let parsed = try JSON.decode(json.stdout)
+        #expect(parsed["accuracy"]?.arrayValue?.count == 1000)
+        #expect(parsed["loss"]?.arrayValue?.first?["step"] == 0)
+        let stats = try trackReplay(["stats", demoDatabase])
+        #expect(stats.status == 0)
+        #expect(stats.stdout.contains("streams: 1"))
+        #expect(stats.stdout.contains("metric_point"))
+        #expect(stats.stdout.contains("compression ratio"))
+        #expect(stats.stdout.contains("oldest event: 20"))
+    }
+
+    @Test("tail prints one line per event, and --follow sees new events")
+    func tail() throws {
+        let r = try trackReplay(["tail", demoDatabase])
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count > 5000)
+        #expect(lines.contains { $0.contains(" project_created demo") })
+        #expect(lines.contains { $0.contains(" metric ") && $0.contains(" loss step=0 ") })
+        let limited = try trackReplay(["tail", demoDatabase, "--follow", "--max-events", "5"])
+        #expect(limited.status == 0)
+        #expect(limited.stdout.split(separator: "\n").count == 5)
+    }
+
+    @Test("plot writes an SVG with axes, ticks, labels, a legend and one line per trial")
+    func plot() throws {
+        let dir = Scratch()
+        let trials = try trackReplay(["summary", demoDatabase]).stdout.split(separator: "\n")
+            .filter { $0.contains("_0 ") || $0.contains("_1 ") }.compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(trials.count == 3)
+        let out = dir.path + "/loss.svg"
+        let r = try trackReplay(["plot", demoDatabase] + trials.map { String($0.prefix(10)) } + ["--metric", "loss", "-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let svg = try String(contentsOfFile: out, encoding: .utf8)
+        let document = try XMLDocument(data: Data(svg.utf8))
+        let root = try #require(document.rootElement())
+        #expect(root.name == "svg")
+        #expect(try document.nodes(forXPath: "//*[local-name()='polyline']").count == 3)
+        #expect(try document.nodes(forXPath: "//*[local-name()='g'][@class='legend']/*[local-name()='text']").count == 3)
+        #expect(try document.nodes(forXPath: "//*[local-name()='g'][@class='tick-labels']/*[local-name()='text']").count >= 6)
+        #expect(svg.contains(">step</text>") && svg.contains(">loss</text>"))
+        #expect(try trackReplay(["plot", demoDatabase, trials[0], "--metric", "nope", "-o", out]).status != 0)
+    }
+
+    @Test("export, import into a new database, export again: the same file")
+    func exportImport() throws {
+        let dir = Scratch()
+        let first = dir.path + "/first.json"
+        #expect(try trackReplay(["export", demoDatabase, "--format", "track-json", "-o", first]).status == 0)
+        let imported = dir.path + "/imported.db"
+        let r = try trackReplay(["import", first, imported])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("imported 1 projects, 1 groups, 3 trials"))
+        let second = dir.path + "/second.json"
+        #expect(try trackReplay(["export", imported, "-o", second]).status == 0)
+        let a = try JSON.decode(Array(try Data(contentsOf: URL(fileURLWithPath: first))))
+        let b = try JSON.decode(Array(try Data(contentsOf: URL(fileURLWithPath: second))))
+        #expect(a == b)
+        // Importing again into the same database is refused and changes nothing.
+        let again = try trackReplay(["import", first, imported])
+        #expect(again.status != 0 && again.stderr.contains("already holds"))
+    }
+
+    @Test("the reference databases of Python track import, show, plot and export back unchanged", arguments: ["small", "medium"])
+    func pythonData(_ name: String) throws {
+        let dir = Scratch()
+        let db = dir.path + "/\(name).db"
+        let r = try trackReplay(["import", sharedFile("track-json/\(name).json"), db])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try trackReplay(["summary", db])
+        #expect(summary.status == 0)
+        let out = dir.path + "/out.json"
+        #expect(try trackReplay(["export", db, "-o", out]).status == 0)
+        let original = try JSON.decode(Array(try Data(contentsOf: URL(fileURLWithPath: sharedFile("track-json/\(name).json")))))
+        #expect(try JSON.decode(Array(try Data(contentsOf: URL(fileURLWithPath: out)))) == original)
+        if name == "small" {
+            let show = try trackReplay(["show", db, "735eb0710feb0f93cb27e78fec0516ba3b633991e220e5e4673fc1e17caa058d_1"])
+            #expect(try Trial(trackJSON: try JSON.decode(show.stdout)).status == .suspended)
+            let csv = try trackReplay(["metrics", db, "a36652e5", "lr_schedule"])
+            #expect(csv.stdout == "metric,step,value\nlr_schedule,,0.01\nlr_schedule,5,0.005\n")
+            let svg = dir.path + "/loss.svg"
+            #expect(try trackReplay(["plot", db, "735eb0710feb0f93cb27e78fec0516ba3b633991e220e5e4673fc1e17caa058d_0", "2d1b731c", "--metric", "loss", "-o", svg]).status == 0)
+        }
+        let verify = try trackReplay(["verify", db])
+        #expect(verify.status == 0, "\(verify.stdout)")
+        let compact = try trackReplay(["compact", db])
+        #expect(compact.status == 0 && compact.stdout.contains("before") && compact.stdout.contains("after"))
+        #expect(try trackReplay(["summary", db]).stdout == summary.stdout)
+    }
+
+    @Test("verify finds a flipped byte, says where and what is lost, and exits non-zero")
+    func verifyDamage() throws {
+        let dir = Scratch()
+        let db = dir.path + "/v.db"
+        #expect(try trackReplay(["synth", db, "--points", "50000", "--commit-every", "5000"]).status == 0)
+        #expect(try trackReplay(["verify", db]).status == 0)
+        let layout = DatabaseLayout(root: db)
+        let stream = try #require(layout.streamNames().first)
+        let segment = layout.segmentPath(stream, base: 0)
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: segment)))
+        let frames = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment).frames }
+        try #require(frames.count > 3)
+        bytes[Int(frames[1].offset) + 100] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        let r = try trackReplay(["verify", db])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("DAMAGED \(segment) offset \(frames[1].offset)"))
+        #expect(r.stdout.contains("events lost"))
+        // Reading commands refuse the damaged frame with the same place.
+        let summary = try trackReplay(["summary", db])
+        #expect(summary.status != 0 && summary.stderr.contains("offset \(frames[1].offset)"))
+    }
+
+    @Test("bad input: one clear line on stderr, a non-zero exit, nothing written")
+    func badInput() throws {
+        let dir = Scratch()
+        let missing = dir.path + "/nothing"
+        for command in [["summary", missing], ["show", missing, "x"], ["metrics", missing, "x"], ["stats", missing],
+                        ["tail", missing], ["export", missing], ["verify", missing], ["compact", missing]] {
+            let r = try trackReplay(command)
+            #expect(r.status != 0, "\(command)")
+            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(missing), "\(command): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: missing))
+        let unknown = try trackReplay(["show", demoDatabase, "zzzz"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no trial matches 'zzzz'"))
+        let ambiguous = try trackReplay(["show", demoDatabase, ""])
+        #expect(ambiguous.status != 0 && ambiguous.stderr.contains("ambiguous"))
+        let badJSON = dir.path + "/bad.json"
+        try Data("[{\"dtype\": \"project\", ".utf8).write(to: URL(fileURLWithPath: badJSON))
+        let target = dir.path + "/target.db"
+        let r = try trackReplay(["import", badJSON, target])
+        #expect(r.status != 0 && r.stderr.contains("line 1"))
+        #expect(!FileManager.default.fileExists(atPath: target), "nothing is written")
+        let noFile = try trackReplay(["import", dir.path + "/absent.json", target])
+        #expect(noFile.status != 0 && noFile.stderr.contains("cannot read"))
+        let notDB = dir.path + "/notdb"
+        try FileManager.default.createDirectory(atPath: notDB, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: notDB + "/file.txt"))
+        let refused = try trackReplay(["import", sharedFile("track-json/small.json"), notDB])
+        #expect(refused.status != 0 && refused.stderr.contains("not a swift-track database"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: notDB) == ["file.txt"])
+    }
+}

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import Track
+import TrackLog
+
+/// A one-line error for the user: ArgumentParser prints it after "Error: " and exits non-zero.
+struct ToolError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes to standard error.
+func warn(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// A progress bar on standard error, drawn only when standard error is a terminal.
+final class ProgressBar {
+    private let label: String
+    private let total: Int64
+    private let enabled: Bool
+    private var lastDrawn = -1
+
+    init(_ label: String, total: Int64) {
+        self.label = label
+        self.total = max(1, total)
+        enabled = isatty(STDERR_FILENO) != 0
+    }
+
+    func update(_ done: Int64) {
+        guard enabled else { return }
+        let percent = Int(min(100, done * 100 / total))
+        guard percent != lastDrawn else { return }
+        lastDrawn = percent
+        let width = 30
+        let filled = width * percent / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+    }
+
+    func finish() {
+        guard enabled, lastDrawn >= 0 else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+}
+
+/// Collects damage notices while a database is read.
+final class DamageCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var notices: [LogNotice] = []
+    var reporter: LogReporter {
+        { [self] notice in
+            if notice.kind == .damage { lock.lock(); notices.append(notice); lock.unlock() } else { warn("note: \(notice)") }
+        }
+    }
+    var first: LogNotice? { lock.lock(); defer { lock.unlock() }; return notices.first }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return notices.count }
+}
+
+/// Opens an existing database and replays it (snapshot then log), with a progress bar. Damage
+/// anywhere is an error naming the file and offset (`verify` lists all of it).
+func replay(_ path: String) throws -> Materializer {
+    let layout = DatabaseLayout(root: path)
+    let damage = DamageCollector()
+    do {
+        try layout.validate()
+        let materializer = try Materializer(database: path, reporter: damage.reporter)
+        let bar = ProgressBar("replaying", total: try Compactor.diskBytes(layout))
+        try materializer.reload { bar.update($0) }
+        bar.finish()
+        if let first = damage.first {
+            throw ToolError("the database is damaged: \(first.message) [\(first.path)\(first.offset.map { " at offset \($0)" } ?? "")]\(damage.count > 1 ? " and \(damage.count - 1) more places" : ""); run track-replay verify for details")
+        }
+        return materializer
+    } catch let error as LogError {
+        throw ToolError(error.description)
+    }
+}
+
+/// The trial with this uid, or the one trial whose uid starts with it.
+func resolveTrial(_ key: String, in projection: Projection) throws -> Trial {
+    if let exact = projection.trial(key) { return exact }
+    let matches = projection.allTrials.filter { $0.uid.hasPrefix(key) }
+    if matches.count == 1 { return matches[0] }
+    if matches.isEmpty {
+        let byName = projection.allTrials.filter { $0.name == key }
+        if byName.count == 1 { return byName[0] }
+        if byName.count > 1 {
+            throw ToolError("several trials are named '\(key)': \(byName.prefix(5).map(\.uid).joined(separator: ", ")); give a uid or a uid prefix")
+        }
+        throw ToolError("no trial matches '\(key)' (by uid, uid prefix or name)")
+    }
+    throw ToolError("the prefix '\(key)' is ambiguous: \(matches.count) trials start with it (\(matches.prefix(5).map(\.uid).joined(separator: ", "))\(matches.count > 5 ? ", ..." : "")); give more characters")
+}
+
+/// A time as an ISO 8601 UTC string with microseconds.
+func isoTime(_ seconds: Double) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: Date(timeIntervalSince1970: seconds))
+}
+
+/// Pads or cuts text to a column width.
+func column(_ text: String, _ width: Int) -> String {
+    text.count > width ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
+}
+
+/// A number of bytes for people.
+func byteCount(_ bytes: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+/// Prints projects, groups and trials as tables.
+func printSummary(_ projection: Projection) {
+    let projects = projection.allProjects, groups = projection.allGroups, trials = projection.allTrials
+    print("projects: \(projects.count)")
+    if !projects.isEmpty {
+        print("  \(column("name", 24)) \(column("groups", 7)) \(column("trials", 7)) description")
+        for p in projects { print("  \(column(p.name, 24)) \(column(String(p.groups.count), 7)) \(column(String(p.trials.count), 7)) \(p.description ?? "")") }
+    }
+    print("groups: \(groups.count)")
+    if !groups.isEmpty {
+        print("  \(column("uid", 14)) \(column("name", 20)) \(column("project", 20)) trials")
+        for g in groups { print("  \(column(String(g.uid.prefix(12)), 14)) \(column(g.name, 20)) \(column(g.projectID, 20)) \(g.trials.count)") }
+    }
+    print("trials: \(trials.count)")
+    if !trials.isEmpty {
+        print("  \(column("uid", 20)) \(column("name", 16)) \(column("status", 13)) \(column("metrics", 8)) \(column("points", 9)) \(column("last step", 10)) last update")
+        for t in trials {
+            let points = t.metrics.values.reduce(0) { $0 + $1.count }
+            let lastStep = t.metrics.values.compactMap(\.lastStep).max().map(String.init) ?? "-"
+            let updated = t.lastChange.map(isoTime) ?? "-"
+            print("  \(column(String(t.uid.prefix(12)) + "_" + String(t.revision), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(updated)")
+        }
+    }
+}
