@@ -41,7 +41,7 @@ let package = Package(
             path: "Tools/track-replay"
         ),
         // A worker the multi-process tests start: increments, logs, holds locks, crashes on cue.
-        .executableTarget(name: "track-test-worker", dependencies: ["TrackBackends"], path: "Tests/TrackTestWorker"),
+        .executableTarget(name: "track-test-worker", dependencies: ["TrackBackends", "TrackLog"], path: "Tests/TrackTestWorker"),
         .testTarget(name: "TrackModelTests", dependencies: ["TrackModel"]),
         .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "CLZ4"]),
         .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackConformance"]),

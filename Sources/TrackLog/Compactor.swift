@@ -37,8 +37,9 @@ public enum Compactor {
     }
 
     /// Compacts the database at `path`, waiting for another compaction to finish first.
+    /// `progress` is called with the bytes of log replayed so far and the total.
     public static func compact(database path: String, reporter: @escaping LogReporter = standardErrorReporter,
-                               crashAt: CrashPoint? = nil) throws(LogError) -> Report {
+                               crashAt: CrashPoint? = nil, progress: ((Int64, Int64) -> Void)? = nil) throws(LogError) -> Report {
         let layout = DatabaseLayout(root: path)
         try layout.validate()
         let lock = try LogFile.open(layout.compactLockPath, flags: O_RDWR | O_CREAT)
@@ -47,7 +48,7 @@ public enum Compactor {
         let before = try diskBytes(layout)
 
         let materializer = try Materializer(database: path, reporter: reporter)
-        try materializer.reload()
+        try materializer.reload { done in progress?(done, before) }
         let watermarks = materializer.watermarks
         let generation = materializer.snapshotGeneration + 1
         try FileSystem.createDirectory(layout.snapshotsDirectory)

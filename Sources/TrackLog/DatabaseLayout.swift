@@ -86,7 +86,11 @@ public struct DatabaseLayout: Sendable {
     /// Creates the directories and the format marker if missing. Refuses a directory that holds
     /// other files and no format marker: it is not a database, and nothing is written into it.
     public func create() throws(LogError) {
-        if FileSystem.isDirectory(root) && !exists && !FileSystem.list(root).isEmpty {
+        // Another process may be creating the database right now: only foreign files refuse it.
+        let ours: (String) -> Bool = { name in
+            ["streams", "snapshots", "ATOMIC.lock", "COMPACT.lock"].contains(name) || name.hasPrefix("FORMAT") || name.hasPrefix("MANIFEST")
+        }
+        if FileSystem.isDirectory(root) && !exists && FileSystem.list(root).contains(where: { !ours($0) }) {
             throw LogError(.notADatabase, "'\(root)' is a directory with other files in it and no FORMAT file: not a swift-track database; give a new or empty directory", path: root)
         }
         if FileSystem.exists(root) && !FileSystem.isDirectory(root) {

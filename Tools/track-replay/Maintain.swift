@@ -108,7 +108,16 @@ struct Compact: ParsableCommand {
 
     func run() throws {
         let report: Compactor.Report
-        do { report = try Compactor.compact(database: database, reporter: { warn("warning: \($0)") }) } catch { throw ToolError("\(error)") }
+        let layout = DatabaseLayout(root: database)
+        do { try layout.validate() } catch { throw ToolError("\(error)") }
+        let bar = ProgressBar("compacting", total: (try? Compactor.diskBytes(layout)) ?? 1)
+        do {
+            report = try Compactor.compact(database: database, reporter: { warn("warning: \($0)") }, progress: { done, _ in bar.update(done) })
+        } catch {
+            bar.finish()
+            throw ToolError("\(error)")
+        }
+        bar.finish()
         let saved = report.bytesBefore > 0 ? 100 - Double(report.bytesAfter) * 100 / Double(report.bytesBefore) : 0
         print("compacted \(database): \(byteCount(report.bytesBefore)) before, \(byteCount(report.bytesAfter)) after (\(String(format: "%.0f", saved))% smaller)")
         print("snapshot generation \(report.generation): \(report.events) events, \(report.points) metric points, \(byteCount(report.snapshotBytes)); \(report.segmentsDeleted) segments deleted")

@@ -66,7 +66,8 @@ struct SVGPlot {
         if lo == hi { lo -= 1; hi += 1 }
         let raw = (hi - lo) / Double(count)
         let magnitude = pow(10, floor(log10(raw)))
-        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        // The round step nearest the raw one (in ratio), so there are about `count` ticks.
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.min { abs(log($0 / raw)) < abs(log($1 / raw)) }!
         var t = ceil(lo / step) * step
         var out: [Double] = []
         while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }

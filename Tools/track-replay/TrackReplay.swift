@@ -68,7 +68,7 @@ struct Demo: ParsableCommand {
                                 let global = epoch * steps + step
                                 noise = noise &* 6364136223846793005 &+ 1442695040888963407
                                 let jitter = (Double(noise >> 40) / Double(1 << 24) - 0.5) * 0.02
-                                let progress = Double(global + 1) * lr / Double(steps)
+                                let progress = Double(global + 1) * lr * 4 / Double(steps)
                                 var value = Double(Float(2.3 * exp(-progress) * (1 + jitter) + 0.05))
                                 if index == 0 && epoch == epochs - 1 && step == steps / 2 { value = .nan }
                                 try loss.log(value, step: Int64(global))
