@@ -116,6 +116,21 @@ struct TrackReplayTests {
         #expect(stats.stdout.contains("oldest event: 20"))
     }
 
+    @Test("verify and compact on a demo database, which reads the same afterwards")
+    func verifyAndCompactDemo() throws {
+        let dir = Scratch()
+        let db = dir.path + "/demo.db"
+        #expect(try trackReplay(["demo", db, "--trials", "2", "--epochs", "2", "--steps", "300"]).status == 0)
+        let before = try trackReplay(["summary", db]).stdout
+        let verify = try trackReplay(["verify", db])
+        #expect(verify.status == 0 && verify.stdout.contains("no damage"))
+        let compact = try trackReplay(["compact", db])
+        #expect(compact.status == 0, "\(compact.stderr)")
+        #expect(compact.stdout.contains("snapshot generation 1"))
+        #expect(try trackReplay(["verify", db]).status == 0)
+        #expect(try trackReplay(["summary", db]).stdout == before)
+    }
+
     @Test("tail prints one line per event, and --follow sees new events")
     func tail() throws {
         let r = try trackReplay(["tail", demoDatabase])
@@ -188,6 +203,10 @@ struct TrackReplayTests {
             let svg = dir.path + "/loss.svg"
             #expect(try trackReplay(["plot", db, "735eb0710feb0f93cb27e78fec0516ba3b633991e220e5e4673fc1e17caa058d_0", "2d1b731c", "--metric", "loss", "-o", svg]).status == 0)
         }
+        let stats = try trackReplay(["stats", db])
+        #expect(stats.status == 0 && stats.stdout.contains("trial_imported"))
+        let tail = try trackReplay(["tail", db])
+        #expect(tail.status == 0 && tail.stdout.contains(" trial_imported "))
         let verify = try trackReplay(["verify", db])
         #expect(verify.status == 0, "\(verify.stdout)")
         let compact = try trackReplay(["compact", db])
