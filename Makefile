@@ -8,7 +8,7 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps demo test bench build release clean help
+.PHONY: all deps deps-compare demo test bench compare build release clean help
 
 all: test
 
@@ -16,6 +16,7 @@ help:
 	@echo "make demo    run the demo training loop (installs liblz4-dev and pkg-config if missing)"
 	@echo "make test    run every test (installs liblz4-dev and pkg-config if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
+	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
 	@echo "make build   debug build; make release: release build; make clean: remove .build"
 
 # Installs liblz4-dev and pkg-config when they are missing, saying what it installs.
@@ -52,6 +53,19 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release --product track-replay
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
+
+# SQLite for the comparison baseline.
+deps-compare: deps
+	@if pkg-config --exists sqlite3 2>/dev/null; then echo "deps: libsqlite3-dev is installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	  echo "deps: installing system packages: libsqlite3-dev (apt-get)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends libsqlite3-dev; \
+	else echo "deps: install SQLite's development files (libsqlite3-dev)" >&2; exit 1; fi
+
+# swift-track side by side with SQLite, track's FileProtocol strategy and a JSON-lines file; writes BENCHMARKS.md.
+compare: deps-compare
+	cd Benchmarks && $(SWIFT) run -c release track-compare
 
 clean:
 	rm -rf .build Benchmarks/.build

@@ -12,6 +12,19 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
+        // The comparison with what users would pick instead (SQLite, track's FileProtocol
+        // strategy, a JSON-lines file): `make compare`.
+        .systemLibrary(name: "CSQLite", path: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .executableTarget(
+            name: "track-compare",
+            dependencies: [
+                "CSQLite",
+                .product(name: "Track", package: "swift-track"),
+                .product(name: "TrackLog", package: "swift-track"),
+            ],
+            path: "Compare",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         .executableTarget(
             name: "TrackLogBenchmarks",
             dependencies: [
