@@ -81,38 +81,42 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     }
 
     /// Runs `body` with the projection current: this process's appends written out, every
-    /// stream's new frames applied.
-    private func reading<T>(_ body: (Projection) throws -> T) throws -> T {
+    /// stream's new frames applied (`full: false`: other processes' metric points left for later,
+    /// for answers that do not show metrics).
+    private func reading<T>(full: Bool = true, _ body: (Projection) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         do {
-            try catchUp()
+            try catchUp(full: full)
             return try body(materializer.projection)
         } catch {
             throw logError(error)
         }
     }
 
-    private func catchUp() throws {
+    /// Brings the projection up to date. `full: false` leaves frames of metric points for later:
+    /// enough to know which projects, groups and trials exist and their other fields.
+    private func catchUp(full: Bool = true) throws {
         try writer.flush()
-        try materializer.smartReload()
+        try materializer.smartReload(deferringPoints: !full)
         for change in materializer.projection.takeChanges() where change.kind == .trial { knownTrials.insert(change.uid) }
         // What this process has seen happened before what it writes next.
         writer.observe(materializer.projection.maxHLC)
     }
 
     /// Runs `body` holding the database-wide lock, with the projection current; commits what it
-    /// appended before releasing the lock.
-    private func atomically<T>(_ body: (Projection) throws -> T) throws -> T {
+    /// appended before releasing the lock. `full: false` when `body` does not look at metrics or
+    /// revision tags (creations): other processes' metric points are then read later.
+    private func atomically<T>(full: Bool = true, _ body: (Projection) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         do {
             try atomicLock.lockExclusive()
             defer { atomicLock.unlock() }
-            try catchUp()
+            try catchUp(full: full)
             let result = try body(materializer.projection)
             try writer.commit()
-            try catchUp()
+            try catchUp(full: full)
             return result
         } catch {
             throw logError(error)
@@ -123,7 +127,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if knownTrials.contains(uid) { return }
-        do { try catchUp() } catch { throw logError(error) }
+        do { try catchUp(full: false) } catch { throw logError(error) }
         if materializer.projection.hasTrial(uid) {
             knownTrials.insert(uid)
             return
@@ -138,10 +142,12 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     // MARK: - Projects
 
     public func newProject(_ project: Project) throws -> Project {
-        try atomically { p in
+        try atomically(full: false) { p in
             if p.project(project.uid) == nil { try append(.projectCreated(project)) }
         }
-        guard let stored = try getProject(project.uid) else { throw TrackError(.io, "project \(project.uid) was written but cannot be read back") }
+        guard let stored = try reading(full: false, { $0.project(project.uid) }) else {
+            throw TrackError(.io, "project \(project.uid) was written but cannot be read back")
+        }
         return stored
     }
 
@@ -157,7 +163,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     // MARK: - Groups
 
     public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
-        let uid = try atomically { p -> String in
+        let uid = try atomically(full: false) { p -> String in
             if p.group(group.uid) != nil { return group.uid }
             if strict && p.project(group.projectID) == nil {
                 throw TrackError(.missingReference, "cannot create group '\(group.name)': project '\(group.projectID)' does not exist; create the project first (or open the backend with strict=false)")
@@ -165,7 +171,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
             try append(.groupCreated(group))
             return group.uid
         }
-        guard let stored = try getTrialGroup(uid) else { throw TrackError(.io, "group \(uid) was written but cannot be read back") }
+        guard let stored = try reading(full: false, { $0.group(uid) }) else { throw TrackError(.io, "group \(uid) was written but cannot be read back") }
         return stored
     }
 
@@ -203,7 +209,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     // MARK: - Trials
 
     public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
-        let uid = try atomically { p -> String? in
+        let uid = try atomically(full: false) { p -> String? in
             var stored = trial
             if p.hasTrial(trial.uid) {
                 guard autoIncrement else { return nil }
@@ -225,7 +231,8 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
             return stored.uid
         }
         guard let uid else { return nil }
-        return try reading { $0.trial(uid) }
+        // Just created: other processes' points for it, if any, are not needed to answer.
+        return try reading(full: false) { $0.trial(uid) }
     }
 
     public func getTrial(hash: String) throws -> [Trial] { try reading { $0.trials(hash: hash) } }
@@ -328,7 +335,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     /// `concurrentWrite` when the trial's revision tag is no longer that (another writer changed
     /// it since the caller read it), and changes nothing.
     public func setTrialStatus(_ trial: String, _ status: Status, error: String?, expectedRevision: Int?) throws {
-        try atomically { p in
+        try atomically(full: expectedRevision != nil) { p in
             guard let current = p.trial(trial) else { throw TrackError(.itemNotFound, "trial '\(trial)' does not exist") }
             if let expectedRevision, current.updateCount != expectedRevision {
                 throw TrackError(.concurrentWrite, "trial '\(trial)' is at revision \(current.updateCount), not \(expectedRevision): another writer changed it; read it again and retry")

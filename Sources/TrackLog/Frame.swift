@@ -13,17 +13,18 @@ public enum Frame {
     /// Compresses the encoder's payload into a frame.
     public static func seal(_ encoder: FrameEncoder, verify: Bool = false) -> EncodedFrame {
         make(payload: encoder.buffer.bytes, firstSequence: encoder.firstSequence, eventCount: encoder.eventCount,
-             minHLC: encoder.minHLC, maxHLC: encoder.lastHLC, trials: encoder.trials, verify: verify)
+             minHLC: encoder.minHLC, maxHLC: encoder.lastHLC, trials: encoder.trials, pointsOnly: encoder.pointsOnly, verify: verify)
     }
 
     /// Compresses `payload` into a frame (stored raw when LZ4 would not make it smaller). With
     /// `verify`, decodes the frame before returning it: the pair of the check done on every read.
     public static func make(payload: UnsafeRawBufferPointer, firstSequence: UInt64, eventCount: UInt32, minHLC: HLC, maxHLC: HLC,
-                            trials: [String], verify: Bool = false) -> EncodedFrame {
+                            trials: [String], pointsOnly: Bool = false, verify: Bool = false) -> EncodedFrame {
         let compressed = LZ4.compress(payload)
         let useLZ4 = compressed.count < payload.count
         let storedCount = useLZ4 ? compressed.count : payload.count
-        var header = FrameHeader(flags: useLZ4 ? FrameHeader.flagLZ4 : 0, rawBytes: UInt32(payload.count), storedBytes: UInt32(storedCount),
+        let flags = (useLZ4 ? FrameHeader.flagLZ4 : 0) | (pointsOnly && eventCount > 0 ? FrameHeader.flagPointsOnly : 0)
+        var header = FrameHeader(flags: flags, rawBytes: UInt32(payload.count), storedBytes: UInt32(storedCount),
                                  firstSequence: firstSequence, eventCount: eventCount, minHLC: minHLC, maxHLC: maxHLC)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(FrameHeader.sizeBytes + storedCount)

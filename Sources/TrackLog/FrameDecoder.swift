@@ -112,6 +112,9 @@ public enum FrameDecoder {
                 lastWasPoint = true
                 continue
             default:
+                if header.flags & FrameHeader.flagPointsOnly != 0 {
+                    throw reader.malformed("a record in a frame flagged as holding only metric points")
+                }
                 try nextEvent()
                 let record: LogRecord
                 switch tag {

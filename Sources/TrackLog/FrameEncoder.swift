@@ -24,6 +24,8 @@ public final class FrameEncoder: @unchecked Sendable {
     @exclusivity(unchecked) public private(set) var lastHLC: HLC = .zero
     /// The trial uids the frame touches, in first-use order.
     @exclusivity(unchecked) public private(set) var trials: [String] = []
+    /// True while every event of the frame is a scalar point.
+    @exclusivity(unchecked) public private(set) var pointsOnly = true
 
     /// An empty encoder whose first event will get sequence `firstSequence`.
     public init(firstSequence: UInt64, buffer: EncodeBuffer = EncodeBuffer(capacity: Limits.frameRawBytesTarget + 4096)) {
@@ -45,6 +47,7 @@ public final class FrameEncoder: @unchecked Sendable {
         seriesLastBits.removeAll(keepingCapacity: true)
         trials.removeAll(keepingCapacity: true)
         recentSeries.removeAll(keepingCapacity: true)
+        pointsOnly = true
         self.firstSequence = firstSequence
         eventCount = 0
         generation &+= 1
@@ -173,6 +176,7 @@ public final class FrameEncoder: @unchecked Sendable {
 
     /// Appends any other operation at `hlc`.
     public func appendRecord(_ record: LogRecord, hlc: HLC) {
+        pointsOnly = false
         // Define the dictionary entries first, so the event's own bytes follow its tag.
         var trial: Int32 = 0
         var key: Int32 = 0

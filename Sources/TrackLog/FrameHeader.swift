@@ -23,6 +23,9 @@ public struct FrameHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5246_4B54  // "TKFR" little-endian
     public static let formatVersion: UInt16 = 1
     public static let flagLZ4: UInt16 = 1
+    /// Every event of the frame is a scalar metric point: readers that need only the other
+    /// state (existence of trials, statuses) may leave such frames for later.
+    public static let flagPointsOnly: UInt16 = 2
     static let crcOffset = 60
 
     /// Format version of the frame.
@@ -96,7 +99,7 @@ public struct FrameHeader: Sendable, Equatable {
         let version = u16(4)
         guard version == formatVersion else { return .failure(FrameHeaderProblem(problem: .unknownVersion(version))) }
         let flags = u16(6)
-        guard flags & ~flagLZ4 == 0 else { return .failure(FrameHeaderProblem(problem: .badFlags)) }
+        guard flags & ~(flagLZ4 | flagPointsOnly) == 0 else { return .failure(FrameHeaderProblem(problem: .badFlags)) }
         var header = FrameHeader(flags: flags, rawBytes: u32(8), storedBytes: u32(12), firstSequence: u64(16), eventCount: u32(24),
                                  minHLC: HLC(rawValue: u64(32)), maxHLC: HLC(rawValue: u64(40)))
         header.crc = u32(crcOffset)

@@ -313,9 +313,22 @@ public final class LogTailer: @unchecked Sendable {
         return out
     }
 
+    /// A frame passed over undecoded (see `poll(skipping:onSkip:_:)`).
+    public struct SkippedFrame: Sendable {
+        /// The stream.
+        public var stream: String
+        /// The segment's base sequence.
+        public var base: UInt64
+        /// The frame's offset in the segment.
+        public var offset: Int64
+        /// The frame's header (its checksum was checked).
+        public var header: FrameHeader
+    }
+
     /// Calls `body` with each frame appended since the last call, stream by stream, decoding one
-    /// frame at a time.
-    public func poll(_ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
+    /// frame at a time. Frames for which `skipping` is true are not decoded but handed to `onSkip`.
+    public func poll(skipping: ((FrameHeader) -> Bool)? = nil, onSkip: ((SkippedFrame) -> Void)? = nil,
+                     _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
         for stream in layout.streamNames() {
             let bases = layout.segmentBases(stream)
             guard let firstBase = bases.first else { continue }
@@ -329,7 +342,7 @@ public final class LogTailer: @unchecked Sendable {
             while true {
                 let newerExists = layout.segmentBases(stream).contains { $0 > base }
                 let path = layout.segmentPath(stream, base: base)
-                let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset, body)
+                let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset, skipping: skipping, onSkip: onSkip, body)
                 offset = consumed
                 if newerExists, let next = layout.segmentBases(stream).first(where: { $0 > base }) {
                     if stuck {
@@ -353,6 +366,7 @@ public final class LogTailer: @unchecked Sendable {
     /// Reads complete, valid frames from `offset`; returns them, where reading stopped, and whether
     /// bytes after that point were left unread (an unfinished frame, or a torn tail).
     private func readNew(path: String, stream: String, base: UInt64, from offset: Int64,
+                         skipping: ((FrameHeader) -> Bool)?, onSkip: ((SkippedFrame) -> Void)?,
                          _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) -> (Int64, Bool) {
         let file: LogFile
         do { file = try LogFile.open(path, flags: O_RDONLY) } catch { return (offset, false) }
@@ -367,6 +381,11 @@ public final class LogTailer: @unchecked Sendable {
             while position < raw.count {
                 switch SegmentScanner.check(raw, at: position) {
                 case .success(let header):
+                    if let skipping, skipping(header) {
+                        onSkip?(SkippedFrame(stream: stream, base: base, offset: offset + Int64(position), header: header))
+                        position += header.frameBytes
+                        continue
+                    }
                     let frameBytes = UnsafeRawBufferPointer(rebasing: raw[position..<position + header.frameBytes])
                     if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path, checksumVerified: true) {
                         do {

@@ -123,6 +123,7 @@ public final class LogWriter: @unchecked Sendable {
         var minHLC: HLC
         var maxHLC: HLC
         var trials: [String]
+        var pointsOnly: Bool
     }
 
     struct AppendState {
@@ -426,7 +427,7 @@ public final class LogWriter: @unchecked Sendable {
         guard !s.encoder.isEmpty else { return nil }
         let e = s.encoder
         let pending = PendingFrame(buffer: e.buffer, firstSequence: e.firstSequence, eventCount: e.eventCount,
-                                   minHLC: e.minHLC, maxHLC: e.lastHLC, trials: e.trials)
+                                   minHLC: e.minHLC, maxHLC: e.lastHLC, trials: e.trials, pointsOnly: e.pointsOnly)
         coordination.lock()
         let spare = spareBuffers.popLast()
         coordination.unlock()
@@ -575,7 +576,8 @@ public final class LogWriter: @unchecked Sendable {
     /// Compresses and writes one frame, rolling the segment first if it is full.
     private func write(_ pending: PendingFrame) throws(LogError) {
         let frame = Frame.make(payload: pending.buffer.bytes, firstSequence: pending.firstSequence, eventCount: pending.eventCount,
-                               minHLC: pending.minHLC, maxHLC: pending.maxHLC, trials: pending.trials, verify: options.verifyFrames)
+                               minHLC: pending.minHLC, maxHLC: pending.maxHLC, trials: pending.trials,
+                               pointsOnly: pending.pointsOnly, verify: options.verifyFrames)
         if segmentSize > Int64(SegmentHeader.sizeBytes) && segmentSize + Int64(frame.bytes.count) > options.segmentBytes {
             try rollSegment(nextBase: pending.firstSequence)
         }

@@ -29,16 +29,60 @@ public final class Materializer: @unchecked Sendable {
 
     /// Applies the frames appended since the last call; returns the objects that changed, with
     /// their revision tags before and after. The first call loads the snapshot, if any.
-    /// `progress` is called with the bytes of log read so far.
+    /// Frames of metric points passed over by a `smartReload(deferringPoints: true)`, applied
+    /// by the next full one. Points commute with everything else, so applying them late gives
+    /// the same state.
+    private var deferred: [(frame: LogTailer.SkippedFrame, from: UInt64)] = []
+
+    /// How many frames of points wait to be applied.
+    public var deferredFrameCount: Int { deferred.count }
+
+    /// `progress` is called with the bytes of log read so far. With `deferringPoints`, frames
+    /// holding only metric points are not decoded now (for callers that need to know which
+    /// objects exist, not their metrics); the next call without it applies them.
     @discardableResult
-    public func smartReload(progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
-        try smartReload(reloadingIfLost: true, progress: progress)
+    public func smartReload(deferringPoints: Bool = false, progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
+        try smartReload(reloadingIfLost: true, deferringPoints: deferringPoints, progress: progress)
     }
 
-    private func smartReload(reloadingIfLost: Bool, progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
+    private func applyDeferred() throws(LogError) {
+        guard !deferred.isEmpty else { return }
+        let layout = DatabaseLayout(root: database)
+        var files: [String: LogFile] = [:]
+        defer { for f in files.values { f.close() } }
+        for (skipped, from) in deferred {
+            let path = layout.segmentPath(skipped.stream, base: skipped.base)
+            let file: LogFile
+            if let open = files[path] {
+                file = open
+            } else {
+                guard FileSystem.exists(path) else {
+                    // Compacted away meanwhile: the snapshot holds it.
+                    deferred = []
+                    try reload()
+                    return
+                }
+                file = try LogFile.open(path, flags: O_RDONLY)
+                files[path] = file
+            }
+            let bytes = try file.read(at: skipped.offset, count: skipped.header.frameBytes)
+            let result = bytes.withUnsafeBytes { raw in Result { () throws(LogError) in try Frame.decode(raw, at: skipped.offset, path: path) } }
+            projection.apply(try result.get(), stream: skipped.stream, from: from)
+        }
+        deferred = []
+    }
+
+    private func smartReload(reloadingIfLost: Bool, deferringPoints: Bool = false, progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
         if !loaded { try loadSnapshot() }
+        if !deferringPoints { try applyDeferred() }
         var bytesRead: Int64 = 0
-        try tailer.poll { located in
+        let skipping: ((FrameHeader) -> Bool)? = deferringPoints ? { $0.flags & FrameHeader.flagPointsOnly != 0 } : nil
+        try tailer.poll(skipping: skipping, onSkip: { [self] skipped in
+            let from = applied[skipped.stream] ?? 0
+            guard skipped.header.endSequence > from else { return }
+            deferred.append((skipped, from))
+            applied[skipped.stream] = skipped.header.endSequence
+        }) { located in
             let from = applied[located.stream] ?? 0
             let header = located.frame.header
             bytesRead += Int64(header.frameBytes)
@@ -80,6 +124,7 @@ public final class Materializer: @unchecked Sendable {
 
     private func loadSnapshot() throws(LogError) {
         let layout = DatabaseLayout(root: database)
+        deferred = []
         projection = Projection()
         applied = [:]
         snapshotGeneration = 0

@@ -91,3 +91,31 @@ struct EventLogBackendTests {
         try b.close()
     }
 }
+
+@Suite("Materializer")
+struct MaterializerTests {
+    @Test("frames of metric points can be left for later and are applied by the next full reload")
+    func deferredPoints() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let writer = try LogWriter.open(database: db, options: { var o = WriterOptions(); o.reporter = { _ in }; o.frameRawBytesTarget = 1024; return o }())
+        try writer.append(.projectCreated(Project(name: "p")))
+        try writer.append(.trialCreated(try Trial(name: "t", projectID: "p"), autoIncrement: false))
+        try writer.commit()
+        let uid = try Trial(name: "t", projectID: "p").uid
+        let slot = writer.slot(trial: uid, name: "loss")
+        for step in 0..<5000 { try writer.append(slot, step: Int64(step), value: Double(step)) }
+        try writer.close()
+        let m = try Materializer(database: db, reporter: { _ in })
+        try m.smartReload(deferringPoints: true)
+        #expect(m.projection.hasTrial(uid))
+        #expect(m.deferredFrameCount > 0)
+        #expect(m.projection.pointCount < 5000)
+        let changes = try m.smartReload()
+        #expect(m.deferredFrameCount == 0)
+        #expect(m.projection.pointCount == 5000)
+        #expect(changes.contains { $0.uid == uid })
+        #expect(m.projection.trial(uid)?.metrics["loss"]?.count == 5000)
+        #expect(m.projection.trial(uid)?.updateCount == 5000)
+    }
+}
