@@ -117,8 +117,9 @@ public final class TrialLogger: Sendable {
     }
 }
 
-/// Logs one scalar metric of one trial; the fast path of a training loop.
-public struct MetricHandle: Sendable {
+/// Logs one scalar metric of one trial; the fast path of a training loop. A class, so that
+/// keeping handles in a collection and fetching one costs a single reference count.
+public final class MetricHandle: Sendable {
     /// The backend written to.
     public let backend: any TrackProtocol
     /// The trial's uid.
