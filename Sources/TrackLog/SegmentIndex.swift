@@ -37,14 +37,23 @@ public struct SegmentIndex: Sendable, Equatable {
 
     /// Builds the index of a segment from its bytes and scan, decoding each frame for its trials.
     public static func build(segment bytes: UnsafeRawBufferPointer, scan: SegmentScan, baseSequence: UInt64, path: String) -> SegmentIndex {
+        let trials: [[String]?] = scan.frames.map { location in
+            let frameBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(location.offset)..<Int(location.endOffset)])
+            return (try? Frame.decode(frameBytes, at: location.offset, path: path))?.trials
+        }
+        return make(frames: scan.frames, trials: trials, baseSequence: baseSequence, segmentBytes: scan.validEnd)
+    }
+
+    /// The index of `frames`, each touching the trials at the same position of `trials` (nil, or
+    /// more than `Limits.indexTrialsPerFrameMax`: listed as unknown).
+    public static func make(frames: [FrameLocation], trials: [[String]?], baseSequence: UInt64, segmentBytes: Int64) -> SegmentIndex {
         var table: [String] = []
         var positions: [String: Int32] = [:]
         var entries: [IndexEntry] = []
-        for location in scan.frames {
-            let frameBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(location.offset)..<Int(location.endOffset)])
-            var trials: [Int32]? = nil
-            if let frame = try? Frame.decode(frameBytes, at: location.offset, path: path), frame.trials.count <= Limits.indexTrialsPerFrameMax {
-                trials = frame.trials.map { uid in
+        for (i, location) in frames.enumerated() {
+            var list: [Int32]? = nil
+            if i < trials.count, let uids = trials[i], uids.count <= Limits.indexTrialsPerFrameMax {
+                list = uids.map { uid in
                     if let p = positions[uid] { return p }
                     let p = Int32(table.count)
                     positions[uid] = p
@@ -52,9 +61,9 @@ public struct SegmentIndex: Sendable, Equatable {
                     return p
                 }
             }
-            entries.append(IndexEntry(location: location, trials: trials))
+            entries.append(IndexEntry(location: location, trials: list))
         }
-        return SegmentIndex(baseSequence: baseSequence, segmentBytes: scan.validEnd, trialTable: table, entries: entries)
+        return SegmentIndex(baseSequence: baseSequence, segmentBytes: segmentBytes, trialTable: table, entries: entries)
     }
 
     /// The index file's bytes.

@@ -94,21 +94,7 @@ enum StreamRecovery {
 
     /// The index of frames whose trials are known.
     static func index(frames: [FrameLocation], trials: [[String]], base: UInt64, size: Int64) -> SegmentIndex {
-        var table: [String] = []
-        var positions: [String: Int32] = [:]
-        var entries: [IndexEntry] = []
-        for (i, location) in frames.enumerated() {
-            let uids = i < trials.count ? trials[i] : []
-            let list: [Int32]? = uids.count > Limits.indexTrialsPerFrameMax ? nil : uids.map { uid in
-                if let p = positions[uid] { return p }
-                let p = Int32(table.count)
-                positions[uid] = p
-                table.append(uid)
-                return p
-            }
-            entries.append(IndexEntry(location: location, trials: list))
-        }
-        return SegmentIndex(baseSequence: base, segmentBytes: size, trialTable: table, entries: entries)
+        SegmentIndex.make(frames: frames, trials: trials.map { Optional($0) }, baseSequence: base, segmentBytes: size)
     }
 
     /// Writes an index file atomically (temporary file, fsync, rename, directory fsync).
