@@ -19,9 +19,13 @@
 /// 60     4    CRC32C of bytes 0..<60 then of the stored payload
 /// ```
 public struct FrameHeader: Sendable, Equatable {
+    /// Bytes of the header.
     public static let sizeBytes = 64
+    /// The first four bytes of every frame.
     public static let magic: UInt32 = 0x5246_4B54  // "TKFR" little-endian
+    /// The frame format this build writes and reads.
     public static let formatVersion: UInt16 = 1
+    /// The payload is one LZ4 block.
     public static let flagLZ4: UInt16 = 1
     /// Every event of the frame is a scalar metric point: readers that need only the other
     /// state (existence of trials, statuses) may leave such frames for later.
@@ -137,8 +141,11 @@ public struct FrameHeaderProblem: Error, Sendable, Equatable {
 /// 28     4    CRC32C of bytes 0..<28
 /// ```
 public struct SegmentHeader: Sendable, Equatable {
+    /// Bytes of the header.
     public static let sizeBytes = 32
+    /// The first eight bytes of every segment.
     public static let magic: UInt64 = 0x544E_4D47_4553_4B54  // "TKSEGMNT" little-endian
+    /// The segment format this build writes and reads.
     public static let formatVersion: UInt16 = 1
 
     /// The first sequence number the segment may hold.

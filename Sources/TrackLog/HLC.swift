@@ -27,6 +27,7 @@ public struct HLC: RawRepresentable, Comparable, Hashable, Sendable, CustomStrin
     public var seconds: Double { Double(microseconds) / 1_000_000 }
 
     public static func < (a: HLC, b: HLC) -> Bool { a.rawValue < b.rawValue }
+    /// The timestamp before every other.
     public static let zero = HLC(rawValue: 0)
 
     public var description: String { "\(microseconds).\(counter)" }

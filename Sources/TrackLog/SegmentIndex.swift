@@ -22,8 +22,11 @@ public struct IndexEntry: Sendable, Equatable {
 /// trailer:           CRC32C u32 of everything before it
 /// ```
 public struct SegmentIndex: Sendable, Equatable {
+    /// The first eight bytes of every index file.
     public static let magic: UInt64 = 0x3158_4544_4E49_4B54  // "TKINDEX1" little-endian
+    /// The index format this build writes and reads.
     public static let formatVersion: UInt16 = 1
+    /// Bytes of the header.
     public static let headerBytes = 32
 
     /// The segment's base sequence.

@@ -34,7 +34,9 @@ public struct StreamWatermark: Sendable, Equatable {
 /// CRC32C u32 of everything before it
 /// ```
 public struct Manifest: Sendable, Equatable {
+    /// The first eight bytes of a MANIFEST.
     public static let magic: UInt64 = 0x3146_494E_414D_4B54  // "TKMANIF1"
+    /// The MANIFEST format this build writes and reads.
     public static let formatVersion: UInt16 = 1
 
     /// Increases with every compaction.
@@ -127,7 +129,9 @@ func readFixedString(_ r: inout ByteReader) throws(LogError) -> String {
 /// trailer:           CRC32C u32 of everything before it
 /// ```
 public enum Snapshot {
+    /// The first eight bytes of a snapshot file.
     public static let magic: UInt64 = 0x3130_5041_4E53_4B54  // "TKSNAP01"
+    /// The snapshot format this build writes and reads.
     public static let formatVersion: UInt16 = 1
     static let chunkBytes = 16 << 20
 

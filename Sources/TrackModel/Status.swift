@@ -25,15 +25,26 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
     /// True when this is one of `track`'s built-in statuses.
     public var isBuiltin: Bool { Status.builtinsByName[name] == self }
 
+    // The built-in statuses of `track`, by value.
+    /// Created; nothing planned yet (0).
     public static let createdGroup = Status(name: "CreatedGroup", value: 0)
+    /// Group of the running statuses (100).
     public static let runningGroup = Status(name: "RunningGroup", value: 100)
+    /// Running (101).
     public static let running = Status(name: "Running", value: 101)
+    /// Group of the error statuses (200).
     public static let errorGroup = Status(name: "ErrorGroup", value: 200)
+    /// Stopped by a signal (201).
     public static let interrupted = Status(name: "Interrupted", value: 201)
+    /// Ended by an exception (202).
     public static let exception = Status(name: "Exception", value: 202)
+    /// Failed repeatedly; not to be retried (203).
     public static let broken = Status(name: "Broken", value: 203)
+    /// Group of the finished statuses (300).
     public static let finishedGroup = Status(name: "FinishedGroup", value: 300)
+    /// Suspended by the user (301).
     public static let suspended = Status(name: "Suspended", value: 301)
+    /// Finished running (302).
     public static let completed = Status(name: "Completed", value: 302)
 
     /// Every built-in status, by value.
