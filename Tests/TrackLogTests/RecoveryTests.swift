@@ -9,7 +9,10 @@ struct RecoveryTests {
     /// A database with one stream and one segment of `frames` frames of `pointsPerFrame` points.
     static func makeDatabase(_ dir: TemporaryDirectory, frames: Int, pointsPerFrame: Int = 20) throws -> (stream: String, segment: String) {
         let notices = NoticeCollector()
-        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices))
+        var options = writerOptions(notices)
+        // Only commits seal frames here: an interval flush under load would split them.
+        options.flushIntervalMilliseconds = 3_600_000
+        let writer = try LogWriter.open(database: dir.db, options: options)
         let s = writer.slot(trial: "a_0", name: "loss")
         for f in 0..<frames {
             for p in 0..<pointsPerFrame { try writer.append(s, step: Int64(f * pointsPerFrame + p), value: Double(p) * 0.37) }
