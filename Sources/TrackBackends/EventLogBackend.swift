@@ -27,6 +27,9 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     private let atomicLock: LogFile
     private let lock = NSLock()
     private var knownTrials: Set<String> = []
+    /// The trial checked last: a training loop logs to the same trial call after call, and
+    /// comparing a string with itself is one word, where a set lookup hashes all of it.
+    private var lastKnownTrial = ""
 
     /// Opens (creating if needed) the event-log database at `path`; removes what an interrupted
     /// compaction left behind.
@@ -126,7 +129,8 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
     private func requireTrial(_ uid: String) throws {
         lock.lock()
         defer { lock.unlock() }
-        if knownTrials.contains(uid) { return }
+        if uid == lastKnownTrial { return }
+        if knownTrials.contains(uid) { lastKnownTrial = uid; return }
         do { try catchUp(full: false) } catch { throw logError(error) }
         if materializer.projection.hasTrial(uid) {
             knownTrials.insert(uid)
