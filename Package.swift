@@ -10,11 +10,15 @@ let package = Package(
         .library(name: "TrackLog", targets: ["TrackLog"]),
         .library(name: "TrackModel", targets: ["TrackModel"]),
         .library(name: "TrackConformance", targets: ["TrackConformance"]),
+        .library(name: "TrackServer", targets: ["TrackServer"]),
+        .executable(name: "track-server", targets: ["track-server"]),
         .executable(name: "track-replay", targets: ["track-replay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // liblz4 from the system (apt liblz4-dev, brew lz4).
@@ -30,6 +34,25 @@ let package = Package(
         .target(name: "TrackLog", dependencies: ["TrackModel", "CLZ4"]),
         .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog"]),
         .target(name: "Track", dependencies: ["TrackBackends", "TrackLog"]),
+        // track's socket protocol: the server and (later) the socket:// client.
+        .target(
+            name: "TrackServer",
+            dependencies: [
+                "TrackBackends",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "track-server",
+            dependencies: [
+                "TrackServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/track-server"
+        ),
         // The conformance suite every backend must pass; a module so later backends' tests reuse it.
         .target(name: "TrackConformance", dependencies: ["TrackBackends"]),
         .executableTarget(
@@ -46,6 +69,7 @@ let package = Package(
         .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "CLZ4"]),
         .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackConformance"]),
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
+        .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"]),
         // Runs the built track-replay as a user would.
         .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog"]),
     ]

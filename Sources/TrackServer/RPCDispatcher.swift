@@ -1,0 +1,285 @@
+import TrackBackends
+import TrackModel
+
+/// What a connection has established: who is logged in.
+public struct Session: Sendable {
+    /// The authenticated user, nil before `authenticate` succeeds.
+    public var user: String?
+
+    /// A session before authentication.
+    public init() {}
+}
+
+/// Checks a user name and password.
+public protocol CredentialChecker: Sendable {
+    /// True when `password` is `user`'s.
+    func check(user: String, password: String) -> Bool
+}
+
+/// `track`'s socket protocol, without the socket: turns one request (a JSON object naming its
+/// operation in `__rpc__`) into one reply (`{"status": 0, "return": ...}` or
+/// `{"status": 1, "error": "..."}`) by calling a backend. docs/FORMAT.md, section "Socket protocol".
+///
+/// Differences from the original server, on purpose (see shared/data/README.md): credentials are
+/// checked; `log_trial_finish` records the finish; `add_project_trial` and `add_group_trial` apply;
+/// `get_trail` is answered like `get_trial`; an unknown operation gets an error naming it; errors
+/// say what was wrong with which argument.
+public struct RPCDispatcher: Sendable {
+    /// The backend every operation goes to.
+    public let backend: any TrackProtocol
+    /// Who may log in.
+    public let credentials: any CredentialChecker
+
+    /// A dispatcher over `backend`.
+    public init(backend: any TrackProtocol, credentials: any CredentialChecker) {
+        self.backend = backend
+        self.credentials = credentials
+    }
+
+    /// The operations, by `track`'s Python names.
+    public static let operations: Set<String> = [
+        "authenticate", "new_project", "get_project", "fetch_projects", "new_trial_group", "get_trial_group", "fetch_groups",
+        "set_group_metadata", "fetch_and_update_group", "new_trial", "get_trial", "get_trail", "fetch_trials", "fetch_and_update_trial",
+        "add_project_trial", "add_group_trial", "log_trial_start", "log_trial_finish", "log_trial_chrono_start",
+        "log_trial_chrono_finish", "log_trial_arguments", "log_trial_metadata", "log_trial_metrics", "add_trial_tags",
+        "set_trial_status", "commit",
+    ]
+
+    /// A failure reply.
+    public static func failure(_ message: String) -> Value { ["status": 1, "error": .string(message)] }
+
+    /// A success reply.
+    public static func success(_ value: Value) -> Value { ["status": 0, "return": value] }
+
+    /// The reply to `request`.
+    public func handle(_ request: Value, session: inout Session) -> Value {
+        guard case .object(let fields) = request else {
+            return Self.failure("a request is a JSON object with an \"__rpc__\" field, got \(request.kindName)")
+        }
+        guard let rpc = fields["__rpc__"]?.stringValue else {
+            return Self.failure("the request has no \"__rpc__\" field naming the operation (keys: \(fields.keys.joined(separator: ", ")))")
+        }
+        guard Self.operations.contains(rpc) else {
+            return Self.failure("unknown operation '\(rpc)'; known operations: \(Self.operations.sorted().joined(separator: ", "))")
+        }
+        if rpc == "authenticate" {
+            guard let user = fields["username"]?.stringValue, let password = fields["password"]?.stringValue else {
+                return Self.failure("authenticate needs string arguments \"username\" and \"password\"")
+            }
+            guard credentials.check(user: user, password: password) else {
+                session.user = nil
+                return Self.failure("authentication failed for user '\(user)'")
+            }
+            session.user = user
+            // The Python client unwraps the reply once and keeps the inner object as its token.
+            return Self.success(Self.success(true))
+        }
+        guard session.user != nil else {
+            return Self.failure("not authenticated: the first request of a connection must be authenticate")
+        }
+        do {
+            return Self.success(try perform(rpc, Arguments(rpc: rpc, fields: fields)))
+        } catch let error as TrackError {
+            return Self.failure("\(rpc): \(error.message)")
+        } catch let error as ModelError {
+            return Self.failure("\(rpc): \(error.message)")
+        } catch {
+            return Self.failure("\(rpc): \(error)")
+        }
+    }
+
+    private func perform(_ rpc: String, _ a: Arguments) throws -> Value {
+        let b = backend
+        switch rpc {
+        case "new_project":
+            return projectJSON(try b.newProject(try a.project()))
+        case "get_project":
+            return try b.getProject(try a.projectUID()).map(projectJSON) ?? .null
+        case "fetch_projects":
+            return .array(try b.fetchProjects(try a.query()).map(projectJSON))
+        case "new_trial_group":
+            return try b.newTrialGroup(try a.group()).trackJSON
+        case "get_trial_group":
+            return try b.getTrialGroup(try a.groupUID()).map(\.trackJSON) ?? .null
+        case "fetch_groups":
+            return .array(try b.fetchGroups(try a.query()).map(\.trackJSON))
+        case "set_group_metadata":
+            try b.setGroupMetadata(try a.groupUID(), a.extra(except: ["group"]))
+            return .null
+        case "fetch_and_update_group":
+            let attr = try a.string("attr")
+            guard attr == "set_group_metadata" else { throw a.bad("attr", "fetch_and_update_group supports set_group_metadata, not '\(attr)'") }
+            return try b.fetchAndUpdateGroup(try a.query(), .setMetadata(a.extra(except: ["query", "attr"]))).trackJSON
+        case "new_trial":
+            return try b.newTrial(try a.trial(), autoIncrement: a.fields["auto_increment"]?.boolValue ?? false)?.trackJSON ?? .null
+        case "get_trial", "get_trail":
+            let trials = try b.getTrial(hash: try a.trialHash())
+            return trials.isEmpty ? .null : .array(trials.map(\.trackJSON))
+        case "fetch_trials":
+            return .array(try b.fetchTrials(try a.query()).map(\.trackJSON))
+        case "fetch_and_update_trial":
+            return try b.fetchAndUpdateTrial(try a.query(), try a.trialUpdate()).trackJSON
+        case "add_project_trial":
+            try b.addProjectTrial(project: try a.projectUID(), trial: try a.trialUID())
+            return .null
+        case "add_group_trial":
+            try b.addGroupTrial(group: try a.groupUID(), trial: try a.trialUID())
+            return .null
+        case "log_trial_start":
+            let uid = try a.trialUID()
+            try b.logTrialStart(uid)
+            return try b.getTrial(uid: uid)?.trackJSON ?? .null
+        case "log_trial_finish":
+            let uid = try a.trialUID()
+            if let kind = a.fields["exc_type"], !kind.isNull {
+                try b.setTrialStatus(uid, .exception, error: kind.stringValue ?? JSON.encode(kind))
+            }
+            try b.logTrialFinish(uid)
+            return .null
+        case "log_trial_chrono_start":
+            try b.logTrialChronoStart(try a.trialUID(), name: try a.string("name"))
+            return .null
+        case "log_trial_chrono_finish":
+            try b.logTrialChronoFinish(try a.trialUID(), name: try a.string("name"))
+            return .null
+        case "log_trial_arguments":
+            try b.logTrialArguments(try a.trialUID(), a.extra(except: ["trial"]))
+            return .null
+        case "log_trial_metadata":
+            try b.logTrialMetadata(try a.trialUID(), a.extra(except: ["trial", "aggregator"]))
+            return .null
+        case "log_trial_metrics":
+            let uid = try a.trialUID()
+            var step: Int64? = nil
+            if let s = a.fields["step"], !s.isNull {
+                guard let i = s.intValue else { throw a.bad("step", "must be an integer or null, got \(s)") }
+                step = i
+            }
+            let metrics = a.extra(except: ["trial", "step", "aggregator"])
+            if metrics.count == 1, let (name, value) = metrics.elements.first.map({ ($0.key, $0.value) }), case .double(let d) = value {
+                try b.logTrialMetric(uid, name: name, step: step, value: d)
+            } else if !metrics.isEmpty {
+                try b.logTrialMetrics(uid, step: step, metrics)
+            }
+            return .null
+        case "add_trial_tags":
+            try b.addTrialTags(try a.trialUID(), a.extra(except: ["trial"]))
+            return .null
+        case "set_trial_status":
+            let error = a.fields["error"].flatMap { $0.isNull ? nil : ($0.stringValue ?? JSON.encode($0)) }
+            try b.setTrialStatus(try a.trialUID(), try a.status(), error: error)
+            return .null
+        case "commit":
+            try b.commit()
+            return .null
+        default:
+            throw TrackError(.invalidArgument, "operation '\(rpc)' is not implemented")
+        }
+    }
+
+    /// Projects travel with their trials and groups embedded, as `track`'s server sends them.
+    private func projectJSON(_ p: Project) -> Value {
+        let trials = p.trials.compactMap { try? backend.getTrial(uid: $0) }
+        let groups = p.groups.compactMap { try? backend.getTrialGroup($0) }
+        return p.trackJSON(embeddingTrials: trials, groups: groups)
+    }
+}
+
+/// The arguments of one request, with readers that say which argument is wrong.
+struct Arguments {
+    let rpc: String
+    let fields: ValueObject
+
+    func bad(_ name: String, _ why: String) -> TrackError {
+        TrackError(.invalidArgument, "argument '\(name)' \(why)")
+    }
+
+    func required(_ name: String) throws -> Value {
+        guard let v = fields[name], !v.isNull else { throw bad(name, "is missing") }
+        return v
+    }
+
+    func string(_ name: String) throws -> String {
+        let v = try required(name)
+        guard let s = v.stringValue else { throw bad(name, "must be a string, got \(v.kindName)") }
+        return s
+    }
+
+    /// Every argument but `__rpc__` and `names` (the `**kwargs` of the Python call).
+    func extra(except names: Set<String>) -> ValueObject {
+        var out = ValueObject()
+        for (k, v) in fields where k != "__rpc__" && !names.contains(k) { out[k] = v }
+        return out
+    }
+
+    func project() throws -> Project {
+        let v = try required("project")
+        if let name = v.stringValue { return Project(name: name) }
+        do { return try Project(trackJSON: v) } catch { throw bad("project", error.message) }
+    }
+
+    func projectUID() throws -> String {
+        let v = try required("project")
+        if let name = v.stringValue { return name }
+        guard let uid = v["uid"]?.stringValue ?? v["name"]?.stringValue else { throw bad("project", "has no uid or name") }
+        return uid
+    }
+
+    func group() throws -> TrialGroup {
+        do { return try TrialGroup(trackJSON: try required("group")) } catch let e as ModelError { throw bad("group", e.message) }
+    }
+
+    func groupUID() throws -> String {
+        let v = try required("group")
+        if let uid = v.stringValue { return uid }
+        if let uid = v["uid"]?.stringValue { return uid }
+        if let name = v["name"]?.stringValue, let project = v["project_id"]?.stringValue { return TrialHash.group(name: name, projectID: project) }
+        throw bad("group", "has no uid, and no name and project_id to compute it")
+    }
+
+    func trial() throws -> Trial {
+        let v = try required("trial")
+        do { return try Trial(trackJSON: v) } catch { throw bad("trial", error.message) }
+    }
+
+    func trialUID() throws -> String {
+        let v = try required("trial")
+        if let uid = v.stringValue {
+            guard Trial.splitUID(uid) != nil else { throw bad("trial", "'\(uid)' is not a uid of the form <hash>_<revision>") }
+            return uid
+        }
+        return try trial().uid
+    }
+
+    func trialHash() throws -> String {
+        let v = try required("trial")
+        if let uid = v.stringValue { return Trial.splitUID(uid)?.hash ?? uid }
+        return try trial().hash
+    }
+
+    func status() throws -> Status {
+        do { return try Status(trackJSON: try required("status")) } catch let e as ModelError { throw bad("status", e.message) }
+    }
+
+    func query() throws -> Query {
+        do { return try Query(trackJSON: fields["query"] ?? .null) } catch { throw bad("query", error.message) }
+    }
+
+    /// `fetch_and_update_trial`'s `attr` (a method name) and its keyword arguments as an update.
+    func trialUpdate() throws -> TrialUpdate {
+        let attr = try string("attr")
+        let rest = extra(except: ["query", "attr"])
+        switch attr {
+        case "set_trial_status":
+            guard let s = rest["status"] else { throw bad("status", "is missing for set_trial_status") }
+            let status: Status
+            do { status = try Status(trackJSON: s) } catch { throw bad("status", error.message) }
+            return .setStatus(status, error: rest["error"].flatMap { $0.isNull ? nil : ($0.stringValue ?? JSON.encode($0)) })
+        case "log_trial_metadata": return .logMetadata(rest)
+        case "add_trial_tags": return .addTags(rest)
+        case "log_trial_arguments": return .logArguments(rest)
+        default:
+            throw bad("attr", "fetch_and_update_trial supports set_trial_status, log_trial_metadata, add_trial_tags and log_trial_arguments, not '\(attr)'")
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import TrackBackends
+import TrackModel
+
+/// The limits of the server, each with a sensible default.
+public struct ServerLimits: Sendable {
+    /// The largest message accepted, length field included.
+    public var messageBytesMax = 64 << 20
+    /// Seconds a connection may stay silent before it is closed.
+    public var idleSecondsMax: Int64 = 300
+    /// Connections served at once; more are closed at once.
+    public var connectionsMax = 1024
+
+    /// The default limits.
+    public init() {}
+}
+
+/// Splits the byte stream into messages: a 4-byte little-endian length that counts itself, then
+/// that many bytes less four. A length below 4 or above the limit is a protocol error.
+final class MessageDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    let messageBytesMax: Int
+
+    init(messageBytesMax: Int) { self.messageBytesMax = messageBytesMax }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else { return .needMoreData }
+        guard length >= 4, Int(length) <= messageBytesMax else {
+            throw ServerError("message length \(length) is outside 4...\(messageBytesMax) bytes")
+        }
+        guard buffer.readableBytes >= Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length) - 4)!))
+        return .continue
+    }
+}
+
+/// Encodes a reply as a length-prefixed message.
+func frame(_ reply: Value, allocator: ByteBufferAllocator) -> ByteBuffer {
+    let text = JSON.encode(reply, pythonSeparators: true)
+    var buffer = allocator.buffer(capacity: text.utf8.count + 4)
+    buffer.writeInteger(UInt32(text.utf8.count + 4), endianness: .little)
+    buffer.writeString(text)
+    return buffer
+}
+
+/// One connection: decodes each message, runs it on the thread pool (backends block), and
+/// writes the replies in request order.
+final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let dispatcher: RPCDispatcher
+    let pool: NIOThreadPool
+    let logger: Logger
+    var session = Session()
+    /// The reply of the previous request: the next one runs after it, so replies keep their order.
+    var tail: EventLoopFuture<Void>?
+
+    init(dispatcher: RPCDispatcher, pool: NIOThreadPool, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.pool = pool
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var payload = unwrapInboundIn(data)
+        let bytes = payload.readBytes(length: payload.readableBytes) ?? []
+        let loop = context.eventLoop
+        let channel = context.channel
+        let previous = tail ?? loop.makeSucceededVoidFuture()
+        let next = previous.flatMap { [self] () -> EventLoopFuture<Void> in
+            let request: Value
+            if String(validating: bytes, as: UTF8.self) == nil {
+                return write(RPCDispatcher.failure("the message is not valid UTF-8"), to: channel)
+            }
+            do {
+                request = try JSON.decode(bytes)
+            } catch {
+                return write(RPCDispatcher.failure("the message is not valid JSON: \((error as? ModelError)?.message ?? "\(error)")"), to: channel)
+            }
+            let session = self.session
+            return pool.runIfActive(eventLoop: loop) { () -> (Value, Session) in
+                var s = session
+                let reply = self.dispatcher.handle(request, session: &s)
+                return (reply, s)
+            }.flatMap { reply, session in
+                self.session = session
+                return self.write(reply, to: channel)
+            }
+        }
+        tail = next
+    }
+
+    private func write(_ reply: Value, to channel: Channel) -> EventLoopFuture<Void> {
+        channel.writeAndFlush(NIOAny(frame(reply, allocator: channel.allocator)))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            logger.info("closing an idle connection")
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A framing error: say why, then close (the stream can no longer be split into messages).
+        logger.info("closing a connection: \(error)")
+        let reply = frame(RPCDispatcher.failure("\(error); closing the connection"), allocator: context.channel.allocator)
+        context.writeAndFlush(NIOAny(reply)).whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// `track`'s socket protocol served over TCP with SwiftNIO (docs/FORMAT.md, "Socket protocol").
+public final class SocketServer: @unchecked Sendable {
+    /// The dispatcher every connection uses.
+    public let dispatcher: RPCDispatcher
+    /// The limits in force.
+    public let limits: ServerLimits
+    private let group: MultiThreadedEventLoopGroup
+    private let pool: NIOThreadPool
+    private let logger: Logger
+    private var channel: Channel?
+    private let connections = Atomic<Int>(0)
+
+    /// A server over `dispatcher`.
+    public init(dispatcher: RPCDispatcher, limits: ServerLimits = ServerLimits(), logger: Logger = Logger(label: "track-server")) {
+        self.dispatcher = dispatcher
+        self.limits = limits
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+    }
+
+    /// Starts listening on `host`:`port` (0: any free port); returns the port bound.
+    @discardableResult
+    public func start(host: String, port: Int) throws -> Int {
+        let dispatcher = self.dispatcher, pool = self.pool, logger = self.logger, limits = self.limits
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in self.connections.wrappingSubtract(1, ordering: .relaxed) }
+                if open > limits.connectionsMax {
+                    logger.warning("refusing a connection: \(open - 1) already open (limit \(limits.connectionsMax))")
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleSecondsMax)))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(messageBytesMax: limits.messageBytesMax)))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(dispatcher: dispatcher, pool: pool, logger: logger))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let channel = try bootstrap.bind(host: host, port: port).wait()
+        self.channel = channel
+        let bound = channel.localAddress?.port ?? port
+        logger.info("listening on \(host):\(bound)")
+        return bound
+    }
+
+    /// Connections open now.
+    public var openConnections: Int { connections.load(ordering: .relaxed) }
+
+    /// Stops accepting, closes the listener, makes the backend durable and releases threads.
+    public func stop() throws {
+        try channel?.close().wait()
+        channel = nil
+        try dispatcher.backend.commit()
+        try pool.syncShutdownGracefully()
+        try group.syncShutdownGracefully()
+    }
+}

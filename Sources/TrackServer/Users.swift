@@ -1,0 +1,159 @@
+import Foundation
+import Synchronization
+import TrackModel
+
+/// HMAC-SHA256 and PBKDF2-HMAC-SHA256 over the model's SHA-256 (RFC 2104, RFC 8018).
+public enum PasswordHash {
+    /// HMAC-SHA256 of `message` under `key`.
+    public static func hmac(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var k = key
+        if k.count > 64 { var h = SHA256(); h.update(k); k = h.finalize() }
+        k += [UInt8](repeating: 0, count: 64 - k.count)
+        var inner = SHA256()
+        inner.update(k.map { $0 ^ 0x36 })
+        inner.update(message)
+        var outer = SHA256()
+        outer.update(k.map { $0 ^ 0x5C })
+        outer.update(inner.finalize())
+        return outer.finalize()
+    }
+
+    /// PBKDF2-HMAC-SHA256, 32 bytes.
+    public static func pbkdf2(password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
+        let p = Array(password.utf8)
+        var u = hmac(key: p, message: salt + [0, 0, 0, 1])
+        var t = u
+        for _ in 1..<max(1, iterations) {
+            u = hmac(key: p, message: u)
+            for i in 0..<t.count { t[i] ^= u[i] }
+        }
+        return t
+    }
+
+    /// True when the two byte strings are equal, in time that depends only on their length.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<a.count { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}
+
+/// One user of the server.
+public struct UserRecord: Sendable, Equatable {
+    /// The user name.
+    public var name: String
+    /// PBKDF2 iterations.
+    public var iterations: Int
+    /// The salt.
+    public var salt: [UInt8]
+    /// PBKDF2-HMAC-SHA256 of the password.
+    public var hash: [UInt8]
+
+    /// A record for `name` with `password` hashed under a fresh random salt.
+    public init(name: String, password: String, iterations: Int = 200_000) {
+        self.name = name
+        self.iterations = iterations
+        var generator = SystemRandomNumberGenerator()
+        salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        hash = PasswordHash.pbkdf2(password: password, salt: salt, iterations: iterations)
+    }
+
+    init(name: String, iterations: Int, salt: [UInt8], hash: [UInt8]) {
+        self.name = name
+        self.iterations = iterations
+        self.salt = salt
+        self.hash = hash
+    }
+
+    /// The line of the users file: `name:pbkdf2-sha256:iterations:salt-hex:hash-hex`.
+    public var line: String { "\(name):pbkdf2-sha256:\(iterations):\(hex(salt)):\(hex(hash))" }
+}
+
+func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+func unhex(_ text: Substring) -> [UInt8]? {
+    guard text.count % 2 == 0 else { return nil }
+    var out: [UInt8] = []
+    var index = text.startIndex
+    while index < text.endIndex {
+        let next = text.index(index, offsetBy: 2)
+        guard let b = UInt8(text[index..<next], radix: 16) else { return nil }
+        out.append(b)
+        index = next
+    }
+    return out
+}
+
+/// The users file of the server: one `name:pbkdf2-sha256:iterations:salt:hash` line per user
+/// (`#` starts a comment). Passwords are checked in constant time; repeated failures for a user
+/// are slowed down.
+public final class UserStore: CredentialChecker, @unchecked Sendable {
+    private let users: [String: UserRecord]
+    private let failures = Mutex<[String: Int]>([:])
+
+    /// The users of `records`.
+    public init(_ records: [UserRecord]) {
+        users = Dictionary(records.map { ($0.name, $0) }, uniquingKeysWith: { _, b in b })
+    }
+
+    /// Reads a users file; the error names the line that is wrong.
+    public convenience init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ServerError("cannot read the users file '\(path)'")
+        }
+        try self.init(parsing: String(decoding: data, as: UTF8.self), path: path)
+    }
+
+    /// Reads the text of a users file.
+    public convenience init(parsing text: String, path: String = "users file") throws {
+        var records: [UserRecord] = []
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let parts = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 5, parts[1] == "pbkdf2-sha256", let iterations = Int(parts[2]), iterations > 0,
+                  let salt = unhex(parts[3]), let hash = unhex(parts[4]), hash.count == 32, !parts[0].isEmpty else {
+                throw ServerError("\(path) line \(number + 1) is not 'name:pbkdf2-sha256:iterations:salt-hex:hash-hex'")
+            }
+            records.append(UserRecord(name: String(parts[0]), iterations: iterations, salt: salt, hash: hash))
+        }
+        self.init(records)
+    }
+
+    /// The names of the users.
+    public var names: [String] { users.keys.sorted() }
+
+    public func check(user: String, password: String) -> Bool {
+        // Unknown users cost the same work as known ones, so timing does not reveal which exist.
+        let record = users[user] ?? UserRecord(name: "", iterations: users.values.first?.iterations ?? 1000, salt: [0], hash: [UInt8](repeating: 0, count: 32))
+        let ok = PasswordHash.constantTimeEqual(PasswordHash.pbkdf2(password: password, salt: record.salt, iterations: record.iterations), record.hash)
+            && users[user] != nil
+        let previous = failures.withLock { f -> Int in
+            let n = f[user] ?? 0
+            f[user] = ok ? 0 : n + 1
+            return n
+        }
+        if !ok && previous > 0 {
+            // Slow down guessing: 100 ms per earlier failure, up to 2 s.
+            usleep(UInt32(min(2_000_000, 100_000 * previous)))
+        }
+        return ok
+    }
+}
+
+/// Accepts any user and password (for a server started with --allow-anonymous).
+public struct AnyCredentials: CredentialChecker {
+    /// A checker that accepts everyone.
+    public init() {}
+    public func check(user: String, password: String) -> Bool { true }
+}
+
+/// An error of the server layer, with a message saying what to do.
+public struct ServerError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong.
+    public var message: String
+    /// An error with `message`.
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
