@@ -45,8 +45,13 @@ public struct RPCDispatcher: Sendable {
         "set_trial_status", "commit",
     ]
 
-    /// A failure reply.
-    public static func failure(_ message: String) -> Value { ["status": 1, "error": .string(message)] }
+    /// A failure reply; `code` (an extension: Python clients ignore it) names the kind of error
+    /// for Swift clients.
+    public static func failure(_ message: String, code: TrackError.Code? = nil) -> Value {
+        var reply: Value = ["status": 1, "error": .string(message)]
+        if let code, case .object(var o) = reply { o["code"] = .string(code.rawValue); reply = .object(o) }
+        return reply
+    }
 
     /// A success reply.
     public static func success(_ value: Value) -> Value { ["status": 0, "return": value] }
@@ -80,9 +85,9 @@ public struct RPCDispatcher: Sendable {
         do {
             return Self.success(try perform(rpc, Arguments(rpc: rpc, fields: fields)))
         } catch let error as TrackError {
-            return Self.failure("\(rpc): \(error.message)")
+            return Self.failure("\(rpc): \(error.message)", code: error.code)
         } catch let error as ModelError {
-            return Self.failure("\(rpc): \(error.message)")
+            return Self.failure("\(rpc): \(error.message)", code: TrackError(error).code)
         } catch {
             return Self.failure("\(rpc): \(error)")
         }
@@ -98,18 +103,18 @@ public struct RPCDispatcher: Sendable {
         case "fetch_projects":
             return .array(try b.fetchProjects(try a.query()).map(projectJSON))
         case "new_trial_group":
-            return try b.newTrialGroup(try a.group()).trackJSON
+            return groupJSON(try b.newTrialGroup(try a.group()))
         case "get_trial_group":
-            return try b.getTrialGroup(try a.groupUID()).map(\.trackJSON) ?? .null
+            return try b.getTrialGroup(try a.groupUID()).map(groupJSON) ?? .null
         case "fetch_groups":
-            return .array(try b.fetchGroups(try a.query()).map(\.trackJSON))
+            return .array(try b.fetchGroups(try a.query()).map(groupJSON))
         case "set_group_metadata":
             try b.setGroupMetadata(try a.groupUID(), a.extra(except: ["group"]))
             return .null
         case "fetch_and_update_group":
             let attr = try a.string("attr")
             guard attr == "set_group_metadata" else { throw a.bad("attr", "fetch_and_update_group supports set_group_metadata, not '\(attr)'") }
-            return try b.fetchAndUpdateGroup(try a.query(), .setMetadata(a.extra(except: ["query", "attr"]))).trackJSON
+            return groupJSON(try b.fetchAndUpdateGroup(try a.query(), .setMetadata(a.extra(except: ["query", "attr"]))))
         case "new_trial":
             return try b.newTrial(try a.trial(), autoIncrement: a.fields["auto_increment"]?.boolValue ?? false)?.trackJSON ?? .null
         case "get_trial", "get_trail":
@@ -177,11 +182,21 @@ public struct RPCDispatcher: Sendable {
         }
     }
 
-    /// Projects travel with their trials and groups embedded, as `track`'s server sends them.
+    /// Projects travel with their trials and groups embedded, as `track`'s server sends them,
+    /// plus their revision tag as `_update_count` (Python clients ignore the extra key).
     private func projectJSON(_ p: Project) -> Value {
         let trials = p.trials.compactMap { try? backend.getTrial(uid: $0) }
         let groups = p.groups.compactMap { try? backend.getTrialGroup($0) }
-        return p.trackJSON(embeddingTrials: trials, groups: groups)
+        guard case .object(var o) = p.trackJSON(embeddingTrials: trials, groups: groups) else { return .null }
+        o["_update_count"] = .int(Int64(p.updateCount))
+        return .object(o)
+    }
+
+    /// A group in `track`'s serialization plus its revision tag as `_update_count`.
+    private func groupJSON(_ g: TrialGroup) -> Value {
+        guard case .object(var o) = g.trackJSON else { return .null }
+        o["_update_count"] = .int(Int64(g.updateCount))
+        return .object(o)
     }
 }
 
@@ -278,6 +293,9 @@ struct Arguments {
         case "log_trial_metadata": return .logMetadata(rest)
         case "add_trial_tags": return .addTags(rest)
         case "log_trial_arguments": return .logArguments(rest)
+        case "increment_trial_metadata":
+            guard let key = rest["key"]?.stringValue, let by = rest["by"]?.intValue else { throw bad("key", "increment_trial_metadata needs a string key and an integer by") }
+            return .incrementMetadata(key: key, by: by)
         default:
             throw bad("attr", "fetch_and_update_trial supports set_trial_status, log_trial_metadata, add_trial_tags and log_trial_arguments, not '\(attr)'")
         }

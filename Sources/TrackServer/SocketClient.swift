@@ -1,0 +1,307 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import TrackBackends
+import TrackModel
+
+/// What the event loop reports to callers about pipelined requests.
+final class PipelineState: Sendable {
+    let value = Mutex<(pending: Int, firstError: TrackError?)>((0, nil))
+    func withLock<T>(_ body: (inout (pending: Int, firstError: TrackError?)) -> T) -> T { value.withLock { body(&$0) } }
+}
+
+/// Collects replies in request order, fulfilling the waiting promises; replies to pipelined
+/// requests are only checked for errors.
+final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    enum Waiter {
+        case call(EventLoopPromise<Value>)
+        case pipelined
+    }
+
+    /// Requests awaiting a reply, oldest first. Touched on the event loop only.
+    var waiters: [Waiter] = []
+    var waiterIndex = 0
+    /// Written from the event loop, read by callers.
+    let state: PipelineState
+
+    init(state: PipelineState) {
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var payload = unwrapInboundIn(data)
+        let bytes = payload.readBytes(length: payload.readableBytes) ?? []
+        let reply = (try? JSON.decode(bytes)) ?? RPCDispatcher.failure("the server sent a reply that is not JSON")
+        guard waiterIndex < waiters.count else { return }
+        let waiter = waiters[waiterIndex]
+        waiterIndex += 1
+        if waiterIndex > 1024 && waiterIndex * 2 > waiters.count {
+            waiters.removeFirst(waiterIndex)
+            waiterIndex = 0
+        }
+        switch waiter {
+        case .call(let promise):
+            promise.succeed(reply)
+        case .pipelined:
+            state.withLock { s in
+                s.pending -= 1
+                if reply["status"]?.intValue != 0 && s.firstError == nil { s.firstError = SocketClient.error(from: reply, rpc: "pipelined call") }
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for waiter in waiters[waiterIndex...] {
+            if case .call(let promise) = waiter { promise.fail(TrackError(.io, "the server closed the connection")) }
+        }
+        waiters.removeAll()
+        waiterIndex = 0
+        state.withLock { s in
+            s.pending = 0
+            if s.firstError == nil { s.firstError = TrackError(.io, "the server closed the connection") }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// The `socket://user:password@host:port` backend: every operation is a request to a
+/// `track-server` (or Python `track`'s own server). Scalar metrics are pipelined: many points in
+/// flight without a round trip each; an error among them is thrown by the next call.
+public final class SocketClient: TrackProtocol, @unchecked Sendable {
+    /// The server's address as given.
+    public let uri: TrackURI
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: Channel
+    private let handler: ClientHandler
+    private let state: PipelineState
+    /// Trials this client has logged to successfully: their points are pipelined. The first
+    /// point of any other trial waits for its reply, so a missing trial is an immediate error.
+    private let confirmedTrials = Mutex<Set<String>>([])
+    /// Pipelined requests allowed in flight before a call waits.
+    public static let pipelinedMax = 65_536
+
+    /// Connects to the server of `uri` and authenticates with its user and password.
+    public init(uri: TrackURI) throws {
+        self.uri = uri
+        guard !uri.host.isEmpty, let port = uri.port else {
+            throw TrackError(.invalidArgument, "the URI '\(uri)' needs a host and a port: socket://user:password@host:port")
+        }
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let state = PipelineState()
+        self.state = state
+        let handler = ClientHandler(state: state)
+        self.handler = handler
+        do {
+            channel = try ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(messageBytesMax: 1 << 30)))
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
+                .connect(host: uri.host, port: port).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw TrackError(.io, "cannot connect to \(uri.host):\(port): \(error)")
+        }
+        let reply = try call("authenticate", ["username": .string(uri.username ?? ""), "password": .string(uri.password ?? "")])
+        guard reply["status"]?.intValue == 0 else {
+            throw TrackError(.invalidArgument, "the server refused user '\(uri.username ?? "")': \(reply["error"]?.stringValue ?? "")")
+        }
+    }
+
+    deinit {
+        channel.close(promise: nil)
+        try? group.syncShutdownGracefully()
+    }
+
+    /// The `TrackError` an error reply stands for (the server adds a `code` naming it).
+    static func error(from reply: Value, rpc: String) -> TrackError {
+        let message = reply["error"]?.stringValue ?? "the server refused \(rpc)"
+        let code = reply["code"]?.stringValue.flatMap(TrackError.Code.init(rawValue:)) ?? .io
+        return TrackError(code, message)
+    }
+
+    private func request(_ rpc: String, _ arguments: ValueObject) -> ByteBuffer {
+        var object = arguments
+        object["__rpc__"] = .string(rpc)
+        return frame(.object(object), allocator: channel.allocator)
+    }
+
+    private func throwPipelinedError() throws {
+        if let error = state.withLock({ s -> TrackError? in
+            let e = s.firstError
+            s.firstError = nil
+            return e
+        }) { throw error }
+    }
+
+    /// Sends one request and waits for its reply (earlier pipelined requests are answered first).
+    func call(_ rpc: String, _ arguments: ValueObject) throws -> Value {
+        let promise = channel.eventLoop.makePromise(of: Value.self)
+        let buffer = request(rpc, arguments)
+        let handler = self.handler
+        channel.eventLoop.execute {
+            handler.waiters.append(.call(promise))
+        }
+        channel.writeAndFlush(NIOAny(buffer), promise: nil)
+        let reply = try promise.futureResult.wait()
+        try throwPipelinedError()
+        return reply
+    }
+
+    /// Sends one request whose reply is only checked for an error, reported by a later call.
+    func send(_ rpc: String, _ arguments: ValueObject) throws {
+        try throwPipelinedError()
+        while state.withLock({ $0.pending }) >= SocketClient.pipelinedMax { usleep(100) }
+        state.withLock { $0.pending += 1 }
+        let buffer = request(rpc, arguments)
+        let handler = self.handler
+        channel.eventLoop.execute { handler.waiters.append(.pipelined) }
+        channel.writeAndFlush(NIOAny(buffer), promise: nil)
+    }
+
+    private func value(_ rpc: String, _ arguments: ValueObject) throws -> Value {
+        let reply = try call(rpc, arguments)
+        guard reply["status"]?.intValue == 0 else { throw SocketClient.error(from: reply, rpc: rpc) }
+        return reply["return"] ?? .null
+    }
+
+    private func project(_ v: Value) throws -> Project? {
+        if v.isNull { return nil }
+        var p = try Project(trackJSON: v)
+        p.updateCount = Int(v["_update_count"]?.intValue ?? 0)
+        return p
+    }
+
+    private func group(_ v: Value) throws -> TrialGroup? {
+        if v.isNull { return nil }
+        var g = try TrialGroup(trackJSON: v)
+        g.updateCount = Int(v["_update_count"]?.intValue ?? 0)
+        return g
+    }
+
+    private func trials(_ v: Value) throws -> [Trial] {
+        try (v.arrayValue ?? []).map { try Trial(trackJSON: $0) }
+    }
+
+    // MARK: - TrackProtocol
+
+    public func newProject(_ project: Project) throws -> Project {
+        try self.project(try value("new_project", ["project": project.trackJSON()]))!
+    }
+    public func getProject(_ uid: String) throws -> Project? { try project(try value("get_project", ["project": .string(uid)])) }
+    public func fetchProjects(_ query: Query) throws -> [Project] {
+        try (try value("fetch_projects", ["query": query.trackJSON]).arrayValue ?? []).compactMap { try project($0) }
+    }
+    public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
+        try self.group(try value("new_trial_group", ["group": group.trackJSON]))!
+    }
+    public func getTrialGroup(_ uid: String) throws -> TrialGroup? { try group(try value("get_trial_group", ["group": .string(uid)])) }
+    public func fetchGroups(_ query: Query) throws -> [TrialGroup] {
+        try (try value("fetch_groups", ["query": query.trackJSON]).arrayValue ?? []).compactMap { try group($0) }
+    }
+    public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {
+        var arguments = metadata
+        arguments["group"] = .string(group)
+        _ = try value("set_group_metadata", arguments)
+    }
+    public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup {
+        guard case .setMetadata(let metadata) = update else { throw TrackError(.invalidArgument, "unsupported group update") }
+        var arguments = metadata
+        arguments["query"] = query.trackJSON
+        arguments["attr"] = "set_group_metadata"
+        return try group(try value("fetch_and_update_group", arguments))!
+    }
+    public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
+        let v = try value("new_trial", ["trial": trial.trackJSON, "auto_increment": .bool(autoIncrement)])
+        return v.isNull ? nil : try Trial(trackJSON: v)
+    }
+    public func getTrial(hash: String) throws -> [Trial] { try trials(try value("get_trial", ["trial": .string(hash)])) }
+    public func fetchTrials(_ query: Query) throws -> [Trial] { try trials(try value("fetch_trials", ["query": query.trackJSON])) }
+    public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
+        var arguments: ValueObject
+        switch update {
+        case .setStatus(let status, let error):
+            arguments = ["attr": "set_trial_status", "status": status.trackJSON, "error": error.map(Value.string) ?? .null]
+        case .logMetadata(let o): arguments = o; arguments["attr"] = "log_trial_metadata"
+        case .addTags(let o): arguments = o; arguments["attr"] = "add_trial_tags"
+        case .logArguments(let o): arguments = o; arguments["attr"] = "log_trial_arguments"
+        case .incrementMetadata(let key, let by): arguments = ["attr": "increment_trial_metadata", "key": .string(key), "by": .int(by)]
+        }
+        arguments["query"] = query.trackJSON
+        return try Trial(trackJSON: try value("fetch_and_update_trial", arguments))
+    }
+    public func addProjectTrial(project: String, trial: String) throws {
+        _ = try value("add_project_trial", ["project": .string(project), "trial": .string(trial)])
+    }
+    public func addGroupTrial(group: String, trial: String) throws {
+        _ = try value("add_group_trial", ["group": .string(group), "trial": .string(trial)])
+    }
+    public func logTrialStart(_ trial: String) throws { _ = try value("log_trial_start", ["trial": .string(trial)]) }
+    public func logTrialFinish(_ trial: String) throws {
+        _ = try value("log_trial_finish", ["trial": .string(trial), "exc_type": .null, "exc_val": .null, "exc_tb": .null])
+    }
+    public func logTrialChronoStart(_ trial: String, name: String) throws {
+        _ = try value("log_trial_chrono_start", ["trial": .string(trial), "name": .string(name)])
+    }
+    public func logTrialChronoFinish(_ trial: String, name: String) throws {
+        _ = try value("log_trial_chrono_finish", ["trial": .string(trial), "name": .string(name), "exc_type": .null, "exc_val": .null, "exc_tb": .null])
+    }
+    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws {
+        var a = arguments
+        a["trial"] = .string(trial)
+        _ = try value("log_trial_arguments", a)
+    }
+    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
+        var a = metadata
+        a["trial"] = .string(trial)
+        _ = try value("log_trial_metadata", a)
+    }
+    private func logMetrics(_ trial: String, _ arguments: ValueObject) throws {
+        if confirmedTrials.withLock({ $0.contains(trial) }) {
+            try send("log_trial_metrics", arguments)
+        } else {
+            _ = try value("log_trial_metrics", arguments)
+            confirmedTrials.withLock { _ = $0.insert(trial) }
+        }
+    }
+    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+        var a = metrics
+        a["trial"] = .string(trial)
+        a["step"] = step.map(Value.int) ?? .null
+        try logMetrics(trial, a)
+    }
+    public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
+        try logMetrics(trial, ["trial": .string(trial), "step": step.map(Value.int) ?? .null, name: .double(value)])
+    }
+    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
+        var a = tags
+        a["trial"] = .string(trial)
+        _ = try value("add_trial_tags", a)
+    }
+    public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws {
+        _ = try value("set_trial_status", ["trial": .string(trial), "status": status.trackJSON, "error": error.map(Value.string) ?? .null])
+    }
+    /// Waits for every pipelined request, then asks the server to make its backend durable.
+    public func commit() throws { _ = try value("commit", [:]) }
+
+    public func close() throws {
+        try commit()
+        try channel.close().wait()
+    }
+}
+
+/// Registers the `socket` scheme with the shared backend registry, so that
+/// `makeBackend(uri: "socket://user:password@host:port")` returns a `SocketClient`.
+public func registerSocketBackend() {
+    register(scheme: "socket") { uri in try SocketClient(uri: uri) }
+}
