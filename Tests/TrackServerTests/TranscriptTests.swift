@@ -92,11 +92,14 @@ final class TestServer {
     }
 }
 
-/// The keys of a reply's object (recursively for dtype objects), to compare shapes.
+/// The keys of a reply's object (recursively for dtype objects), to compare shapes. Our
+/// documented extensions (`_update_count` on projects and groups, `code` on errors) are left out.
 func shape(_ v: Value?) -> String {
     guard let v else { return "closed" }
     switch v {
-    case .object(let o):
+    case .object(var o):
+        o.removeValue(forKey: "_update_count")
+        o.removeValue(forKey: "code")
         if let dtype = o["dtype"]?.stringValue { return "\(dtype){\(o.keys.sorted().joined(separator: ","))}" }
         return "{" + o.keys.sorted().map { "\($0):\(shape(o[$0]))" }.joined(separator: ",") + "}"
     case .array(let a): return "[\(a.first.map { shape($0) } ?? "")]"
