@@ -19,6 +19,8 @@ public struct TrackError: Error, Sendable, CustomStringConvertible {
         case backendFailure
         /// Reading or writing storage failed.
         case io
+        /// The user may not read or change the object (a server's access control).
+        case permissionDenied
     }
 
     /// The kind of failure.

@@ -29,11 +29,22 @@ public struct RPCDispatcher: Sendable {
     public let backend: any TrackProtocol
     /// Who may log in.
     public let credentials: any CredentialChecker
+    /// Who may use which project.
+    public let access: any AccessPolicy
+    private let trialProjects = TrialProjectCache()
 
-    /// A dispatcher over `backend`.
-    public init(backend: any TrackProtocol, credentials: any CredentialChecker) {
+    /// A dispatcher over `backend`. With a `UserStore` as credentials and no `access`, users
+    /// use the projects they create (remembered in memory only) and those granted to them.
+    public init(backend: any TrackProtocol, credentials: any CredentialChecker, access: (any AccessPolicy)? = nil) {
         self.backend = backend
         self.credentials = credentials
+        if let access {
+            self.access = access
+        } else if let users = credentials as? UserStore, let policy = try? ProjectAccess(users: users, ownersPath: nil) {
+            self.access = policy
+        } else {
+            self.access = OpenAccess()
+        }
     }
 
     /// The operations, by `track`'s Python names.
@@ -79,11 +90,12 @@ public struct RPCDispatcher: Sendable {
             // The Python client unwraps the reply once and keeps the inner object as its token.
             return Self.success(Self.success(true))
         }
-        guard session.user != nil else {
+        guard let user = session.user else {
             return Self.failure("not authenticated: the first request of a connection must be authenticate")
         }
         do {
-            return Self.success(try perform(rpc, Arguments(rpc: rpc, fields: fields)))
+            let check = AccessCheck(user: user, policy: access, backend: backend, trialProjects: trialProjects)
+            return Self.success(try perform(rpc, Arguments(rpc: rpc, fields: fields), check))
         } catch let error as TrackError {
             return Self.failure("\(rpc): \(error.message)", code: error.code)
         } catch let error as ModelError {
@@ -93,42 +105,63 @@ public struct RPCDispatcher: Sendable {
         }
     }
 
-    private func perform(_ rpc: String, _ a: Arguments) throws -> Value {
+    private func perform(_ rpc: String, _ a: Arguments, _ access: AccessCheck) throws -> Value {
         let b = backend
+        // Every operation on a trial names it in "trial"; check it once here.
+        if rpc.hasPrefix("log_trial") || rpc == "add_trial_tags" || rpc == "set_trial_status" || rpc == "add_project_trial" || rpc == "add_group_trial" {
+            try access.requireTrial(try a.trialUID())
+        }
         switch rpc {
         case "new_project":
-            return projectJSON(try b.newProject(try a.project()))
+            let project = try a.project()
+            try access.requireCreate(project: project.uid)
+            return projectJSON(try b.newProject(project))
         case "get_project":
-            return try b.getProject(try a.projectUID()).map(projectJSON) ?? .null
+            let uid = try a.projectUID()
+            guard let project = try b.getProject(uid) else { return .null }
+            try access.require(project: uid, "project '\(uid)'")
+            return projectJSON(project)
         case "fetch_projects":
-            return .array(try b.fetchProjects(try a.query()).map(projectJSON))
+            return .array(try b.fetchProjects(try a.query()).filter { access.mayUse(project: $0.uid) }.map(projectJSON))
         case "new_trial_group":
-            return groupJSON(try b.newTrialGroup(try a.group()))
+            let group = try a.group()
+            try access.requireCreate(project: group.projectID)
+            return groupJSON(try b.newTrialGroup(group))
         case "get_trial_group":
-            return try b.getTrialGroup(try a.groupUID()).map(groupJSON) ?? .null
+            let uid = try a.groupUID()
+            try access.requireGroup(uid)
+            return try b.getTrialGroup(uid).map(groupJSON) ?? .null
         case "fetch_groups":
-            return .array(try b.fetchGroups(try a.query()).map(groupJSON))
+            return .array(try b.fetchGroups(try a.query()).filter { access.mayUse(project: $0.projectID) }.map(groupJSON))
         case "set_group_metadata":
-            try b.setGroupMetadata(try a.groupUID(), a.extra(except: ["group"]))
+            let uid = try a.groupUID()
+            try access.requireGroup(uid)
+            try b.setGroupMetadata(uid, a.extra(except: ["group"]))
             return .null
         case "fetch_and_update_group":
             let attr = try a.string("attr")
             guard attr == "set_group_metadata" else { throw a.bad("attr", "fetch_and_update_group supports set_group_metadata, not '\(attr)'") }
-            return groupJSON(try b.fetchAndUpdateGroup(try a.query(), .setMetadata(a.extra(except: ["query", "attr"]))))
+            return groupJSON(try b.fetchAndUpdateGroup(access.narrow(try a.query()), .setMetadata(a.extra(except: ["query", "attr"]))))
         case "new_trial":
-            return try b.newTrial(try a.trial(), autoIncrement: a.fields["auto_increment"]?.boolValue ?? false)?.trackJSON ?? .null
+            let trial = try a.trial()
+            try access.requireCreate(trial: trial)
+            return try b.newTrial(trial, autoIncrement: a.fields["auto_increment"]?.boolValue ?? false)?.trackJSON ?? .null
         case "get_trial", "get_trail":
-            let trials = try b.getTrial(hash: try a.trialHash())
+            let trials = try b.getTrial(hash: try a.trialHash()).filter(access.mayUse(trial:))
             return trials.isEmpty ? .null : .array(trials.map(\.trackJSON))
         case "fetch_trials":
-            return .array(try b.fetchTrials(try a.query()).map(\.trackJSON))
+            return .array(try b.fetchTrials(try a.query()).filter(access.mayUse(trial:)).map(\.trackJSON))
         case "fetch_and_update_trial":
-            return try b.fetchAndUpdateTrial(try a.query(), try a.trialUpdate()).trackJSON
+            return try b.fetchAndUpdateTrial(access.narrow(try a.query()), try a.trialUpdate()).trackJSON
         case "add_project_trial":
-            try b.addProjectTrial(project: try a.projectUID(), trial: try a.trialUID())
+            let uid = try a.projectUID()
+            try access.require(project: uid, "project '\(uid)'")
+            try b.addProjectTrial(project: uid, trial: try a.trialUID())
             return .null
         case "add_group_trial":
-            try b.addGroupTrial(group: try a.groupUID(), trial: try a.trialUID())
+            let uid = try a.groupUID()
+            try access.requireGroup(uid)
+            try b.addGroupTrial(group: uid, trial: try a.trialUID())
             return .null
         case "log_trial_start":
             let uid = try a.trialUID()

@@ -49,25 +49,32 @@ public struct UserRecord: Sendable, Equatable {
     public var salt: [UInt8]
     /// PBKDF2-HMAC-SHA256 of the password.
     public var hash: [UInt8]
+    /// Projects the user may use besides those they create; `*` grants every project.
+    public var grants: [String] = []
 
     /// A record for `name` with `password` hashed under a fresh random salt.
-    public init(name: String, password: String, iterations: Int = 200_000) {
+    public init(name: String, password: String, iterations: Int = 200_000, grants: [String] = []) {
         self.name = name
         self.iterations = iterations
+        self.grants = grants
         var generator = SystemRandomNumberGenerator()
         salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         hash = PasswordHash.pbkdf2(password: password, salt: salt, iterations: iterations)
     }
 
-    init(name: String, iterations: Int, salt: [UInt8], hash: [UInt8]) {
+    init(name: String, iterations: Int, salt: [UInt8], hash: [UInt8], grants: [String] = []) {
+        self.grants = grants
         self.name = name
         self.iterations = iterations
         self.salt = salt
         self.hash = hash
     }
 
-    /// The line of the users file: `name:pbkdf2-sha256:iterations:salt-hex:hash-hex`.
-    public var line: String { "\(name):pbkdf2-sha256:\(iterations):\(hex(salt)):\(hex(hash))" }
+    /// The line of the users file: `name:pbkdf2-sha256:iterations:salt-hex:hash-hex`, then
+    /// `:project,project` when the user is granted projects.
+    public var line: String {
+        "\(name):pbkdf2-sha256:\(iterations):\(hex(salt)):\(hex(hash))" + (grants.isEmpty ? "" : ":" + grants.joined(separator: ","))
+    }
 }
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
@@ -85,8 +92,9 @@ func unhex(_ text: Substring) -> [UInt8]? {
     return out
 }
 
-/// The users file of the server: one `name:pbkdf2-sha256:iterations:salt:hash` line per user
-/// (`#` starts a comment). Passwords are checked in constant time; repeated failures for a user
+/// The users file of the server: one `name:pbkdf2-sha256:iterations:salt:hash[:grants]` line
+/// per user (`#` starts a comment), where grants is a comma-separated list of projects the user
+/// may use besides those they create (`*`: every project). Passwords are checked in constant time; repeated failures for a user
 /// are slowed down.
 public final class UserStore: CredentialChecker, @unchecked Sendable {
     private let users: [String: UserRecord]
@@ -112,17 +120,21 @@ public final class UserStore: CredentialChecker, @unchecked Sendable {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let parts = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 5, parts[1] == "pbkdf2-sha256", let iterations = Int(parts[2]), iterations > 0,
+            guard parts.count == 5 || parts.count == 6, parts[1] == "pbkdf2-sha256", let iterations = Int(parts[2]), iterations > 0,
                   let salt = unhex(parts[3]), let hash = unhex(parts[4]), hash.count == 32, !parts[0].isEmpty else {
-                throw ServerError("\(path) line \(number + 1) is not 'name:pbkdf2-sha256:iterations:salt-hex:hash-hex'")
+                throw ServerError("\(path) line \(number + 1) is not 'name:pbkdf2-sha256:iterations:salt-hex:hash-hex[:project,project]'")
             }
-            records.append(UserRecord(name: String(parts[0]), iterations: iterations, salt: salt, hash: hash))
+            let grants = parts.count == 6 ? parts[5].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } : []
+            records.append(UserRecord(name: String(parts[0]), iterations: iterations, salt: salt, hash: hash, grants: grants))
         }
         self.init(records)
     }
 
     /// The names of the users.
     public var names: [String] { users.keys.sorted() }
+
+    /// The projects `user` is granted in the users file (`*`: every project).
+    public func grants(of user: String) -> [String] { users[user]?.grants ?? [] }
 
     public func check(user: String, password: String) -> Bool {
         // Unknown users cost the same work as known ones, so timing does not reveal which exist.

@@ -28,8 +28,11 @@ struct Serve: ParsableCommand {
     @Option(help: "The users file (lines written by `track-server add-user`).")
     var users: String?
 
-    @Flag(help: "Accept any user name and password (no users file).")
+    @Flag(help: "Accept any user name and password (no users file); everyone may use every project.")
     var allowAnonymous = false
+
+    @Option(help: "Where the creators of projects are kept (default: the users file's path + .owners).")
+    var owners: String?
 
     @Option(help: "The largest message accepted, in bytes.")
     var messageBytesMax = 64 << 20
@@ -53,13 +56,22 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "track-server")
         logger.logLevel = .info
-        let credentials: any CredentialChecker = try users.map { try UserStore(contentsOf: $0) } ?? AnyCredentials()
+        let credentials: any CredentialChecker
+        let access: any AccessPolicy
+        if let users {
+            let store = try UserStore(contentsOf: users)
+            credentials = store
+            access = try ProjectAccess(users: store, ownersPath: owners ?? users + ".owners")
+        } else {
+            credentials = AnyCredentials()
+            access = OpenAccess()
+        }
         let backend = try makeBackend(uri: backend)
         var limits = ServerLimits()
         limits.messageBytesMax = messageBytesMax
         limits.idleSecondsMax = idleSecondsMax
         limits.connectionsMax = connectionsMax
-        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: credentials), limits: limits, logger: logger)
+        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: credentials, access: access), limits: limits, logger: logger)
         let parts = listen.split(separator: ":")
         try server.start(host: String(parts[0]), port: Int(parts[1])!)
         // Stop cleanly on SIGINT and SIGTERM: close the listener, make the backend durable.
@@ -95,9 +107,15 @@ struct AddUser: ParsableCommand {
     @Option(help: "PBKDF2 iterations.")
     var iterations = 200_000
 
+    @Option(name: .customLong("grant"), help: "A project the user may use besides those they create (repeatable; '*' for every project).")
+    var grants: [String] = []
+
     func validate() throws {
         guard !name.isEmpty, !name.contains(":"), !name.contains("\n") else { throw ValidationError("a user name is not empty and has no ':'") }
         guard iterations >= 1000 else { throw ValidationError("--iterations must be at least 1000") }
+        for grant in grants where grant.isEmpty || grant.contains(",") || grant.contains(":") || grant.contains("\n") {
+            throw ValidationError("--grant '\(grant)': a granted project name is not empty and has no ',' or ':'")
+        }
     }
 
     func run() throws {
@@ -107,7 +125,7 @@ struct AddUser: ParsableCommand {
         if let existing = try? UserStore(contentsOf: users), existing.names.contains(name) {
             throw ValidationError("user '\(name)' is already in \(users)")
         }
-        let line = UserRecord(name: name, password: password, iterations: iterations).line + "\n"
+        let line = UserRecord(name: name, password: password, iterations: iterations, grants: grants).line + "\n"
         if let handle = FileHandle(forWritingAtPath: users) {
             handle.seekToEndOfFile()
             handle.write(Data(line.utf8))
