@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         // liblz4 from the system (apt liblz4-dev, brew lz4).
@@ -34,13 +35,14 @@ let package = Package(
         .target(name: "TrackLog", dependencies: ["TrackModel", "CLZ4"]),
         .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog"]),
         .target(name: "Track", dependencies: ["TrackBackends", "TrackLog"]),
-        // track's socket protocol: the server and (later) the socket:// client.
+        // track's socket protocol: the server and the socket:// client, with TLS.
         .target(
             name: "TrackServer",
             dependencies: [
                 "TrackBackends",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -69,7 +71,8 @@ let package = Package(
         .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "CLZ4"]),
         .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackConformance"]),
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
-        .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"]),
+        // Fixtures: test-only TLS certificates, read through #filePath.
+        .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
         .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog"]),
     ]

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 import TrackBackends
 import TrackModel
@@ -26,6 +27,8 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     var waiterIndex = 0
     /// Written from the event loop, read by callers.
     let state: PipelineState
+    /// Why the connection failed (a TLS handshake error, a reset), for the errors callers see.
+    var failure: String?
 
     init(state: PipelineState) {
         self.state = state
@@ -54,19 +57,21 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        let closed = TrackError(.io, "the server closed the connection" + (failure.map { ": \($0)" } ?? ""))
         for waiter in waiters[waiterIndex...] {
-            if case .call(let promise) = waiter { promise.fail(TrackError(.io, "the server closed the connection")) }
+            if case .call(let promise) = waiter { promise.fail(closed) }
         }
         waiters.removeAll()
         waiterIndex = 0
         state.withLock { s in
             s.pending = 0
-            if s.firstError == nil { s.firstError = TrackError(.io, "the server closed the connection") }
+            if s.firstError == nil { s.firstError = closed }
         }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if failure == nil { failure = error is NIOSSLError ? "TLS failed (\(error))" : "\(error)" }
         context.close(promise: nil)
     }
 }
@@ -93,6 +98,8 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         guard !uri.host.isEmpty, let port = uri.port else {
             throw TrackError(.invalidArgument, "the URI '\(uri)' needs a host and a port: socket://user:password@host:port")
         }
+        let tls = try Self.tlsContext(uri)
+        let serverHostname = uri.host.contains(":") || uri.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : uri.host
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = PipelineState()
         self.state = state
@@ -103,6 +110,7 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname)) }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(messageBytesMax: 1 << 30)))
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
@@ -112,9 +120,43 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
             try? group.syncShutdownGracefully()
             throw TrackError(.io, "cannot connect to \(uri.host):\(port): \(error)")
         }
-        let reply = try call("authenticate", ["username": .string(uri.username ?? ""), "password": .string(uri.password ?? "")])
+        let reply: Value
+        do {
+            reply = try call("authenticate", ["username": .string(uri.username ?? ""), "password": .string(uri.password ?? "")])
+        } catch let error as TrackError {
+            channel.close(promise: nil)
+            try? group.syncShutdownGracefully()
+            throw TrackError(error.code, "cannot log in to \(uri.host):\(port): \(error.message)" + (tls == nil ? " (a server started with --tls-cert needs ?tls=true)" : ""))
+        }
         guard reply["status"]?.intValue == 0 else {
             throw TrackError(.invalidArgument, "the server refused user '\(uri.username ?? "")': \(reply["error"]?.stringValue ?? "")")
+        }
+    }
+
+    /// The TLS context `uri`'s options ask for: `tls=true` turns TLS on, verifying the server
+    /// against the system's trust roots, or against the PEM file `ca=PATH`; `verify=false`
+    /// skips verification (for testing only). nil without `tls=true`.
+    static func tlsContext(_ uri: TrackURI) throws -> NIOSSLContext? {
+        switch uri.option("tls") {
+        case nil, "false", "0": return nil
+        case "true", "1": break
+        case let other?: throw TrackError(.invalidArgument, "URI option tls=\(other) must be true or false")
+        }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let ca = uri.option("ca") {
+            guard FileManager.default.isReadableFile(atPath: ca) else {
+                throw TrackError(.invalidArgument, "URI option ca=\(ca): no readable PEM file there")
+            }
+            configuration.trustRoots = .file(ca)
+        }
+        switch uri.option("verify") {
+        case nil, "true", "1": break
+        case "false", "0": configuration.certificateVerification = .none
+        case let other?: throw TrackError(.invalidArgument, "URI option verify=\(other) must be true or false")
+        }
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw TrackError(.invalidArgument, "cannot set up TLS for '\(uri)': \(error)")
         }
     }
 

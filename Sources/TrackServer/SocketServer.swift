@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 import TrackBackends
 import TrackModel
@@ -127,9 +128,12 @@ public final class SocketServer: @unchecked Sendable {
     private let logger: Logger
     private var channel: Channel?
     private let connections = Atomic<Int>(0)
+    private let tls: NIOSSLContext?
 
-    /// A server over `dispatcher`.
-    public init(dispatcher: RPCDispatcher, limits: ServerLimits = ServerLimits(), logger: Logger = Logger(label: "track-server")) {
+    /// A server over `dispatcher`; with `tls`, only TLS connections are accepted.
+    public init(dispatcher: RPCDispatcher, limits: ServerLimits = ServerLimits(), tls: NIOSSLContext? = nil,
+                logger: Logger = Logger(label: "track-server")) {
+        self.tls = tls
         self.dispatcher = dispatcher
         self.limits = limits
         self.logger = logger
@@ -141,7 +145,7 @@ public final class SocketServer: @unchecked Sendable {
     /// Starts listening on `host`:`port` (0: any free port); returns the port bound.
     @discardableResult
     public func start(host: String, port: Int) throws -> Int {
-        let dispatcher = self.dispatcher, pool = self.pool, logger = self.logger, limits = self.limits
+        let dispatcher = self.dispatcher, pool = self.pool, logger = self.logger, limits = self.limits, tls = self.tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -153,6 +157,7 @@ public final class SocketServer: @unchecked Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleSecondsMax)))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(messageBytesMax: limits.messageBytesMax)))
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(dispatcher: dispatcher, pool: pool, logger: logger))
@@ -162,8 +167,27 @@ public final class SocketServer: @unchecked Sendable {
         let channel = try bootstrap.bind(host: host, port: port).wait()
         self.channel = channel
         let bound = channel.localAddress?.port ?? port
-        logger.info("listening on \(host):\(bound)")
+        logger.info("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS only)")")
         return bound
+    }
+
+    /// A TLS context serving the PEM certificate chain at `certificatePath` with the PEM private
+    /// key at `keyPath`; the error names the file that could not be used.
+    public static func tlsContext(certificatePath: String, keyPath: String) throws -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificatePath) } catch {
+            throw ServerError("cannot read the TLS certificate '\(certificatePath)' (PEM expected): \(error)")
+        }
+        guard !chain.isEmpty else { throw ServerError("the TLS certificate file '\(certificatePath)' holds no certificate") }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: keyPath, format: .pem) } catch {
+            throw ServerError("cannot read the TLS private key '\(keyPath)' (PEM expected): \(error)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw ServerError("the TLS certificate '\(certificatePath)' and key '\(keyPath)' cannot be used together: \(error)")
+        }
     }
 
     /// Connections open now.

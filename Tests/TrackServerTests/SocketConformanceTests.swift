@@ -7,18 +7,20 @@ import TrackModel
 
 @Suite("socket:// through a track-server", .serialized)
 struct SocketConformanceTests {
-    @Test("passes the conformance suite", arguments: Conformance.cases)
-    func conformance(_ check: ConformanceCase) throws {
+    @Test("passes the conformance suite, in plain TCP and in TLS", arguments: Conformance.cases, [false, true])
+    func conformance(_ check: ConformanceCase, tls: Bool) throws {
         registerSocketBackend()
         // A server over a backend of the strictness the check needs.
         let directory = NSTemporaryDirectory() + "swift-track-socket-\(UUID().uuidString.prefix(10))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let backend = try makeBackend(uri: "file://\(directory)/db\(check.strict ? "" : "?strict=false")")
-        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: UserStore([UserRecord(name: "u", password: "p", iterations: 1000)])))
+        let context = tls ? try SocketServer.tlsContext(certificatePath: fixture("server.pem"), keyPath: fixture("server.key")) : nil
+        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: UserStore([UserRecord(name: "u", password: "p", iterations: 1000)])), tls: context)
         let port = try server.start(host: "127.0.0.1", port: 0)
         defer { try? server.stop(); try? backend.close() }
-        try check.run { _ in try makeBackend(uri: "socket://u:p@127.0.0.1:\(port)") }
+        let options = tls ? "?tls=true&ca=\(fixture("test-ca.pem"))" : ""
+        try check.run { _ in try makeBackend(uri: "socket://u:p@127.0.0.1:\(port)\(options)") }
     }
 
     @Test("pipelined metric points all arrive, and an error among them reaches the caller")

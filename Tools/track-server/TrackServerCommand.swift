@@ -34,6 +34,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Where the creators of projects are kept (default: the users file's path + .owners).")
     var owners: String?
 
+    @Option(help: "PEM certificate chain; with --tls-key, only TLS connections are accepted.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     @Option(help: "The largest message accepted, in bytes.")
     var messageBytesMax = 64 << 20
 
@@ -46,6 +52,12 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard users != nil || allowAnonymous else {
             throw ValidationError("give --users FILE (see `track-server add-user`), or --allow-anonymous to accept anyone")
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("give both --tls-cert and --tls-key, or neither")
+        }
+        guard messageBytesMax >= 64, idleSecondsMax > 0, connectionsMax > 0 else {
+            throw ValidationError("--message-bytes-max must be at least 64; --idle-seconds-max and --connections-max positive")
         }
         guard listen.split(separator: ":").count == 2, Int(listen.split(separator: ":")[1]) != nil else {
             throw ValidationError("--listen must be host:port, got '\(listen)'")
@@ -66,12 +78,13 @@ struct Serve: ParsableCommand {
             credentials = AnyCredentials()
             access = OpenAccess()
         }
+        let tls = try tlsCert.map { try SocketServer.tlsContext(certificatePath: $0, keyPath: tlsKey!) }
         let backend = try makeBackend(uri: backend)
         var limits = ServerLimits()
         limits.messageBytesMax = messageBytesMax
         limits.idleSecondsMax = idleSecondsMax
         limits.connectionsMax = connectionsMax
-        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: credentials, access: access), limits: limits, logger: logger)
+        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: credentials, access: access), limits: limits, tls: tls, logger: logger)
         let parts = listen.split(separator: ":")
         try server.start(host: String(parts[0]), port: Int(parts[1])!)
         // Stop cleanly on SIGINT and SIGTERM: close the listener, make the backend durable.
