@@ -10,6 +10,7 @@ let package = Package(
         .package(name: "swift-track", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // The comparison with what users would pick instead (SQLite, track's FileProtocol
@@ -33,6 +34,9 @@ let package = Package(
                 .product(name: "TrackLog", package: "swift-track"),
                 .product(name: "Track", package: "swift-track"),
                 .product(name: "TrackModel", package: "swift-track"),
+                .product(name: "TrackServer", package: "swift-track"),
+                .product(name: "TrackBackends", package: "swift-track"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TrackLogBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

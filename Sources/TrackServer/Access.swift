@@ -7,14 +7,13 @@ import TrackModel
 public protocol AccessPolicy: Sendable {
     /// The projects `user` may use, or nil when the user may use every project.
     func projects(of user: String) -> Set<String>?
+    /// True when `user` may use every project.
+    func isUnrestricted(_ user: String) -> Bool
+    /// True when `user` may read and change `project`.
+    func may(_ user: String, use project: String) -> Bool
     /// Records `user` as the creator of the new project `project`. False when someone else
     /// created it first.
     func claim(project: String, for user: String) throws -> Bool
-}
-
-extension AccessPolicy {
-    /// True when `user` may read and change `project`.
-    func may(_ user: String, use project: String) -> Bool { projects(of: user)?.contains(project) ?? true }
 }
 
 /// Everyone may use everything (a server started with --allow-anonymous).
@@ -22,6 +21,8 @@ public struct OpenAccess: AccessPolicy {
     /// The open policy.
     public init() {}
     public func projects(of user: String) -> Set<String>? { nil }
+    public func isUnrestricted(_ user: String) -> Bool { true }
+    public func may(_ user: String, use project: String) -> Bool { true }
     public func claim(project: String, for user: String) throws -> Bool { true }
 }
 
@@ -31,12 +32,14 @@ public struct OpenAccess: AccessPolicy {
 /// through the server (docs/FORMAT.md, "Server files").
 public final class ProjectAccess: AccessPolicy, @unchecked Sendable {
     private let users: UserStore
+    private let grants: [String: Set<String>]
     private let path: String?
     private let owners: Mutex<[String: String]>
 
     /// The policy of `users`, with creators kept in the file at `ownersPath` (in memory only when nil).
     public init(users: UserStore, ownersPath: String?) throws {
         self.users = users
+        self.grants = Dictionary(uniqueKeysWithValues: users.names.map { ($0, Set(users.grants(of: $0))) })
         self.path = ownersPath
         var owners: [String: String] = [:]
         if let ownersPath, var data = FileManager.default.contents(atPath: ownersPath) {
@@ -59,10 +62,16 @@ public final class ProjectAccess: AccessPolicy, @unchecked Sendable {
         self.owners = Mutex(owners)
     }
 
+    public func isUnrestricted(_ user: String) -> Bool { grants[user]?.contains("*") ?? false }
+
+    public func may(_ user: String, use project: String) -> Bool {
+        if let granted = grants[user], granted.contains("*") || granted.contains(project) { return true }
+        return owners.withLock { $0[project] == user }
+    }
+
     public func projects(of user: String) -> Set<String>? {
-        let grants = users.grants(of: user)
-        if grants.contains("*") { return nil }
-        var set = Set(grants)
+        if isUnrestricted(user) { return nil }
+        var set = grants[user] ?? []
         owners.withLock { for (project, owner) in $0 where owner == user { set.insert(project) } }
         return set
     }
@@ -93,18 +102,15 @@ struct AccessCheck {
     let policy: any AccessPolicy
     let backend: any TrackProtocol
     let trialProjects: TrialProjectCache
-    /// nil: every project.
-    let allowed: Set<String>?
+    let unrestricted: Bool
 
     init(user: String, policy: any AccessPolicy, backend: any TrackProtocol, trialProjects: TrialProjectCache) {
         self.user = user
         self.policy = policy
         self.backend = backend
         self.trialProjects = trialProjects
-        allowed = policy.projects(of: user)
+        unrestricted = policy.isUnrestricted(user)
     }
-
-    var unrestricted: Bool { allowed == nil }
 
     func denied(_ what: String) -> TrackError {
         TrackError(.permissionDenied, "user '\(user)' may not use \(what); a user uses the projects they create and those granted to them in the users file")
@@ -112,13 +118,14 @@ struct AccessCheck {
 
     /// Throws unless the user may use `project` (objects without a project need access to all).
     func require(project: String?, _ what: @autoclosure () -> String) throws {
-        guard let allowed else { return }
-        guard let project, allowed.contains(project) else { throw denied(what()) }
+        guard !mayUse(project: project) else { return }
+        throw denied(what())
     }
 
     func mayUse(project: String?) -> Bool {
-        guard let allowed else { return true }
-        return project.map(allowed.contains) ?? false
+        if unrestricted { return true }
+        guard let project else { return false }
+        return policy.may(user, use: project)
     }
 
     /// What a trial belongs to for access: its project, or (a trial without a project) itself.
@@ -164,7 +171,7 @@ struct AccessCheck {
 
     /// `query` narrowed to the projects the user may use.
     func narrow(_ query: Query) -> Query {
-        guard let allowed else { return query }
+        guard !unrestricted, let allowed = policy.projects(of: user) else { return query }
         var q = query
         q.conditions.append(Query.Condition("project_id", .oneOf, .array(allowed.sorted().map { .string($0) })))
         return q

@@ -19,12 +19,13 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
 
     enum Waiter {
         case call(EventLoopPromise<Value>)
-        case pipelined
+        /// This many pipelined requests, written together.
+        case pipelined(Int)
     }
 
-    /// Requests awaiting a reply, oldest first. Touched on the event loop only.
-    var waiters: [Waiter] = []
-    var waiterIndex = 0
+    /// Requests awaiting a reply, oldest first (from `head`). Callers append, the event loop
+    /// takes; a caller appends and writes under one lock so the order matches the wire's.
+    let waiters = Mutex<(items: [Waiter], head: Int)>(([], 0))
     /// Written from the event loop, read by callers.
     let state: PipelineState
     /// Why the connection failed (a TLS handshake error, a reset), for the errors callers see.
@@ -36,33 +37,47 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var payload = unwrapInboundIn(data)
-        let bytes = payload.readBytes(length: payload.readableBytes) ?? []
-        let reply = (try? JSON.decode(bytes)) ?? RPCDispatcher.failure("the server sent a reply that is not JSON")
-        guard waiterIndex < waiters.count else { return }
-        let waiter = waiters[waiterIndex]
-        waiterIndex += 1
-        if waiterIndex > 1024 && waiterIndex * 2 > waiters.count {
-            waiters.removeFirst(waiterIndex)
-            waiterIndex = 0
+        let waiter = waiters.withLock { w -> Waiter? in
+            guard w.head < w.items.count else { return nil }
+            let first = w.items[w.head]
+            if case .pipelined(let n) = first, n > 1 {
+                w.items[w.head] = .pipelined(n - 1)
+            } else {
+                w.head += 1
+                if w.head > 1024 && w.head * 2 > w.items.count {
+                    w.items.removeFirst(w.head)
+                    w.head = 0
+                }
+            }
+            return first
         }
         switch waiter {
         case .call(let promise):
-            promise.succeed(reply)
+            let bytes = payload.readBytes(length: payload.readableBytes) ?? []
+            promise.succeed((try? JSON.decode(bytes)) ?? RPCDispatcher.failure("the server sent a reply that is not JSON"))
         case .pipelined:
+            // The common reply is checked without parsing it.
+            let ok = payload.readableBytesView.elementsEqual(nullReplyBytes)
+            let reply: Value? = ok ? Optional<Value>.none : ((try? JSON.decode(payload.readBytes(length: payload.readableBytes) ?? [])) ?? RPCDispatcher.failure("the server sent a reply that is not JSON"))
             state.withLock { s in
                 s.pending -= 1
-                if reply["status"]?.intValue != 0 && s.firstError == nil { s.firstError = SocketClient.error(from: reply, rpc: "pipelined call") }
+                if let reply, reply["status"]?.intValue != 0, s.firstError == nil { s.firstError = SocketClient.error(from: reply, rpc: "pipelined call") }
             }
+        case nil:
+            break
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         let closed = TrackError(.io, "the server closed the connection" + (failure.map { ": \($0)" } ?? ""))
-        for waiter in waiters[waiterIndex...] {
+        let left = waiters.withLock { w -> [Waiter] in
+            let rest = Array(w.items[w.head...])
+            w = ([], 0)
+            return rest
+        }
+        for waiter in left {
             if case .call(let promise) = waiter { promise.fail(closed) }
         }
-        waiters.removeAll()
-        waiterIndex = 0
         state.withLock { s in
             s.pending = 0
             if s.firstError == nil { s.firstError = closed }
@@ -75,6 +90,26 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
         context.close(promise: nil)
     }
 }
+
+/// Pipelined requests encoded and not yet written: they go out together when 64 KiB have
+/// gathered, before any request that waits for its reply, and at most 2 ms after the first.
+struct Outgoing {
+    var bytes: [UInt8] = []
+    var count = 0
+    var flushScheduled = false
+    /// The encoded start of the last metric request, up to its value, and what it was for.
+    var metricKey: (trial: String, name: String) = ("", "")
+    var metricPrefix: [UInt8] = []
+    static let flushBytes = 64 << 10
+}
+
+/// `Outgoing` behind a lock, shared with the flush timer.
+final class OutgoingBox: Sendable {
+    let value = Mutex(Outgoing())
+}
+
+/// The four bytes of `v`, little-endian.
+func littleEndian(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
 
 /// The `socket://user:password@host:port` backend: every operation is a request to a
 /// `track-server` (or Python `track`'s own server). Scalar metrics are pipelined: many points in
@@ -89,6 +124,10 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
     /// Trials this client has logged to successfully: their points are pipelined. The first
     /// point of any other trial waits for its reply, so a missing trial is an immediate error.
     private let confirmedTrials = Mutex<Set<String>>([])
+    private let outgoing = OutgoingBox()
+    /// False with the URI option `pipeline=false`: every metric waits for its reply, as a Python
+    /// client's does.
+    public let pipelining: Bool
     /// Pipelined requests allowed in flight before a call waits.
     public static let pipelinedMax = 65_536
 
@@ -97,6 +136,11 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         self.uri = uri
         guard !uri.host.isEmpty, let port = uri.port else {
             throw TrackError(.invalidArgument, "the URI '\(uri)' needs a host and a port: socket://user:password@host:port")
+        }
+        switch uri.option("pipeline") {
+        case nil, "true", "1": pipelining = true
+        case "false", "0": pipelining = false
+        case let other?: throw TrackError(.invalidArgument, "URI option pipeline=\(other) must be true or false")
         }
         let tls = try Self.tlsContext(uri)
         let serverHostname = uri.host.contains(":") || uri.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : uri.host
@@ -162,7 +206,11 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
 
     deinit {
         channel.close(promise: nil)
-        try? group.syncShutdownGracefully()
+        if channel.eventLoop.inEventLoop {
+            group.shutdownGracefully { _ in }
+        } else {
+            try? group.syncShutdownGracefully()
+        }
     }
 
     /// The `TrackError` an error reply stands for (the server adds a `code` naming it).
@@ -190,25 +238,86 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
     func call(_ rpc: String, _ arguments: ValueObject) throws -> Value {
         let promise = channel.eventLoop.makePromise(of: Value.self)
         let buffer = request(rpc, arguments)
-        let handler = self.handler
-        channel.eventLoop.execute {
-            handler.waiters.append(.call(promise))
+        outgoing.value.withLock { o in
+            flush(&o)
+            handler.waiters.withLock { $0.items.append(.call(promise)) }
+            channel.writeAndFlush(NIOAny(buffer), promise: nil)
         }
-        channel.writeAndFlush(NIOAny(buffer), promise: nil)
         let reply = try promise.futureResult.wait()
         try throwPipelinedError()
         return reply
     }
 
+    /// Writes the gathered pipelined requests. Called with `outgoing` locked.
+    private func flush(_ o: inout Outgoing) { Self.flush(&o, channel: channel, handler: handler) }
+
+    private static func flush(_ o: inout Outgoing, channel: Channel, handler: ClientHandler) {
+        guard o.count > 0 else { return }
+        let n = o.count
+        handler.waiters.withLock { $0.items.append(.pipelined(n)) }
+        var buffer = channel.allocator.buffer(capacity: o.bytes.count)
+        buffer.writeBytes(o.bytes)
+        channel.writeAndFlush(NIOAny(buffer), promise: nil)
+        o.bytes.removeAll(keepingCapacity: true)
+        o.count = 0
+    }
+
+    /// Queues one encoded pipelined request (`encode` appends its frame).
+    private func enqueue(_ encode: (inout Outgoing) -> Void) throws {
+        try throwPipelinedError()
+        while state.withLock({ $0.pending }) >= SocketClient.pipelinedMax {
+            outgoing.value.withLock { flush(&$0) }
+            usleep(100)
+            try throwPipelinedError()
+        }
+        state.withLock { $0.pending += 1 }
+        outgoing.value.withLock { o in
+            encode(&o)
+            o.count += 1
+            if o.bytes.count >= Outgoing.flushBytes {
+                flush(&o)
+            } else if !o.flushScheduled {
+                o.flushScheduled = true
+                // Captures no SocketClient, so its deinit never runs on the event loop.
+                let box = outgoing, channel = self.channel, handler = self.handler
+                channel.eventLoop.scheduleTask(in: .milliseconds(2)) {
+                    box.value.withLock { o in
+                        o.flushScheduled = false
+                        Self.flush(&o, channel: channel, handler: handler)
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends one request whose reply is only checked for an error, reported by a later call.
     func send(_ rpc: String, _ arguments: ValueObject) throws {
-        try throwPipelinedError()
-        while state.withLock({ $0.pending }) >= SocketClient.pipelinedMax { usleep(100) }
-        state.withLock { $0.pending += 1 }
-        let buffer = request(rpc, arguments)
-        let handler = self.handler
-        channel.eventLoop.execute { handler.waiters.append(.pipelined) }
-        channel.writeAndFlush(NIOAny(buffer), promise: nil)
+        var object = arguments
+        object["__rpc__"] = .string(rpc)
+        let text = JSON.encode(.object(object), pythonSeparators: true)
+        try enqueue { o in
+            o.bytes.append(contentsOf: littleEndian(UInt32(text.utf8.count + 4)))
+            o.bytes.append(contentsOf: text.utf8)
+        }
+    }
+
+    /// Sends one metric point, pipelined, encoded without building a request object.
+    private func sendMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
+        try enqueue { o in
+            if o.metricKey != (trial, name) || o.metricPrefix.isEmpty {
+                o.metricKey = (trial, name)
+                o.metricPrefix = Array("{\"__rpc__\": \"log_trial_metrics\", \"trial\": \(JSON.encode(.string(trial))), \(JSON.encode(.string(name))): ".utf8)
+            }
+            let start = o.bytes.count
+            o.bytes.append(contentsOf: [0, 0, 0, 0])
+            o.bytes.append(contentsOf: o.metricPrefix)
+            o.bytes.append(contentsOf: (value.isFinite ? value.description : JSON.encode(.double(value))).utf8)
+            o.bytes.append(contentsOf: ", \"step\": ".utf8)
+            o.bytes.append(contentsOf: (step.map { String($0) } ?? "null").utf8)
+            o.bytes.append(UInt8(ascii: "}"))
+            let length = littleEndian(UInt32(o.bytes.count - start))
+            for i in 0..<4 { o.bytes[start + i] = length[i] }
+        }
     }
 
     private func value(_ rpc: String, _ arguments: ValueObject) throws -> Value {
@@ -309,7 +418,7 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         _ = try value("log_trial_metadata", a)
     }
     private func logMetrics(_ trial: String, _ arguments: ValueObject) throws {
-        if confirmedTrials.withLock({ $0.contains(trial) }) {
+        if pipelining, confirmedTrials.withLock({ $0.contains(trial) }) {
             try send("log_trial_metrics", arguments)
         } else {
             _ = try value("log_trial_metrics", arguments)
@@ -323,6 +432,9 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         try logMetrics(trial, a)
     }
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
+        if pipelining, name != "trial", name != "step", name != "__rpc__", confirmedTrials.withLock({ $0.contains(trial) }) {
+            return try sendMetric(trial, name: name, step: step, value: value)
+        }
         try logMetrics(trial, ["trial": .string(trial), "step": step.map(Value.int) ?? .null, name: .double(value)])
     }
     public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {

@@ -41,15 +41,30 @@ final class MessageDecoder: ByteToMessageDecoder {
 
 /// Encodes a reply as a length-prefixed message.
 func frame(_ reply: Value, allocator: ByteBufferAllocator) -> ByteBuffer {
-    let text = JSON.encode(reply, pythonSeparators: true)
-    var buffer = allocator.buffer(capacity: text.utf8.count + 4)
-    buffer.writeInteger(UInt32(text.utf8.count + 4), endianness: .little)
-    buffer.writeString(text)
+    var buffer = allocator.buffer(capacity: 64)
+    appendFrame(reply, to: &buffer)
     return buffer
 }
 
-/// One connection: decodes each message, runs it on the thread pool (backends block), and
-/// writes the replies in request order.
+/// The success reply with no value, the most common one, pre-encoded.
+let nullReply = RPCDispatcher.success(.null)
+let nullReplyBytes = Array(JSON.encode(nullReply, pythonSeparators: true).utf8)
+
+/// Appends `reply` as a length-prefixed message.
+func appendFrame(_ reply: Value, to buffer: inout ByteBuffer) {
+    if reply == nullReply {
+        buffer.writeInteger(UInt32(nullReplyBytes.count + 4), endianness: .little)
+        buffer.writeBytes(nullReplyBytes)
+        return
+    }
+    let text = JSON.encode(reply, pythonSeparators: true)
+    buffer.writeInteger(UInt32(text.utf8.count + 4), endianness: .little)
+    buffer.writeString(text)
+}
+
+/// One connection: collects the messages of each read burst, runs them as one batch on the
+/// thread pool (backends block), and writes the batch's replies with one flush, in request order.
+/// While more than `queuedBytesMax` bytes of requests wait, the connection is not read further.
 final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -57,9 +72,15 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let dispatcher: RPCDispatcher
     let pool: NIOThreadPool
     let logger: Logger
+    /// Touched only by the batch running now (batches of a connection run one after another).
     var session = Session()
-    /// The reply of the previous request: the next one runs after it, so replies keep their order.
+    /// The previous batch: the next one runs after it, so replies keep their order.
     var tail: EventLoopFuture<Void>?
+    /// Messages read since the last read burst ended. Event loop only.
+    var batch: [[UInt8]] = []
+    /// Bytes of requests read and not yet answered. Event loop only.
+    var queuedBytes = 0
+    static let queuedBytesMax = 16 << 20
 
     init(dispatcher: RPCDispatcher, pool: NIOThreadPool, logger: Logger) {
         self.dispatcher = dispatcher
@@ -70,34 +91,53 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var payload = unwrapInboundIn(data)
         let bytes = payload.readBytes(length: payload.readableBytes) ?? []
-        let loop = context.eventLoop
-        let channel = context.channel
-        let previous = tail ?? loop.makeSucceededVoidFuture()
-        let next = previous.flatMap { [self] () -> EventLoopFuture<Void> in
-            let request: Value
-            if String(validating: bytes, as: UTF8.self) == nil {
-                return write(RPCDispatcher.failure("the message is not valid UTF-8"), to: channel)
-            }
-            do {
-                request = try JSON.decode(bytes)
-            } catch {
-                return write(RPCDispatcher.failure("the message is not valid JSON: \((error as? ModelError)?.message ?? "\(error)")"), to: channel)
-            }
-            let session = self.session
-            return pool.runIfActive(eventLoop: loop) { () -> (Value, Session) in
-                var s = session
-                let reply = self.dispatcher.handle(request, session: &s)
-                return (reply, s)
-            }.flatMap { reply, session in
-                self.session = session
-                return self.write(reply, to: channel)
-            }
-        }
-        tail = next
+        queuedBytes += bytes.count + 4
+        batch.append(bytes)
+        if batch.count >= 4096 { submit(context: context) }
     }
 
-    private func write(_ reply: Value, to channel: Channel) -> EventLoopFuture<Void> {
-        channel.writeAndFlush(NIOAny(frame(reply, allocator: channel.allocator)))
+    func channelReadComplete(context: ChannelHandlerContext) {
+        submit(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    /// Runs the collected messages as one batch after the previous one.
+    private func submit(context: ChannelHandlerContext) {
+        guard !batch.isEmpty else { return }
+        let messages = batch
+        batch = []
+        let size = messages.reduce(0) { $0 + $1.count + 4 }
+        let loop = context.eventLoop
+        let channel = context.channel
+        if queuedBytes > Self.queuedBytesMax { channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        let previous = tail ?? loop.makeSucceededVoidFuture()
+        tail = previous.flatMap { [self] () -> EventLoopFuture<Void> in
+            pool.runIfActive(eventLoop: loop) { () -> ByteBuffer in
+                var out = channel.allocator.buffer(capacity: 64 * messages.count)
+                for message in messages { self.reply(to: message, into: &out) }
+                return out
+            }.flatMap { out in
+                self.queuedBytes -= size
+                if self.queuedBytes <= Self.queuedBytesMax / 2 { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+                return channel.writeAndFlush(NIOAny(out))
+            }
+        }
+    }
+
+    /// The framed reply to one message, appended to `out`. Runs on the pool.
+    private func reply(to bytes: [UInt8], into out: inout ByteBuffer) {
+        let reply: Value
+        if String(validating: bytes, as: UTF8.self) == nil {
+            reply = RPCDispatcher.failure("the message is not valid UTF-8")
+        } else {
+            do {
+                let request = try JSON.decode(bytes)
+                reply = dispatcher.handle(request, session: &session)
+            } catch {
+                reply = RPCDispatcher.failure("the message is not valid JSON: \((error as? ModelError)?.message ?? "\(error)")")
+            }
+        }
+        appendFrame(reply, to: &out)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -52,6 +52,7 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     materializerBenchmarks()
+    serverBenchmarks()
 
     // MARK: Append on the caller's thread
 

@@ -1,0 +1,75 @@
+import Benchmark
+import Foundation
+import TrackBackends
+import TrackModel
+import Logging
+import TrackServer
+
+// The targets of issue 7, measured over loopback with the server in this process (its own
+// event loop and thread pool) writing to a file:// database:
+//   points per second from one Swift client, pipelined     >= 500,000
+//   round trips per second, request-reply as Python's client (reported; no target)
+
+/// A track-server on a free loopback port over a fresh file:// database, and one client.
+final class LoopbackServer {
+    let path = scratchDatabase("server")
+    let backend: any TrackProtocol
+    let server: SocketServer
+    let client: any TrackProtocol
+    let trial: String
+
+    init(pipeline: Bool) throws {
+        registerSocketBackend()
+        backend = try makeBackend(uri: "file://\(path)")
+        let users = UserStore([UserRecord(name: "bench", password: "bench", iterations: 1000)])
+        var logger = Logger(label: "track-server")
+        logger.logLevel = .warning
+        server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: users), logger: logger)
+        let port = try server.start(host: "127.0.0.1", port: 0)
+        client = try makeBackend(uri: "socket://bench:bench@127.0.0.1:\(port)\(pipeline ? "" : "?pipeline=false")")
+        _ = try client.newProject(Project(name: "bench"))
+        trial = try client.newTrial(try Trial(name: "run", projectID: "bench"), autoIncrement: true)!.uid
+        try client.logTrialMetric(trial, name: "loss", step: 0, value: 1)
+    }
+
+    func close() {
+        try? client.close()
+        try? server.stop()
+        try? backend.close()
+        removeDatabase(path)
+    }
+}
+
+func serverBenchmarks() {
+    var pipelined: LoopbackServer?
+    var step: Int64 = 1
+    Benchmark("socket:// pipelined points from one client over loopback (target >= 500 k points/s)",
+              configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(10), maxIterations: 10,
+                                   setup: { pipelined = try LoopbackServer(pipeline: true) },
+                                   teardown: { pipelined?.close(); pipelined = nil })) { benchmark in
+        let s = pipelined!
+        var curve = LossCurve()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            try s.client.logTrialMetric(s.trial, name: "loss", step: step, value: curve.value(Int(step)))
+            step += 1
+        }
+        // Every reply is in (and checked) before the clock stops.
+        try s.client.commit()
+        benchmark.stopMeasurement()
+    }
+
+    var requestReply: LoopbackServer?
+    Benchmark("socket:// round trips, request-reply as a Python client logs a metric",
+              configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(10), maxIterations: 5,
+                                   setup: { requestReply = try LoopbackServer(pipeline: false) },
+                                   teardown: { requestReply?.close(); requestReply = nil })) { benchmark in
+        let s = requestReply!
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            try s.client.logTrialMetric(s.trial, name: "loss", step: step, value: 0.5)
+            step += 1
+        }
+        benchmark.stopMeasurement()
+    }
+}
