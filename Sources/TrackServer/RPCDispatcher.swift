@@ -96,11 +96,32 @@ public struct RPCDispatcher: Sendable {
         do {
             let check = AccessCheck(user: user, policy: access, backend: backend, trialProjects: trialProjects)
             return Self.success(try perform(rpc, Arguments(rpc: rpc, fields: fields), check))
-        } catch let error as TrackError {
-            return Self.failure("\(rpc): \(error.message)", code: error.code)
-        } catch let error as ModelError {
-            return Self.failure("\(rpc): \(error.message)", code: TrackError(error).code)
         } catch {
+            return Self.failure(rpc, error)
+        }
+    }
+
+    /// The reply to a one-metric `log_trial_metrics` read by `FastMetric`; nil when the general
+    /// path must answer (not logged in, a malformed uid), so replies are the same either way.
+    func handle(_ m: FastMetric, session: Session) -> Value? {
+        guard let user = session.user, Trial.splitUID(m.trial) != nil, m.name != "aggregator" else { return nil }
+        do {
+            try AccessCheck(user: user, policy: access, backend: backend, trialProjects: trialProjects).requireTrial(m.trial)
+            try backend.logTrialMetric(m.trial, name: m.name, step: m.step, value: m.value)
+            return nullReply
+        } catch {
+            return Self.failure("log_trial_metrics", error)
+        }
+    }
+
+    /// The failure reply for `error` thrown by `rpc`.
+    static func failure(_ rpc: String, _ error: any Error) -> Value {
+        switch error {
+        case let error as TrackError:
+            return Self.failure("\(rpc): \(error.message)", code: error.code)
+        case let error as ModelError:
+            return Self.failure("\(rpc): \(error.message)", code: TrackError(error).code)
+        default:
             return Self.failure("\(rpc): \(error)")
         }
     }

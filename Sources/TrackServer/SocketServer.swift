@@ -126,6 +126,9 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// The framed reply to one message, appended to `out`. Runs on the pool.
     private func reply(to bytes: [UInt8], into out: inout ByteBuffer) {
+        if let metric = FastMetric.parse(bytes), let reply = dispatcher.handle(metric, session: session) {
+            return appendFrame(reply, to: &out)
+        }
         let reply: Value
         if String(validating: bytes, as: UTF8.self) == nil {
             reply = RPCDispatcher.failure("the message is not valid UTF-8")
