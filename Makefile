@@ -52,7 +52,7 @@ test: deps
 # The benchmark suite is its own package (Benchmarks/), built in release mode.
 bench: deps
 	$(SWIFT) build -c release --product track-replay
-	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress --target TrackLogBenchmarks
 
 # SQLite for the comparison baseline.
 deps-compare: deps

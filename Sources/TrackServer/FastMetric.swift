@@ -18,17 +18,17 @@ struct FastMetric {
         var i = 0
         let n = b.count
         func skipSpace() { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
-        /// A string without escapes or control characters, as valid UTF-8.
+        /// An ASCII string without escapes or control characters (others take the general path).
         func string() -> String? {
             guard i < n, b[i] == UInt8(ascii: "\"") else { return nil }
             i += 1
             let start = i
             while i < n, b[i] != UInt8(ascii: "\"") {
-                if b[i] == UInt8(ascii: "\\") || b[i] < 0x20 { return nil }
+                if b[i] == UInt8(ascii: "\\") || b[i] < 0x20 || b[i] >= 0x80 { return nil }
                 i += 1
             }
             guard i < n else { return nil }
-            let s = String(validating: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+            let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
             i += 1
             return s
         }
@@ -41,7 +41,8 @@ struct FastMetric {
                     || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) else { return nil }
                 i += 1
             }
-            guard i > start, let text = String(validating: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self) else { return nil }
+            guard i > start else { return nil }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
             return (Substring(text), text == "null")
         }
 
