@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import TrackBackends
+import TrackModel
+@testable import TrackServer
+
+/// The built `track-server` (swift test builds every product).
+func trackServerPath() -> String {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    while url.path != "/" {
+        let candidate = url.deletingLastPathComponent().appendingPathComponent("track-server")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
+        url = url.deletingLastPathComponent()
+    }
+    return ".build/debug/track-server"
+}
+
+/// Starts `track-server` with `arguments`, standard input `input`, standard error to `errPath`.
+func startServer(_ arguments: [String], input: String = "", errPath: String) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: trackServerPath())
+    process.arguments = arguments
+    let stdin = Pipe()
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    process.standardInput = stdin
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    return process
+}
+
+/// A port nothing listens on now.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+@Suite("the track-server command", .serialized)
+struct CommandTests {
+    @Test("add-user reads the password from stdin; serve logs into the backend and flushes on SIGTERM")
+    func serveAndStop() throws {
+        let dir = NSTemporaryDirectory() + "swift-track-server-cli-\(UUID().uuidString.prefix(10))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let users = dir + "/users", err = dir + "/stderr"
+        let add = try startServer(["add-user", "alice", "--users", users, "--iterations", "1000"], input: "s3cret\n", errPath: err)
+        add.waitUntilExit()
+        #expect(add.terminationStatus == 0)
+        #expect(try UserStore(contentsOf: users).check(user: "alice", password: "s3cret"))
+        let again = try startServer(["add-user", "alice", "--users", users, "--iterations", "1000"], input: "x\n", errPath: err)
+        again.waitUntilExit()
+        #expect(again.terminationStatus != 0)
+        #expect(String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self).contains("already"))
+
+        let noUsers = try startServer(["--listen", "127.0.0.1:1"], errPath: err)
+        noUsers.waitUntilExit()
+        #expect(noUsers.terminationStatus != 0)
+        #expect(String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self).contains("--allow-anonymous"))
+
+        let port = freePort()
+        let server = try startServer(["--listen", "127.0.0.1:\(port)", "--backend", "file://\(dir)/db", "--users", users], errPath: err)
+        var client: WireClient?
+        for _ in 0..<200 where client == nil {
+            client = try? WireClient(port: port)
+            if client == nil { usleep(50_000) }
+        }
+        let c = try #require(client)
+        #expect(c.call(#"{"__rpc__": "authenticate", "username": "alice", "password": "s3cret"}"#)?["status"] == 0)
+        #expect(c.call(#"{"__rpc__": "new_project", "project": "cli"}"#)?["status"] == 0)
+        let uid = try #require(c.call(#"{"__rpc__": "new_trial", "trial": {"dtype": "trial", "name": "t", "project_id": "cli", "parameters": {}}}"#)?["return"]?["uid"]?.stringValue)
+        for step in 0..<100 {
+            c.send(text: #"{"__rpc__": "log_trial_metrics", "trial": "\#(uid)", "step": \#(step), "loss": 0.25}"#)
+        }
+        for _ in 0..<100 { #expect(c.receive()?["status"] == 0) }
+        kill(server.processIdentifier, SIGTERM)
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0)
+        let log = String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self)
+        #expect(log.contains("listening on 127.0.0.1:\(port)") && log.contains("stopped"))
+        // Everything acknowledged is in the database, and alice owns her project.
+        let backend = try makeBackend(uri: "file://\(dir)/db")
+        #expect(try backend.getTrial(uid: uid)?.metrics["loss"]?.count == 100)
+        try backend.close()
+        #expect(String(decoding: FileManager.default.contents(atPath: users + ".owners") ?? Data(), as: UTF8.self).contains("\"owner\":\"alice\""))
+    }
+
+    @Test("repeated wrong passwords are slowed down")
+    func slowedFailures() {
+        let store = UserStore([UserRecord(name: "u", password: "right", iterations: 1000)])
+        #expect(!store.check(user: "u", password: "a"))
+        let started = Date()
+        #expect(!store.check(user: "u", password: "b"))
+        #expect(!store.check(user: "u", password: "c"))
+        #expect(Date().timeIntervalSince(started) >= 0.3) // 100 ms after the first failure, 200 ms after the second
+        #expect(store.check(user: "u", password: "right"))
+    }
+}
