@@ -240,8 +240,10 @@ public final class SocketServer: @unchecked Sendable {
     public func stop() throws {
         try channel?.close().wait()
         channel = nil
-        try dispatcher.backend.commit()
+        // The batch running now finishes; batches not started are cancelled (their clients see
+        // the connection close). Then everything applied is made durable.
         try pool.syncShutdownGracefully()
+        try dispatcher.backend.commit()
         try group.syncShutdownGracefully()
     }
 }
