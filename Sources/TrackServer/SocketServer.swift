@@ -10,7 +10,8 @@ import TrackModel
 public struct ServerLimits: Sendable {
     /// The largest message accepted, length field included.
     public var messageBytesMax = 64 << 20
-    /// Seconds a connection may stay silent before it is closed.
+    /// Seconds a connection may stay silent before it is closed, and seconds one message may
+    /// take to arrive whole.
     public var idleSecondsMax: Int64 = 300
     /// Connections served at once; more are closed at once.
     public var connectionsMax = 1024
@@ -20,19 +21,40 @@ public struct ServerLimits: Sendable {
 }
 
 /// Splits the byte stream into messages: a 4-byte little-endian length that counts itself, then
-/// that many bytes less four. A length below 4 or above the limit is a protocol error.
+/// that many bytes less four. A length below 4 or above the limit is a protocol error, and so is
+/// a message still incomplete `messageSecondsMax` after its first byte (a client trickling bytes
+/// would otherwise never reach the idle timeout).
 final class MessageDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     let messageBytesMax: Int
+    let messageSecondsMax: Int64?
+    /// When the incomplete message at the front of the buffer began to arrive.
+    private var partialSince: NIODeadline?
 
-    init(messageBytesMax: Int) { self.messageBytesMax = messageBytesMax }
+    init(messageBytesMax: Int, messageSecondsMax: Int64? = nil) {
+        self.messageBytesMax = messageBytesMax
+        self.messageSecondsMax = messageSecondsMax
+    }
+
+    private func incomplete() throws -> DecodingState {
+        guard let messageSecondsMax else { return .needMoreData }
+        let now = NIODeadline.now()
+        guard let since = partialSince else { partialSince = now; return .needMoreData }
+        if now - since > .seconds(messageSecondsMax) {
+            throw ServerError("a message did not arrive whole within \(messageSecondsMax) s")
+        }
+        return .needMoreData
+    }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else { return .needMoreData }
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
+            return buffer.readableBytes == 0 ? .needMoreData : try incomplete()
+        }
         guard length >= 4, Int(length) <= messageBytesMax else {
             throw ServerError("message length \(length) is outside 4...\(messageBytesMax) bytes")
         }
-        guard buffer.readableBytes >= Int(length) else { return .needMoreData }
+        guard buffer.readableBytes >= Int(length) else { return try incomplete() }
+        partialSince = nil
         buffer.moveReaderIndex(forwardBy: 4)
         context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length) - 4)!))
         return .continue
@@ -202,7 +224,7 @@ public final class SocketServer: @unchecked Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleSecondsMax)))
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(messageBytesMax: limits.messageBytesMax)))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(messageBytesMax: limits.messageBytesMax, messageSecondsMax: limits.idleSecondsMax)))
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(dispatcher: dispatcher, pool: pool, logger: logger))
                 }
             }

@@ -82,6 +82,26 @@ struct RobustnessTests {
         try b.check()
     }
 
+    @Test("a message trickling in a byte at a time is cut off once it has taken longer than the idle timeout")
+    func trickle() throws {
+        var limits = ServerLimits()
+        limits.idleSecondsMax = 1
+        let b = try Bystander(limits: limits)
+        let c = try WireClient(port: b.server.port)
+        let message = header(200) + Array(repeating: UInt8(ascii: " "), count: 196)
+        var closed = false
+        let started = Date()
+        for byte in message {
+            c.sendRaw([byte])
+            usleep(100_000)
+            // The error reply arrives once the message has been arriving for over a second.
+            if Date().timeIntervalSince(started) > 1.2 { closed = c.receive()?["error"]?.stringValue?.contains("did not arrive whole") == true; break }
+        }
+        #expect(closed)
+        #expect(c.receive() == nil)
+        try b.check()
+    }
+
     @Test("a client that connects and sends nothing is closed at the idle timeout")
     func silentClient() throws {
         var limits = ServerLimits()
