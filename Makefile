@@ -8,7 +8,7 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-compare demo test bench compare build release clean help
+.PHONY: all deps deps-postgres deps-compare demo test bench compare build release clean help
 
 all: test
 
@@ -45,8 +45,22 @@ release: deps
 demo: release
 	$$($(SWIFT) build -c release --show-bin-path)/track-replay demo
 
+# The SQL store's tests run a real PostgreSQL server (initdb into a temporary folder, as the
+# postgres user when run as root); Debian's postgresql package provides it, under
+# /usr/lib/postgresql/<version>/bin.
+deps-postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$PG_BIN" ]; then \
+	  echo "deps: PostgreSQL server binaries are installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	  echo "deps: installing system package: postgresql (apt-get), for the SQL tests"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql; \
+	else \
+	  echo "deps: PostgreSQL is missing and there is no apt-get; install it and set PG_BIN to the folder holding initdb and pg_ctl" >&2; exit 1; \
+	fi
+
 # The tests use Swift Testing only, so XCTest's empty run is skipped.
-test: deps
+test: deps deps-postgres
 	$(SWIFT) test --disable-xctest
 
 # The benchmark suite is its own package (Benchmarks/), built in release mode.

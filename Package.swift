@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TrackModel", targets: ["TrackModel"]),
         .library(name: "TrackConformance", targets: ["TrackConformance"]),
         .library(name: "TrackServer", targets: ["TrackServer"]),
+        .library(name: "TrackSQL", targets: ["TrackSQL"]),
         .executable(name: "track-server", targets: ["track-server"]),
         .executable(name: "track-replay", targets: ["track-replay"]),
     ],
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
     ],
     targets: [
         // liblz4 from the system (apt liblz4-dev, brew lz4).
@@ -55,6 +57,19 @@ let package = Package(
             ],
             path: "Tools/track-server"
         ),
+        // The SQL store (PostgreSQL / CockroachDB wire protocol), issue 8: so far the connection,
+        // the versioned schema and the idempotent events table; the backend itself is to come.
+        .target(
+            name: "TrackSQL",
+            dependencies: [
+                "TrackBackends",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The conformance suite every backend must pass; a module so later backends' tests reuse it.
         .target(name: "TrackConformance", dependencies: ["TrackBackends"]),
         .executableTarget(
@@ -72,6 +87,8 @@ let package = Package(
         .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackConformance"]),
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
         // Fixtures: test-only TLS certificates, read through #filePath.
+        // Runs a real PostgreSQL server (initdb into a temporary folder, 127.0.0.1, a free port).
+        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL"]),
         .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
         .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog"]),

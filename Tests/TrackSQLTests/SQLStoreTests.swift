@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import TrackBackends
+import TrackModel
+@testable import TrackSQL
+
+@Suite("the SQL store against a real PostgreSQL server", .serialized)
+struct SQLStoreTests {
+    /// A fresh database on the shared server.
+    func freshDatabase() throws -> (PostgresServer, SQLConnection) {
+        let server = try sharedPostgres.get()
+        let admin = try SQLConnection(SQLLocation(uri: TrackURI(server.uri())))
+        let name = "t_\(UUID().uuidString.prefix(8).lowercased())"
+        try admin.run(PostgresQueryText.create(name))
+        let connection = try SQLConnection(SQLLocation(uri: TrackURI("cockroach://postgres@127.0.0.1:\(server.port)/\(name)?sslmode=disable")))
+        return (server, connection)
+    }
+
+    @Test("the schema is created on first use, versioned, and migrating again changes nothing")
+    func schema() throws {
+        let (_, c) = try freshDatabase()
+        #expect(try SQLSchema.version(c) == 0)
+        #expect(try SQLSchema.migrate(c) == 0)
+        #expect(try SQLSchema.version(c) == SQLSchema.current)
+        #expect(try SQLSchema.migrate(c) == SQLSchema.current)
+        #expect(try c.run("SELECT count(*)::BIGINT FROM track_schema").first?.decode(Int64.self) == Int64(SQLSchema.current))
+        // A database from a newer build is refused, not misread.
+        try c.run("INSERT INTO track_schema (version) VALUES (99)")
+        #expect { try SQLSchema.migrate(c) } throws: { ($0 as? TrackError)?.message.contains("schema version 99") == true }
+    }
+
+    @Test("a retried batch of events is stored once")
+    func idempotentEvents() throws {
+        let (_, c) = try freshDatabase()
+        try SQLSchema.migrate(c)
+        let batch = (0..<500).map { SQLEvent(stream: "w1", seq: Int64($0), kind: "metric", body: #"{"loss": \#(Double($0) / 7), "s": "é\"x"}"#) }
+        #expect(try c.append(batch) == 500)
+        #expect(try c.append(Array(batch[250...]) + [SQLEvent(stream: "w1", seq: 500, kind: "metric", body: "{}")]) == 1)
+        let back = try c.events(stream: "w1")
+        #expect(back.count == 501)
+        #expect(back.map(\.seq) == (0...500).map(Int64.init))
+        #expect(try JSON.decode(back[7].body)["s"]?.stringValue == "é\"x")
+        // 25,000 events take three statements (the bind limit).
+        let big = (0..<25_000).map { SQLEvent(stream: "w2", seq: Int64($0), kind: "metric", body: "{}") }
+        #expect(try c.append(big) == 25_000)
+    }
+
+    @Test("URIs: defaults, errors naming the wrong part, and a refused connection")
+    func locations() throws {
+        let l = try SQLLocation(uri: TrackURI("cockroach://alice:pw@db.example:26000/runs?sslmode=require"))
+        #expect(l.host == "db.example" && l.port == 26000 && l.user == "alice" && l.password == "pw" && l.database == "runs" && l.sslMode == .require)
+        let d = try SQLLocation(uri: TrackURI("postgres://h"))
+        #expect(d.port == 5432 && d.user == "postgres" && d.sslMode == .disable)
+        #expect { try SQLLocation(uri: TrackURI("cockroach://h/db?sslmode=maybe")) } throws: { ($0 as? TrackError)?.message.contains("sslmode=maybe") == true }
+        #expect { try SQLLocation(uri: TrackURI("cockroach:///db")) } throws: { ($0 as? TrackError)?.message.contains("needs a host") == true }
+        let closedPort = PostgresServer.freePort()
+        #expect { try SQLConnection(SQLLocation(uri: TrackURI("postgres://postgres@127.0.0.1:\(closedPort)/x"))) } throws: {
+            ($0 as? TrackError)?.code == .io && ($0 as? TrackError)?.message.contains("127.0.0.1:\(closedPort)") == true
+        }
+    }
+}
+
+import PostgresNIO
+
+/// Statements the tests build from names they made themselves.
+enum PostgresQueryText {
+    static func create(_ database: String) -> PostgresQuery { PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)") }
+}
