@@ -31,14 +31,12 @@ public struct OpenAccess: AccessPolicy {
 /// `{"project": …, "owner": …}` per project, appended and synced when a project is first created
 /// through the server (docs/FORMAT.md, "Server files").
 public final class ProjectAccess: AccessPolicy, @unchecked Sendable {
-    private let users: UserStore
     private let grants: [String: Set<String>]
     private let path: String?
     private let owners: Mutex<[String: String]>
 
     /// The policy of `users`, with creators kept in the file at `ownersPath` (in memory only when nil).
     public init(users: UserStore, ownersPath: String?) throws {
-        self.users = users
         self.grants = Dictionary(uniqueKeysWithValues: users.names.map { ($0, Set(users.grants(of: $0))) })
         self.path = ownersPath
         var owners: [String: String] = [:]
