@@ -57,12 +57,14 @@ let package = Package(
             ],
             path: "Tools/track-server"
         ),
-        // The SQL store (PostgreSQL / CockroachDB wire protocol), issue 8: so far the connection,
-        // the versioned schema and the idempotent events table; the backend itself is to come.
+        // The SQL backend (cockroach://, postgres://) over the PostgreSQL wire protocol, with an
+        // optional local event-log buffer shipped in the background.
         .target(
             name: "TrackSQL",
             dependencies: [
                 "TrackBackends",
+                "TrackLog",
+                .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,7 +90,7 @@ let package = Package(
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
         // Fixtures: test-only TLS certificates, read through #filePath.
         // Runs a real PostgreSQL server (initdb into a temporary folder, 127.0.0.1, a free port).
-        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL"]),
+        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "TrackConformance"]),
         .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
         .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog"]),

@@ -271,6 +271,15 @@ public struct TrackDatabase: Sendable, Equatable {
         }
     }
 
+    /// Start times (seconds since 1970) of the trial's running chronos, by name (`runtime` is
+    /// the run itself). For stores that keep them outside this type between operations.
+    public func runningChronos(_ uid: String) -> [String: Double] { chronoStarts[uid] ?? [:] }
+
+    /// Replaces the start times of the trial's running chronos (see `runningChronos`).
+    public mutating func setRunningChronos(_ starts: [String: Double], for uid: String) {
+        chronoStarts[uid] = starts.isEmpty ? nil : starts
+    }
+
     // MARK: - Helpers
 
     private mutating func updateTrial(_ uid: String, now: Double, _ change: (inout Trial) -> Void) throws(ModelError) {

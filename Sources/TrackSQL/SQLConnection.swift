@@ -42,19 +42,49 @@ public struct SQLLocation: Sendable, Equatable {
     }
 }
 
-/// A blocking connection to PostgreSQL or CockroachDB (backends' API is synchronous).
+/// A failure the SQL server reported (with its SQLSTATE) or a lost connection.
+struct SQLFailure: Error, Sendable {
+    /// The server's SQLSTATE (`40001`: serialization failure, `23505`: unique violation), or nil
+    /// when the connection failed: the statement's outcome is then unknown.
+    var sqlState: String?
+    var message: String
+
+    /// Whether running the whole transaction again may succeed (a conflict with another writer).
+    var isRetryable: Bool { ["40001", "40P01", "23505"].contains(sqlState ?? "") }
+}
+
+/// A blocking connection to PostgreSQL or CockroachDB (backends' API is synchronous). A broken
+/// connection is dropped and made again by the next statement. Not for concurrent use: callers
+/// serialize (the backends hold a lock).
 public final class SQLConnection: @unchecked Sendable {
     /// Where it is connected.
     public let location: SQLLocation
     private let group: MultiThreadedEventLoopGroup
-    private let connection: PostgresConnection
+    private var connection: PostgresConnection?
     private let logger: Logger
+    private var closed = false
 
     /// Connects to `location`; a refused or failed connection is a `TrackError(.io)` naming it.
     public init(_ location: SQLLocation, logger: Logger = Logger(label: "track-sql")) throws {
         self.location = location
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            connection = try connect()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    deinit {
+        if !closed { try? close() }
+    }
+
+    /// Where the database is, for messages: `defaultdb at host:port`.
+    public var place: String { "\(location.database) at \(location.host):\(location.port)" }
+
+    private func connect() throws -> PostgresConnection {
         let tls: PostgresConnection.Configuration.TLS
         do {
             switch location.sslMode {
@@ -66,36 +96,102 @@ public final class SQLConnection: @unchecked Sendable {
                 tls = location.sslMode == .prefer ? .prefer(context) : .require(context)
             case .verifyFull: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
             }
-            let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+            var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                                  password: location.password, database: location.database, tls: tls)
-            connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: 1, logger: logger).wait()
+            configuration.options.connectTimeout = .seconds(5)
+            return try PostgresConnection.connect(on: group.next(), configuration: configuration, id: 1, logger: logger).wait()
         } catch {
-            try? group.syncShutdownGracefully()
-            throw TrackError(.io, "cannot connect to the SQL database \(location.database) at \(location.host):\(location.port) as \(location.user): \(String(reflecting: error))")
+            throw TrackError(.io, "cannot connect to the SQL database \(place) as \(location.user): \(Self.describe(error))")
         }
     }
 
-    deinit {
-        let closing: EventLoopFuture<Void> = connection.close()
-        closing.whenComplete { _ in }
-        try? group.syncShutdownGracefully()
+    private static func describe(_ error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let message = e.serverInfo?[.message] { return message }
+            if let underlying = e.underlying { return "\(e.code): \(underlying)" }
+            return "\(e.code)"
+        }
+        return "\(error)"
+    }
+
+    /// Runs `query`; server errors keep their SQLSTATE, a lost connection is dropped (the next
+    /// statement reconnects) and reported with no SQLSTATE.
+    @discardableResult
+    func execute(_ query: PostgresQuery) throws(SQLFailure) -> [PostgresRow] {
+        guard !closed else { throw SQLFailure(sqlState: nil, message: "the connection to \(place) is closed") }
+        let live: PostgresConnection
+        if let connection, !connection.isClosed {
+            live = connection
+        } else {
+            connection = nil
+            do { live = try connect() } catch { throw SQLFailure(sqlState: nil, message: (error as? TrackError)?.message ?? "\(error)") }
+            connection = live
+        }
+        do {
+            return try live.query(query, logger: logger).wait().rows
+        } catch let error as PSQLError {
+            if error.code == .server, let state = error.serverInfo?[.sqlState] {
+                throw SQLFailure(sqlState: state, message: error.serverInfo?[.message] ?? "\(error.code)")
+            }
+            drop()
+            throw SQLFailure(sqlState: nil, message: "the connection to the SQL database \(place) failed: \(Self.describe(error))")
+        } catch {
+            drop()
+            throw SQLFailure(sqlState: nil, message: "the connection to the SQL database \(place) failed: \(error)")
+        }
+    }
+
+    private func drop() {
+        if let c = connection {
+            let closing: EventLoopFuture<Void> = c.close()
+            closing.whenComplete { _ in }
+        }
+        connection = nil
     }
 
     /// Runs `query` and returns its rows; a failure is a `TrackError(.io)` with the server's message.
     @discardableResult
     public func run(_ query: PostgresQuery) throws -> [PostgresRow] {
         do {
-            return try connection.query(query, logger: logger).wait().rows
-        } catch let error as PSQLError {
-            throw TrackError(.io, "SQL failed: \(error.serverInfo?[.message] ?? String(reflecting: error)) (in: \(query.sql.prefix(200)))")
+            return try execute(query)
         } catch {
-            throw TrackError(.io, "SQL failed: \(error) (in: \(query.sql.prefix(200)))")
+            throw TrackError(.io, "SQL failed on \(place): \(error.message)\(error.sqlState.map { " (SQLSTATE \($0))" } ?? "") (in: \(query.sql.prefix(200)))")
+        }
+    }
+
+    /// Runs `body` in a transaction and commits. A conflict with another writer (serialization
+    /// failure, deadlock, a key inserted meanwhile) rolls back and runs `body` again, up to
+    /// `attempts` times; other failures roll back and are thrown.
+    func transaction<T>(attempts: Int = 30, _ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                _ = try execute("BEGIN")
+                let result = try body()
+                _ = try execute("COMMIT")
+                return result
+            } catch {
+                let failure = error as? SQLFailure
+                if failure?.sqlState != nil || failure == nil { _ = try? execute("ROLLBACK") }
+                if let failure, failure.isRetryable, attempt < attempts {
+                    usleep(UInt32.random(in: 200...2_000) * UInt32(min(attempt, 10)))
+                    continue
+                }
+                throw error
+            }
         }
     }
 
     /// Closes the connection.
     public func close() throws {
-        let closing: EventLoopFuture<Void> = connection.close()
-        try closing.wait()
+        guard !closed else { return }
+        closed = true
+        if let c = connection {
+            let closing: EventLoopFuture<Void> = c.close()
+            try? closing.wait()
+        }
+        connection = nil
+        try? group.syncShutdownGracefully()
     }
 }

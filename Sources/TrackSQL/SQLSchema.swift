@@ -14,15 +14,74 @@ public enum SQLSchema {
                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )
             """,
-            // Every operation as an event; a retried batch is written once thanks to the key.
+            // Every change as an event, keyed by its writer's stream and sequence number so that
+            // a retried batch is refused as a whole; a batch of metric points is one event
+            // covering sequences seq...last_seq (the points themselves are in track_points).
             """
             CREATE TABLE IF NOT EXISTS track_events (
                 stream TEXT NOT NULL,
                 seq BIGINT NOT NULL,
+                last_seq BIGINT NOT NULL,
                 kind TEXT NOT NULL,
                 body JSONB NOT NULL,
                 recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
                 PRIMARY KEY (stream, seq)
+            )
+            """,
+            // Projections. Bodies are track's JSON as text (key order is part of the model;
+            // JSONB would sort keys). ord keeps creation order.
+            """
+            CREATE TABLE IF NOT EXISTS track_projects (
+                uid TEXT PRIMARY KEY,
+                ord BIGSERIAL NOT NULL,
+                update_count BIGINT NOT NULL,
+                body TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS track_groups (
+                uid TEXT PRIMARY KEY,
+                ord BIGSERIAL NOT NULL,
+                name TEXT NOT NULL,
+                project_id TEXT NOT NULL,
+                update_count BIGINT NOT NULL,
+                body TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS track_groups_project ON track_groups (project_id)",
+            // A trial's row holds everything but its metrics. Its revision tag is
+            // update_count + metric_updates (metric batches only add to the latter).
+            """
+            CREATE TABLE IF NOT EXISTS track_trials (
+                uid TEXT PRIMARY KEY,
+                ord BIGSERIAL NOT NULL,
+                hash TEXT NOT NULL,
+                revision BIGINT NOT NULL,
+                name TEXT,
+                project_id TEXT,
+                group_id TEXT,
+                status_name TEXT NOT NULL,
+                status_value BIGINT NOT NULL,
+                update_count BIGINT NOT NULL,
+                metric_updates BIGINT NOT NULL DEFAULT 0,
+                last_change FLOAT8,
+                chrono_starts TEXT NOT NULL DEFAULT '{}',
+                body TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS track_trials_hash ON track_trials (hash, revision)",
+            "CREATE INDEX IF NOT EXISTS track_trials_project ON track_trials (project_id)",
+            "CREATE INDEX IF NOT EXISTS track_trials_group ON track_trials (group_id)",
+            // Metric points: a double in value, any other value as JSON text in value_json.
+            """
+            CREATE TABLE IF NOT EXISTS track_points (
+                trial TEXT NOT NULL,
+                ord BIGSERIAL NOT NULL,
+                name TEXT NOT NULL,
+                step BIGINT,
+                value FLOAT8,
+                value_json TEXT,
+                PRIMARY KEY (trial, ord)
             )
             """,
         ],
@@ -61,50 +120,62 @@ public struct SQLEvent: Sendable, Equatable {
     /// The writer's stream (one per writing process) and the event's number in it.
     public var stream: String
     public var seq: Int64
+    /// The last sequence number the event covers (a batch of metric points covers several).
+    public var lastSeq: Int64
     /// What happened (an operation name) and its arguments as JSON text.
     public var kind: String
     public var body: String
 
-    /// An event.
-    public init(stream: String, seq: Int64, kind: String, body: String) {
+    /// An event covering `seq...lastSeq` (just `seq` by default).
+    public init(stream: String, seq: Int64, lastSeq: Int64? = nil, kind: String, body: String) {
         self.stream = stream
         self.seq = seq
+        self.lastSeq = lastSeq ?? seq
         self.kind = kind
         self.body = body
     }
 }
 
 extension SQLConnection {
-    /// Appends `events` in one multi-row statement; an event whose (stream, seq) is already
-    /// stored is skipped, so a batch retried after a lost reply is written once. Returns how many
-    /// were new.
+    /// Inserts `events` in one statement, skipping those whose (stream, seq) is stored; returns
+    /// how many were new.
+    func insertEvents(_ events: [SQLEvent]) throws(SQLFailure) -> Int {
+        if events.isEmpty { return 0 }
+        var binds = PostgresBindings(capacity: 5)
+        binds.append(events.map(\.stream))
+        binds.append(events.map(\.seq))
+        binds.append(events.map(\.lastSeq))
+        binds.append(events.map(\.kind))
+        binds.append(events.map(\.body))
+        let sql = """
+            INSERT INTO track_events (stream, seq, last_seq, kind, body)
+            SELECT s, q, l, k, b::JSONB FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[]) AS e(s, q, l, k, b)
+            ON CONFLICT (stream, seq) DO NOTHING RETURNING seq
+            """
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).count
+    }
+
+    /// Appends `events`; an event whose (stream, seq) is already stored is skipped, so a batch
+    /// retried after a lost reply is written once. Returns how many were new.
     @discardableResult
     public func append(_ events: [SQLEvent]) throws -> Int {
-        var total = 0
-        // PostgreSQL allows 65,535 binds per statement: 4 per event.
-        for start in stride(from: 0, to: events.count, by: 10_000) {
-            let chunk = events[start..<min(events.count, start + 10_000)]
-            var sql = "INSERT INTO track_events (stream, seq, kind, body) VALUES "
-            var binds = PostgresBindings(capacity: chunk.count * 4)
-            for (i, e) in chunk.enumerated() {
-                if i > 0 { sql += ", " }
-                sql += "($\(4 * i + 1), $\(4 * i + 2), $\(4 * i + 3), $\(4 * i + 4)::JSONB)"
-                binds.append(e.stream)
-                binds.append(e.seq)
-                binds.append(e.kind)
-                binds.append(e.body)
-            }
-            sql += " ON CONFLICT (stream, seq) DO NOTHING RETURNING seq"
-            total += try run(PostgresQuery(unsafeSQL: sql, binds: binds)).count
+        do {
+            return try insertEvents(events)
+        } catch {
+            throw TrackError(.io, "SQL failed on \(place): \(error.message)")
         }
-        return total
     }
 
     /// The events of `stream` from `seq` on, in order.
     public func events(stream: String, from seq: Int64 = 0) throws -> [SQLEvent] {
-        try run("SELECT stream, seq, kind, body::TEXT FROM track_events WHERE stream = \(stream) AND seq >= \(seq) ORDER BY seq").map { row in
-            let (stream, seq, kind, body) = try row.decode((String, Int64, String, String).self)
-            return SQLEvent(stream: stream, seq: seq, kind: kind, body: body)
+        try run("SELECT stream, seq, last_seq, kind, body::TEXT FROM track_events WHERE stream = \(stream) AND seq >= \(seq) ORDER BY seq").map { row in
+            let (stream, seq, last, kind, body) = try row.decode((String, Int64, Int64, String, String).self)
+            return SQLEvent(stream: stream, seq: seq, lastSeq: last, kind: kind, body: body)
         }
+    }
+
+    /// The last sequence number of `stream` stored (-1 when none): where shipping it resumes.
+    public func lastSequence(stream: String) throws -> Int64 {
+        try run("SELECT coalesce(max(last_seq), -1)::BIGINT FROM track_events WHERE stream = \(stream)").first?.decode(Int64.self) ?? -1
     }
 }

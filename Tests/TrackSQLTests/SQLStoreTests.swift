@@ -7,7 +7,7 @@ import TrackModel
 @Suite("the SQL store against a real PostgreSQL server", .serialized)
 struct SQLStoreTests {
     /// A fresh database on the shared server.
-    func freshDatabase() throws -> (PostgresServer, SQLConnection) {
+    func freshDatabase() throws -> (LocalPostgresServer, SQLConnection) {
         let server = try sharedPostgres.get()
         let admin = try SQLConnection(SQLLocation(uri: TrackURI(server.uri())))
         let name = "t_\(UUID().uuidString.prefix(8).lowercased())"
@@ -53,7 +53,7 @@ struct SQLStoreTests {
         #expect(d.port == 5432 && d.user == "postgres" && d.sslMode == .disable)
         #expect { try SQLLocation(uri: TrackURI("cockroach://h/db?sslmode=maybe")) } throws: { ($0 as? TrackError)?.message.contains("sslmode=maybe") == true }
         #expect { try SQLLocation(uri: TrackURI("cockroach:///db")) } throws: { ($0 as? TrackError)?.message.contains("needs a host") == true }
-        let closedPort = PostgresServer.freePort()
+        let closedPort = LocalPostgresServer.freePort()
         #expect { try SQLConnection(SQLLocation(uri: TrackURI("postgres://postgres@127.0.0.1:\(closedPort)/x"))) } throws: {
             ($0 as? TrackError)?.code == .io && ($0 as? TrackError)?.message.contains("127.0.0.1:\(closedPort)") == true
         }

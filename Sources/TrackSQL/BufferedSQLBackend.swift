@@ -1,0 +1,398 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import TrackBackends
+import TrackLog
+import TrackModel
+
+/// The SQL backend through a local buffer (`cockroach://host/db?buffer=PATH`): every write goes
+/// first to a local event log at PATH (the `file://` backend, durable on `commit()`), and a
+/// background shipper applies its events to the database. When the database is unreachable,
+/// logging carries on locally; when it returns, every event arrives exactly once.
+///
+/// - Exactly once: the database keeps each shipped event under its local (stream, sequence)
+///   (`track_events`), and each shipping transaction stores its events and applies them
+///   together; shipping resumes after the last sequence the database holds, and a transaction
+///   whose events are already there is rolled back. One process ships a buffer at a time
+///   (`SHIP.lock` in the buffer); events left by a process that stopped are shipped by the next
+///   one that opens the buffer.
+/// - Writes are checked against the buffer, which knows the objects written through it; an
+///   object it lacks is fetched from the database first (when reachable) and recorded locally.
+/// - Reads ship everything logged so far, then read the database; while it is unreachable they
+///   throw an `io` error saying how many events wait in the buffer.
+/// - Events are applied leniently (as with strict=false; an operation on an object the database
+///   lacks is skipped with a warning), so one bad event cannot stop shipping.
+/// - URI options as `SQLBackend`, plus `ship_ms=N` (how often the shipper runs, default 100).
+public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
+    /// The local event-log database that buffers writes.
+    public let bufferPath: String
+    /// Where events are shipped.
+    public let location: SQLLocation
+    /// The local buffer (the `file://` backend).
+    public let local: EventLogBackend
+    private let strict: Bool
+    private let batchPoints: Int
+    private let logger = Logger(label: "track-sql-buffer")
+
+    private let shipLock = NSLock()
+    private var shipConnection: SQLConnection?
+    private var reader: SQLBackend?
+    private let tailer: LogTailer
+    private let shipFile: LogFile
+    private var pending: [LocatedFrame] = []
+    private var cursors: [String: Int64] = [:]
+    private var lastFailure: String?
+    private var stopped = false
+    private var shipper: Thread?
+
+    /// Opens (creating if needed) the buffer at `bufferPath` and starts shipping to `location`.
+    /// The database need not be reachable.
+    public init(location: SQLLocation, bufferPath: String, strict: Bool = true, batchPoints: Int = 10_000, shipMilliseconds: Int = 100) throws {
+        self.location = location
+        self.bufferPath = bufferPath
+        self.strict = strict
+        self.batchPoints = max(1, batchPoints)
+        local = try EventLogBackend(path: bufferPath, strict: strict)
+        do {
+            tailer = try LogTailer(database: bufferPath)
+            shipFile = try LogFile.open(bufferPath + "/SHIP.lock", flags: O_RDWR | O_CREAT)
+        } catch {
+            throw TrackError(.io, "cannot open the buffer at '\(bufferPath)': \(error)")
+        }
+        let interval = Double(max(1, shipMilliseconds)) / 1000
+        let thread = Thread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                guard let self else { return }
+                if self.shipLock.withLock({ self.stopped }) { return }
+                _ = try? self.ship(flushing: false)
+            }
+        }
+        thread.name = "swift-track sql shipper"
+        shipper = thread
+        thread.start()
+    }
+
+    /// A backend for a `cockroach://...?buffer=PATH` URI.
+    public convenience init(uri: TrackURI) throws {
+        guard let path = uri.option("buffer"), !path.isEmpty else {
+            throw TrackError(.invalidArgument, "option buffer= in '\(uri)' needs the path of a local folder for the buffer")
+        }
+        try self.init(location: SQLLocation(uri: uri), bufferPath: path, strict: BackendOptions.strict(uri),
+                      batchPoints: SQLBackend.intOption(uri, "batch_points", default: 10_000, range: 1...1_000_000),
+                      shipMilliseconds: SQLBackend.intOption(uri, "ship_ms", default: 100, range: 1...3_600_000))
+    }
+
+    // MARK: - Shipping
+
+    /// What shipping has left: events read from the buffer and not yet in the database (frames
+    /// the writer has not flushed yet are not counted).
+    public var unshippedEvents: Int {
+        shipLock.withLock {
+            pending.reduce(0) { total, frame in
+                total + frame.frame.events.filter { Int64($0.sequence) > (cursors[frame.stream] ?? -1) }.count
+            }
+        }
+    }
+
+    private func connection() throws -> SQLConnection {
+        if let shipConnection { return shipConnection }
+        let c = try SQLConnection(location)
+        try SQLSchema.migrate(c)
+        shipConnection = c
+        return c
+    }
+
+    /// Ships every event the buffer holds (with `flushing`, after writing out this process's
+    /// appends). Returns true when nothing is left; throws when the database cannot be reached.
+    @discardableResult
+    public func ship(flushing: Bool = true) throws -> Bool {
+        if flushing {
+            do { try local.writer.flush() } catch { throw TrackError(.io, "cannot write the buffer at '\(bufferPath)': \(error)") }
+        }
+        shipLock.lock()
+        defer { shipLock.unlock() }
+        guard !stopped || flushing else { return false }
+        // One shipper per buffer: another process holding it ships for everyone.
+        guard (try? shipFile.tryLockExclusive()) == true else { return false }
+        defer { shipFile.unlock() }
+        do {
+            pending += try tailer.poll()
+            let c = try connection()
+            for stream in Set(pending.map(\.stream)) where cursors[stream] == nil {
+                cursors[stream] = try c.lastSequence(stream: stream)
+            }
+            while try shipOneBatch(c) {}
+            pending.removeAll { frame in frame.frame.events.allSatisfy { Int64($0.sequence) <= (cursors[frame.stream] ?? -1) } }
+            lastFailure = nil
+            return pending.isEmpty
+        } catch {
+            let message = (error as? TrackError)?.message ?? (error as? SQLFailure)?.message ?? "\(error)"
+            if lastFailure != message { logger.warning("shipping the buffer \(bufferPath) to \(location.host):\(location.port) paused: \(message)") }
+            lastFailure = message
+            if (error as? SQLFailure)?.sqlState == nil { try? shipConnection?.close(); shipConnection = nil }
+            throw TrackError(.io, "the SQL database \(location.database) at \(location.host):\(location.port) is unreachable (\(message)); the events logged meanwhile wait in the buffer '\(bufferPath)' and are shipped when it returns")
+        }
+    }
+
+    /// One item of a shipping transaction.
+    private enum Item {
+        case record(LogRecord, seq: Int64, at: Double)
+        case point(trial: String, name: String, step: Int64?, value: Double, seq: Int64, at: Double)
+        case values(trial: String, step: Int64?, ValueObject, seq: Int64, at: Double)
+    }
+
+    /// Ships the oldest unshipped events of one stream in one transaction; false when none are left.
+    private func shipOneBatch(_ c: SQLConnection) throws -> Bool {
+        guard let stream = pending.first(where: { f in f.frame.events.contains { Int64($0.sequence) > (cursors[f.stream] ?? -1) } })?.stream else {
+            return false
+        }
+        let cursor = cursors[stream] ?? -1
+        var items: [Item] = []
+        var weight = 0
+        gathering: for located in pending where located.stream == stream {
+            let frame = located.frame
+            for event in frame.events where Int64(event.sequence) > cursor {
+                let seq = Int64(event.sequence)
+                // Stop between operations (points of one call share a sequence number).
+                if weight >= batchPoints, let last = items.last, Self.sequence(of: last) != seq { break gathering }
+                switch event.kind {
+                case .point(let series, let step, let value):
+                    let (trial, name) = frame.seriesNames(series)
+                    items.append(.point(trial: trial, name: name, step: step, value: value, seq: seq, at: event.hlc.seconds))
+                    weight += 1
+                case .record(.metricsLogged(let trial, let step, let metrics)):
+                    items.append(.values(trial: trial, step: step, metrics, seq: seq, at: event.hlc.seconds))
+                    weight += metrics.count
+                case .record(let record):
+                    items.append(.record(record, seq: seq, at: event.hlc.seconds))
+                    weight += 20
+                }
+            }
+        }
+        guard !items.isEmpty else { return false }
+        let events = Self.events(items, stream: stream)
+        let store = SQLStore(connection: c)
+        do {
+            try c.transaction {
+                try store.gate(events)
+                var points = PointBatch()
+                var lastCounted: (trial: String, seq: Int64)?
+                for item in items {
+                    switch item {
+                    case .point(let trial, let name, let step, let value, let seq, let at):
+                        points.add(trial: trial, name: name, step: step, double: value, json: nil)
+                        if lastCounted?.trial != trial || lastCounted?.seq != seq { points.countCall(trial: trial, at: at) }
+                        lastCounted = (trial, seq)
+                    case .values(let trial, let step, let metrics, _, let at):
+                        points.add(trial: trial, step: step, metrics, at: at)
+                        lastCounted = nil
+                    case .record(let record, _, let at):
+                        // Points before a record are written before it (an import replaces them).
+                        try c.insertPoints(points)
+                        points = PointBatch()
+                        lastCounted = nil
+                        try store.apply(record, at: at, points: &points) { message in
+                            logger.warning("shipping \(stream): skipped \(message)")
+                        }
+                    }
+                }
+                try c.insertPoints(points)
+            }
+            cursors[stream] = events.map(\.lastSeq).max() ?? cursor
+        } catch is AlreadyApplied {
+            // Shipped before (a lost reply, or another process): resume after what is there.
+            cursors[stream] = try c.lastSequence(stream: stream)
+        }
+        return true
+    }
+
+    private static func sequence(of item: Item) -> Int64 {
+        switch item {
+        case .record(_, let seq, _), .point(_, _, _, _, let seq, _), .values(_, _, _, let seq, _): return seq
+        }
+    }
+
+    /// The events of a transaction: each record one event, each run of points one event
+    /// covering its sequence numbers.
+    private static func events(_ items: [Item], stream: String) -> [SQLEvent] {
+        var out: [SQLEvent] = []
+        var run: (first: Int64, last: Int64, count: Int)?
+        func closeRun() {
+            if let r = run { out.append(SQLEvent(stream: stream, seq: r.first, lastSeq: r.last, kind: "metric_points", body: #"{"points": \#(r.count)}"#)) }
+            run = nil
+        }
+        for item in items {
+            switch item {
+            case .point(_, _, _, _, let seq, _):
+                run = run.map { ($0.first, seq, $0.count + 1) } ?? (seq, seq, 1)
+            case .values(_, _, let metrics, let seq, _):
+                run = run.map { ($0.first, seq, $0.count + metrics.count) } ?? (seq, seq, metrics.count)
+            case .record(let record, let seq, _):
+                closeRun()
+                out.append(SQLEvent(stream: stream, seq: seq, kind: record.kindName, body: eventBody(record)))
+            }
+        }
+        closeRun()
+        return out
+    }
+
+    // MARK: - Reading (from the database, after shipping)
+
+    private func remote<T>(_ body: (SQLBackend) throws -> T) throws -> T {
+        try ship()
+        let backend: SQLBackend = try shipLock.withLock {
+            if let reader { return reader }
+            let made = try SQLBackend(location: location, strict: strict, flushMilliseconds: 0)
+            reader = made
+            return made
+        }
+        do {
+            return try body(backend)
+        } catch let error as TrackError where error.code == .io {
+            shipLock.withLock { reader = nil }
+            throw error
+        }
+    }
+
+    public func getProject(_ uid: String) throws -> Project? { try remote { try $0.getProject(uid) } }
+    public func fetchProjects(_ query: Query) throws -> [Project] { try remote { try $0.fetchProjects(query) } }
+    public func getTrialGroup(_ uid: String) throws -> TrialGroup? { try remote { try $0.getTrialGroup(uid) } }
+    public func fetchGroups(_ query: Query) throws -> [TrialGroup] { try remote { try $0.fetchGroups(query) } }
+    public func getTrial(hash: String) throws -> [Trial] { try remote { try $0.getTrial(hash: hash) } }
+    public func fetchTrials(_ query: Query) throws -> [Trial] { try remote { try $0.fetchTrials(query) } }
+
+    // MARK: - Writing (to the buffer)
+
+    /// Runs `body` on the buffer; if it lacks an object the database has, records that object
+    /// locally first and runs `body` again.
+    private func seeded<T>(trial: String? = nil, group: String? = nil, project: String? = nil, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as TrackError where error.code == .itemNotFound || error.code == .missingReference {
+            guard (try? seed(trial: trial, group: group, project: project)) == true else { throw error }
+            return try body()
+        }
+    }
+
+    private func seed(trial: String?, group: String?, project: String?) throws -> Bool {
+        var found = false
+        try remote { db in
+            var projects = Set<String>(), groups = Set<String>()
+            var trialObject: Trial?
+            if let trial, let t = try db.getTrial(uid: trial) {
+                trialObject = t
+                if let p = t.projectID { projects.insert(p) }
+                if let g = t.groupID { groups.insert(g) }
+            }
+            if let group { groups.insert(group) }
+            if let project { projects.insert(project) }
+            for uid in groups { if let g = try db.getTrialGroup(uid) { projects.insert(g.projectID) } }
+            for uid in projects.sorted() where try local.getProject(uid) == nil {
+                if let p = try db.getProject(uid) { _ = try local.newProject(Project(name: p.name, description: p.description, metadata: p.metadata)); found = true }
+            }
+            for uid in groups.sorted() where try local.getTrialGroup(uid) == nil {
+                if let g = try db.getTrialGroup(uid) { _ = try local.newTrialGroup(g); found = true }
+            }
+            if var t = trialObject, try local.getTrial(uid: t.uid) == nil {
+                t.metrics = [:]
+                _ = try local.newTrial(t, autoIncrement: false)
+                found = true
+            }
+        }
+        return found
+    }
+
+    public func newProject(_ project: Project) throws -> Project { try local.newProject(project) }
+    public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup { try seeded(project: group.projectID) { try local.newTrialGroup(group) } }
+    public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {
+        try seeded(group: group) { try local.setGroupMetadata(group, metadata) }
+    }
+    public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup {
+        // Which group the query selects is the database's answer; the change goes through the buffer.
+        guard let first = try fetchGroups(query).first else { throw TrackError(.itemNotFound, "no trial group matches the query \(query)") }
+        return try seeded(group: first.uid) { try local.fetchAndUpdateGroup(Query([Query.Condition("uid", .equal, .string(first.uid))]), update) }
+    }
+    public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
+        try seeded(group: trial.groupID, project: trial.projectID) { try local.newTrial(trial, autoIncrement: autoIncrement) }
+    }
+    public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
+        guard let first = try fetchTrials(query).first else { throw TrackError(.itemNotFound, "no trial matches the query \(query)") }
+        let values = update.metadataValues(for: first)
+        _ = try seeded(trial: first.uid) { () throws -> Trial in
+            switch update {
+            case .incrementMetadata: try local.logTrialMetadata(first.uid, values ?? [:]); return first
+            default: return try local.fetchAndUpdateTrial(Query([Query.Condition("uid", .equal, .string(first.uid))]), update)
+            }
+        }
+        return try remote { db in
+            guard let t = try db.getTrial(uid: first.uid) else { throw TrackError(.itemNotFound, "trial '\(first.uid)' does not exist") }
+            return t
+        }
+    }
+    public func addProjectTrial(project: String, trial: String) throws {
+        try seeded(trial: trial, project: project) { try local.addProjectTrial(project: project, trial: trial) }
+    }
+    public func addGroupTrial(group: String, trial: String) throws {
+        try seeded(trial: trial, group: group) { try local.addGroupTrial(group: group, trial: trial) }
+    }
+    public func logTrialStart(_ trial: String) throws { try seeded(trial: trial) { try local.logTrialStart(trial) } }
+    public func logTrialFinish(_ trial: String) throws { try seeded(trial: trial) { try local.logTrialFinish(trial) } }
+    public func logTrialChronoStart(_ trial: String, name: String) throws {
+        try seeded(trial: trial) { try local.logTrialChronoStart(trial, name: name) }
+    }
+    public func logTrialChronoFinish(_ trial: String, name: String) throws {
+        try seeded(trial: trial) { try local.logTrialChronoFinish(trial, name: name) }
+    }
+    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws {
+        try seeded(trial: trial) { try local.logTrialArguments(trial, arguments) }
+    }
+    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
+        try seeded(trial: trial) { try local.logTrialMetadata(trial, metadata) }
+    }
+    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+        try seeded(trial: trial) { try local.logTrialMetrics(trial, step: step, metrics) }
+    }
+    public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
+        try seeded(trial: trial) { try local.logTrialMetric(trial, name: name, step: step, value: value) }
+    }
+    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
+        try seeded(trial: trial) { try local.addTrialTags(trial, tags) }
+    }
+    public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws {
+        try seeded(trial: trial) { try local.setTrialStatus(trial, status, error: error) }
+    }
+
+    // MARK: - Durability
+
+    /// Makes everything logged durable in the buffer and ships what it can; succeeds while the
+    /// database is unreachable (the events wait in the buffer).
+    public func commit() throws {
+        try local.commit()
+        _ = try? ship()
+    }
+
+    /// Commits, ships for up to `shipSeconds` (what is left is shipped by the next process that
+    /// opens the buffer), and closes.
+    public func close(shipSeconds: Double) throws {
+        try local.commit()
+        let deadline = Date().addingTimeInterval(shipSeconds)
+        while (try? ship()) != true && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        shipLock.withLock { stopped = true }
+        if unshippedEvents > 0 {
+            logger.warning("closing with \(unshippedEvents) events not yet shipped; they wait in the buffer \(bufferPath)")
+        }
+        try local.close()
+        shipLock.withLock {
+            try? shipConnection?.close()
+            shipConnection = nil
+            try? reader?.close()
+            reader = nil
+        }
+    }
+
+    /// Same as `close(shipSeconds: 10)`.
+    public func close() throws { try close(shipSeconds: 10) }
+}

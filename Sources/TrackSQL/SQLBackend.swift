@@ -1,0 +1,423 @@
+import Foundation
+import PostgresNIO
+import TrackBackends
+import TrackLog
+import TrackModel
+
+/// The SQL backend (`cockroach://user:password@host:26257/database`, `postgres://...`): one
+/// shared store for many machines, over the PostgreSQL wire protocol, so PostgreSQL and
+/// CockroachDB both serve it.
+///
+/// - Each change (creations, status, metadata, ...) is one transaction: it stores the change's
+///   event in `track_events` and updates the projection tables the queries read.
+/// - Metric points are gathered and written in batches (one multi-row insert through `unnest`
+///   arrays, plus one statement adding to the revision tags), flushed when `batch_points` points
+///   are waiting, every `flush_ms` milliseconds, before any other operation and on `commit()`.
+///   A batch is one event covering its sequence numbers: a batch retried after a lost reply is
+///   refused by the events key and not written twice.
+/// - If the database fails, the operation throws an `io` error naming it. A metric batch that
+///   could not be written is kept and retried (nothing a call returned from is dropped), and
+///   `commit()` throws until it is written.
+/// - Queries translate the conditions that map onto columns into SQL and evaluate the whole
+///   query in Swift on the rows read, so answers are those of the in-memory backend.
+/// - URI options: `strict=false`, `sslmode=`, `batch_points=N` (default 10,000), `flush_ms=N`
+///   (default 200), `buffer=PATH` (see `BufferedSQLBackend`).
+public final class SQLBackend: TrackProtocol, @unchecked Sendable {
+    /// Whether references to missing projects and groups are refused.
+    public let strict: Bool
+    /// This writer's stream in `track_events`.
+    public let stream: String
+    private let connection: SQLConnection
+    private let store: SQLStore
+    private let lock = NSLock()
+    private var nextSeq: Int64 = 0
+    private let batchPoints: Int
+    /// Points gathered since the last flush, and batches that failed to be written (oldest first).
+    private var gathering = PointBatch()
+    private var gatheringSeqs: ClosedRange<Int64>?
+    private var unwritten: [(batch: PointBatch, seqs: ClosedRange<Int64>)] = []
+    private var knownTrials: Set<String> = []
+    private var flusher: Thread?
+    private var stopping = false
+    private var closed = false
+    private let clock: @Sendable () -> Double
+
+    /// Connects to the database at `location`, creating or migrating its schema.
+    public init(location: SQLLocation, strict: Bool = true, batchPoints: Int = 10_000, flushMilliseconds: Int = 200,
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws {
+        self.strict = strict
+        self.batchPoints = max(1, batchPoints)
+        self.clock = clock
+        connection = try SQLConnection(location)
+        store = SQLStore(connection: connection)
+        stream = "sql-" + UUID().uuidString.lowercased()
+        try SQLSchema.migrate(connection)
+        if flushMilliseconds > 0 {
+            let interval = Double(flushMilliseconds) / 1000
+            let thread = Thread { [weak self] in
+                while true {
+                    Thread.sleep(forTimeInterval: interval)
+                    guard let self, !self.isStopping else { return }
+                    self.lock.lock()
+                    try? self.flushLocked()
+                    self.lock.unlock()
+                }
+            }
+            thread.name = "swift-track sql flusher"
+            flusher = thread
+            thread.start()
+        }
+    }
+
+    /// A backend for a `cockroach://` or `postgres://` URI (without `buffer=`).
+    public convenience init(uri: TrackURI) throws {
+        try self.init(location: SQLLocation(uri: uri), strict: BackendOptions.strict(uri),
+                      batchPoints: Self.intOption(uri, "batch_points", default: 10_000, range: 1...1_000_000),
+                      flushMilliseconds: Self.intOption(uri, "flush_ms", default: 200, range: 0...3_600_000))
+    }
+
+    static func intOption(_ uri: TrackURI, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = uri.option(name) else { return value }
+        guard let n = Int(text), range.contains(n) else {
+            throw TrackError(.invalidArgument, "option \(name)=\(text) in '\(uri)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    private var isStopping: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopping
+    }
+
+    // MARK: - Plumbing
+
+    private func failure(_ error: any Error) -> TrackError {
+        switch error {
+        case let e as TrackError: return e
+        case let e as ModelError: return TrackError(e)
+        case let e as SQLFailure:
+            return TrackError(.io, "the SQL database \(connection.place) failed: \(e.message)\(e.sqlState.map { " (SQLSTATE \($0))" } ?? "")")
+        default: return TrackError(.io, "the SQL database \(connection.place) failed: \(error)")
+        }
+    }
+
+    /// Runs `body` holding the lock, after writing the gathered points (so that it sees them and
+    /// events keep their order).
+    private func locked<T>(_ body: () throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { throw TrackError(.io, "the SQL backend for \(connection.place) is closed") }
+        do {
+            try flushLocked()
+            return try body()
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    /// A change: loads, applies `body`, writes back and stores the event of the record it
+    /// returns (nil: nothing changed, no event).
+    private func mutate<T>(_ loads: SQLStore.Loads, _ body: (inout TrackDatabase, Double) throws -> (T, LogRecord?)) throws -> T {
+        try locked {
+            let now = clock()
+            let seq = nextSeq
+            nextSeq += 1
+            return try connection.transaction {
+                let (result, record) = try store.change(loads, strict: strict) { db in try body(&db, now) }
+                if let record { try store.gate([SQLEvent(stream: stream, seq: seq, kind: record.kindName, body: eventBody(record))]) }
+                return result
+            }
+        }
+    }
+
+    /// Writes the failed batches, then the gathered points. Must hold the lock.
+    private func flushLocked() throws {
+        if let seqs = gatheringSeqs {
+            unwritten.append((gathering, seqs))
+            gathering = PointBatch()
+            gatheringSeqs = nil
+        }
+        while let (batch, seqs) = unwritten.first {
+            do {
+                try connection.transaction {
+                    try store.gate([SQLEvent(stream: stream, seq: seqs.lowerBound, lastSeq: seqs.upperBound, kind: "metric_points",
+                                             body: #"{"points": \#(batch.count)}"#)])
+                    try connection.insertPoints(batch)
+                }
+            } catch is AlreadyApplied {
+                // Written by an attempt whose reply was lost.
+            }
+            unwritten.removeFirst()
+        }
+    }
+
+    /// Throws `itemNotFound` unless the trial exists (trials are never deleted: one check each).
+    private func checkTrial(_ uid: String) throws {
+        if knownTrials.contains(uid) { return }
+        guard try !connection.loadTrialUIDs([uid]).isEmpty else {
+            throw TrackError(.itemNotFound, "trial '\(uid)' does not exist")
+        }
+        knownTrials.insert(uid)
+    }
+
+    // MARK: - Reading
+
+    private func trials(_ query: Query, limit: Int? = nil) throws -> [Trial] {
+        do { try query.validate(for: Trial.self) } catch { throw TrackError(error) }
+        let pushdown = SQLPushdown(query, columns: SQLPushdown.trialColumns)
+        var rows = try connection.loadTrials(where: pushdown.condition, pushdown.binds).map(\.trial)
+        let onMetrics = query.conditions.contains { $0.path[0] == "metrics" }
+        if onMetrics { rows = try connection.withMetrics(rows) }
+        var out: [Trial] = []
+        for trial in rows where try query.matches(trial) {
+            out.append(trial)
+            if let limit, out.count >= limit { break }
+        }
+        return onMetrics ? out : try connection.withMetrics(out)
+    }
+
+    public func newProject(_ project: Project) throws -> Project {
+        try mutate(SQLStore.Loads(projects: [project.uid])) { db, _ in
+            let existed = db.projects[project.uid] != nil
+            let stored = db.newProject(project)
+            return (stored, existed ? nil : .projectCreated(stored))
+        }
+    }
+
+    public func getProject(_ uid: String) throws -> Project? {
+        try locked { try connection.loadProjects(where: "uid = $1", .one(uid)).first }
+    }
+
+    public func fetchProjects(_ query: Query) throws -> [Project] {
+        try locked {
+            try query.validate(for: Project.self)
+            let pushdown = SQLPushdown(query, columns: SQLPushdown.projectColumns)
+            return try connection.loadProjects(where: pushdown.condition, pushdown.binds).filter { try query.matches($0) }
+        }
+    }
+
+    public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
+        try mutate(SQLStore.Loads(projects: [group.projectID], groups: [group.uid])) { db, _ in
+            let existed = db.groups[group.uid] != nil
+            let stored = try db.newTrialGroup(group)
+            return (stored, existed ? nil : .groupCreated(stored))
+        }
+    }
+
+    public func getTrialGroup(_ uid: String) throws -> TrialGroup? {
+        try locked { try connection.loadGroups(where: "uid = $1", .one(uid)).first }
+    }
+
+    public func fetchGroups(_ query: Query) throws -> [TrialGroup] {
+        try locked {
+            try query.validate(for: TrialGroup.self)
+            let pushdown = SQLPushdown(query, columns: SQLPushdown.groupColumns)
+            return try connection.loadGroups(where: pushdown.condition, pushdown.binds).filter { try query.matches($0) }
+        }
+    }
+
+    public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {
+        try mutate(SQLStore.Loads(groups: [group])) { db, _ in
+            try db.setGroupMetadata(group, metadata)
+            return ((), .groupMetadataSet(group: group, metadata))
+        }
+    }
+
+    public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup {
+        for _ in 0..<20 {
+            guard let first = try fetchGroups(query).first else {
+                throw TrackError(.itemNotFound, "no trial group matches the query \(query)")
+            }
+            // Applied to the group as it is once locked; if it no longer matches, look again.
+            let updated: TrialGroup? = try mutate(SQLStore.Loads(projects: [first.projectID], groups: [first.uid])) { db, _ in
+                guard let current = db.groups[first.uid], try query.matches(current) else { return (nil, nil) }
+                let result = try db.fetchAndUpdateGroup(query, update)
+                guard case .setMetadata(let values) = update else { return (result, nil) }
+                return (result, .groupMetadataSet(group: result.uid, values))
+            }
+            if let updated { return updated }
+        }
+        throw TrackError(.concurrentWrite, "the group the query \(query) selects kept changing under concurrent writers; try again")
+    }
+
+    public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
+        let loads = SQLStore.Loads(projects: [trial.projectID ?? ""], groups: [trial.groupID ?? ""], trials: [trial.uid], hashes: [trial.hash])
+        let stored: Trial? = try mutate(loads) { db, now in
+            guard let stored = try db.newTrial(trial, autoIncrement: autoIncrement, now: now) else { return (nil, nil) }
+            return (stored, .trialCreated(stored, autoIncrement: autoIncrement))
+        }
+        if let stored { lock.withLock { _ = knownTrials.insert(stored.uid) } }
+        return stored
+    }
+
+    public func getTrial(hash: String) throws -> [Trial] {
+        try locked { try connection.withMetrics(connection.loadTrials(where: "hash = $1", .one(hash), order: "revision").map(\.trial)) }
+    }
+
+    public func fetchTrials(_ query: Query) throws -> [Trial] {
+        try locked { try trials(query) }
+    }
+
+    public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
+        let onMetrics = query.conditions.contains { $0.path[0] == "metrics" }
+        for _ in 0..<20 {
+            guard let first = try locked({ try trials(query, limit: 1).first }) else {
+                throw TrackError(.itemNotFound, "no trial matches the query \(query)")
+            }
+            let updated: Trial? = try mutate(SQLStore.Loads(trials: [first.uid], metrics: onMetrics)) { db, now in
+                guard let current = db.trials[first.uid], try query.matches(current) else { return (nil, nil) }
+                let record: LogRecord
+                switch update {
+                case .setStatus(let status, let error): record = .statusSet(trial: current.uid, status, error: error)
+                case .logMetadata, .incrementMetadata: record = .metadataLogged(trial: current.uid, update.metadataValues(for: current) ?? [:])
+                case .addTags(let tags): record = .tagsAdded(trial: current.uid, tags)
+                case .logArguments(let arguments): record = .argumentsLogged(trial: current.uid, arguments)
+                }
+                return (try db.fetchAndUpdateTrial(query, update, now: now), record)
+            }
+            if let updated { return try locked { try connection.withMetrics([updated])[0] } }
+        }
+        throw TrackError(.concurrentWrite, "the trial the query \(query) selects kept changing under concurrent writers; try again")
+    }
+
+    public func addProjectTrial(project: String, trial: String) throws {
+        try mutate(SQLStore.Loads(projects: [project], trials: [trial])) { db, now in
+            try db.addProjectTrial(project: project, trial: trial, now: now)
+            return ((), .trialAddedToProject(trial: trial, project: project))
+        }
+    }
+
+    public func addGroupTrial(group: String, trial: String) throws {
+        try mutate(SQLStore.Loads(groups: [group], trials: [trial])) { db, now in
+            try db.addGroupTrial(group: group, trial: trial, now: now)
+            return ((), .trialAddedToGroup(trial: trial, group: group))
+        }
+    }
+
+    // MARK: - Logging
+
+    private func trialChange(_ uid: String, _ record: LogRecord, _ body: (inout TrackDatabase, Double) throws -> Void) throws {
+        try mutate(SQLStore.Loads(trials: [uid])) { db, now in
+            try body(&db, now)
+            return ((), record)
+        }
+    }
+
+    public func logTrialStart(_ trial: String) throws {
+        try trialChange(trial, .trialStarted(trial: trial)) { db, now in try db.logTrialStart(trial, now: now) }
+    }
+
+    public func logTrialFinish(_ trial: String) throws {
+        try trialChange(trial, .trialFinished(trial: trial)) { db, now in try db.logTrialFinish(trial, now: now) }
+    }
+
+    public func logTrialChronoStart(_ trial: String, name: String) throws {
+        try trialChange(trial, .chronoStarted(trial: trial, name: name)) { db, now in try db.logTrialChronoStart(trial, name: name, now: now) }
+    }
+
+    public func logTrialChronoFinish(_ trial: String, name: String) throws {
+        try trialChange(trial, .chronoFinished(trial: trial, name: name)) { db, now in try db.logTrialChronoFinish(trial, name: name, now: now) }
+    }
+
+    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws {
+        try trialChange(trial, .argumentsLogged(trial: trial, arguments)) { db, now in try db.logTrialArguments(trial, arguments, now: now) }
+    }
+
+    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
+        try trialChange(trial, .metadataLogged(trial: trial, metadata)) { db, now in try db.logTrialMetadata(trial, metadata, now: now) }
+    }
+
+    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
+        try trialChange(trial, .tagsAdded(trial: trial, tags)) { db, now in try db.addTrialTags(trial, tags, now: now) }
+    }
+
+    public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws {
+        try trialChange(trial, .statusSet(trial: trial, status, error: error)) { db, now in
+            try db.setTrialStatus(trial, status, error: error, now: now)
+        }
+    }
+
+    /// Gathers one logging call's points; writes the batch first when it is full (a failure then
+    /// throws and this call's points are not taken).
+    private func gather(_ trial: String, _ add: (inout PointBatch, Double) -> Void) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { throw TrackError(.io, "the SQL backend for \(connection.place) is closed") }
+        do {
+            try checkTrial(trial)
+            // While the database is away, failed batches are kept (up to 8) and retried when
+            // the next batch is full; past that every call retries and throws until it returns.
+            if gathering.count >= batchPoints || unwritten.count >= 8 { try flushLocked() }
+        } catch {
+            throw failure(error)
+        }
+        let seq = nextSeq
+        nextSeq += 1
+        add(&gathering, clock())
+        gatheringSeqs = (gatheringSeqs?.lowerBound ?? seq)...seq
+    }
+
+    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+        try gather(trial) { batch, now in batch.add(trial: trial, step: step, metrics, at: now) }
+    }
+
+    public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
+        try gather(trial) { batch, now in
+            batch.add(trial: trial, name: name, step: step, double: value, json: nil)
+            batch.countCall(trial: trial, at: now)
+        }
+    }
+
+    // MARK: - Durability
+
+    /// Writes every gathered point; returns once the database has committed them.
+    public func commit() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { return }
+        do { try flushLocked() } catch { throw failure(error) }
+    }
+
+    /// Writes every gathered point and disconnects. If they cannot be written the error is
+    /// thrown and the backend stays open, so a later `commit()` or `close()` can still write them.
+    public func close() throws {
+        try commit()
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { return }
+        closed = true
+        stopping = true
+        try? connection.close()
+    }
+}
+
+extension PostgresBindings {
+    /// Bindings holding one value.
+    static func one(_ value: String) -> PostgresBindings {
+        var b = PostgresBindings(capacity: 1)
+        b.append(value)
+        return b
+    }
+}
+
+extension SQLConnection {
+    /// Which of `uids` are trials in the database.
+    func loadTrialUIDs(_ uids: [String]) throws -> [String] {
+        var b = PostgresBindings(capacity: 1)
+        b.append(uids)
+        return try execute(PostgresQuery(unsafeSQL: "SELECT uid FROM track_trials WHERE uid = ANY($1::TEXT[])", binds: b)).map { try $0.decode(String.self) }
+    }
+}
+
+/// Registers `cockroach://`, `postgres://` and `postgresql://` in the backend registry (call once
+/// before `makeBackend(uri:)`; TrackBackends cannot depend on this module). With `?buffer=PATH`
+/// the backend is a `BufferedSQLBackend`.
+public func registerSQLBackend(in registry: BackendRegistry = .shared) {
+    for scheme in ["cockroach", "postgres", "postgresql"] {
+        registry.register(scheme: scheme) { uri in
+            if uri.option("buffer") != nil { return try BufferedSQLBackend(uri: uri) }
+            return try SQLBackend(uri: uri)
+        }
+    }
+}

@@ -1,0 +1,239 @@
+import OrderedCollections
+import PostgresNIO
+import TrackBackends
+import TrackModel
+
+/// Reading and writing the projection tables (docs/FORMAT.md, "SQL schema"). Rows hold `track`'s
+/// JSON of each object as text; a trial's metrics live in `track_points` and its revision tag is
+/// `update_count + metric_updates`.
+extension SQLConnection {
+    // MARK: - Loading
+
+    private static func lockClause(_ lock: Bool) -> String { lock ? " FOR UPDATE" : "" }
+
+    /// The projects selected by `condition` (SQL over the table's columns), in creation order.
+    func loadProjects(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false) throws -> [Project] {
+        let sql = "SELECT uid, update_count, body FROM track_projects WHERE \(condition) ORDER BY ord" + Self.lockClause(lock)
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row in
+            let (uid, count, body) = try row.decode((String, Int64, String).self)
+            var project = try Self.decodeBody(body, table: "track_projects", uid: uid) { v throws(ModelError) in try Project(trackJSON: v) }
+            project.updateCount = Int(count)
+            return project
+        }
+    }
+
+    /// The groups selected by `condition`, in creation order.
+    func loadGroups(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false) throws -> [TrialGroup] {
+        let sql = "SELECT uid, update_count, body FROM track_groups WHERE \(condition) ORDER BY ord" + Self.lockClause(lock)
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row in
+            let (uid, count, body) = try row.decode((String, Int64, String).self)
+            var group = try Self.decodeBody(body, table: "track_groups", uid: uid) { v throws(ModelError) in try TrialGroup(trackJSON: v) }
+            group.updateCount = Int(count)
+            return group
+        }
+    }
+
+    /// The trials selected by `condition` (without metrics), in creation order, with the start
+    /// times of their running chronos.
+    func loadTrials(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false,
+                    order: String = "ord") throws -> [(trial: Trial, chronoStarts: [String: Double])] {
+        let sql = "SELECT uid, update_count + metric_updates, last_change, chrono_starts, body FROM track_trials WHERE \(condition) ORDER BY \(order)"
+            + Self.lockClause(lock)
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row in
+            let (uid, count, lastChange, starts, body) = try row.decode((String, Int64, Double?, String, String).self)
+            var trial = try Self.decodeBody(body, table: "track_trials", uid: uid) { v throws(ModelError) in try Trial(trackJSON: v) }
+            trial.updateCount = Int(count)
+            trial.lastChange = lastChange
+            var chronoStarts: [String: Double] = [:]
+            for (name, value) in try JSON.decode(starts).objectValue ?? [:] { chronoStarts[name] = value.doubleValue }
+            return (trial, chronoStarts)
+        }
+    }
+
+    private static func decodeBody<T>(_ text: String, table: String, uid: String, _ make: (Value) throws(ModelError) -> T) throws -> T {
+        do {
+            return try make(try JSON.decode(text))
+        } catch {
+            throw TrackError(.io, "the row '\(uid)' of \(table) holds a malformed object: \(error.message)")
+        }
+    }
+
+    /// The metric series of each trial in `uids`, points in logging order.
+    func loadMetrics(_ uids: [String]) throws -> [String: OrderedDictionary<String, MetricSeries>] {
+        if uids.isEmpty { return [:] }
+        var binds = PostgresBindings(capacity: 1)
+        binds.append(uids)
+        let rows = try execute(PostgresQuery(unsafeSQL: "SELECT trial, name, step, value, value_json FROM track_points WHERE trial = ANY($1::TEXT[]) ORDER BY trial, ord", binds: binds))
+        var out: [String: OrderedDictionary<String, MetricSeries>] = [:]
+        var currentUID = ""
+        var current: OrderedDictionary<String, MetricSeries> = [:]
+        for row in rows {
+            let (trial, name, step, value, json) = try row.decode((String, String, Int64?, Double?, String?).self)
+            if trial != currentUID {
+                if !currentUID.isEmpty { out[currentUID] = current }
+                currentUID = trial
+                current = out[trial] ?? [:]
+            }
+            let point: Value
+            if let json {
+                do { point = try JSON.decode(json) } catch {
+                    throw TrackError(.io, "a metric point of trial '\(trial)' ('\(name)') holds malformed JSON: \(error.message)")
+                }
+            } else {
+                point = .double(value ?? .nan)
+            }
+            current[name, default: MetricSeries()].record(step: step, value: point)
+        }
+        if !currentUID.isEmpty { out[currentUID] = current }
+        return out
+    }
+
+    /// `trials` with their metrics filled in.
+    func withMetrics(_ trials: [Trial]) throws -> [Trial] {
+        let metrics = try loadMetrics(trials.map(\.uid))
+        return trials.map { trial in
+            var t = trial
+            t.metrics = metrics[trial.uid] ?? [:]
+            return t
+        }
+    }
+
+    // MARK: - Saving
+
+    /// Inserts a new project row (a concurrent insert of the same uid fails with 23505, and the
+    /// transaction is run again).
+    func insertProject(_ p: Project) throws {
+        try execute("INSERT INTO track_projects (uid, update_count, body) VALUES (\(p.uid), \(Int64(p.updateCount)), \(JSON.encode(p.trackJSON())))")
+    }
+
+    func updateProject(_ p: Project) throws {
+        try execute("UPDATE track_projects SET update_count = \(Int64(p.updateCount)), body = \(JSON.encode(p.trackJSON())) WHERE uid = \(p.uid)")
+    }
+
+    func insertGroup(_ g: TrialGroup) throws {
+        try execute("INSERT INTO track_groups (uid, name, project_id, update_count, body) VALUES (\(g.uid), \(g.name), \(g.projectID), \(Int64(g.updateCount)), \(JSON.encode(g.trackJSON)))")
+    }
+
+    func updateGroup(_ g: TrialGroup) throws {
+        try execute("UPDATE track_groups SET update_count = \(Int64(g.updateCount)), body = \(JSON.encode(g.trackJSON)) WHERE uid = \(g.uid)")
+    }
+
+    /// The trial's row body: its JSON without metrics and without the revision bookkeeping
+    /// (those live in columns).
+    private static func trialBody(_ trial: Trial) -> String {
+        var t = trial
+        t.metrics = [:]
+        t.updateCount = 0
+        t.lastChange = nil
+        return JSON.encode(t.trackJSON)
+    }
+
+    private static func startsJSON(_ starts: [String: Double]) -> String {
+        var o = ValueObject()
+        for (k, v) in starts.sorted(by: { $0.key < $1.key }) { o[k] = .double(v) }
+        return JSON.encode(.object(o))
+    }
+
+    func insertTrial(_ t: Trial, chronoStarts: [String: Double]) throws {
+        try execute("""
+            INSERT INTO track_trials (uid, hash, revision, name, project_id, group_id, status_name, status_value, update_count, last_change, chrono_starts, body)
+            VALUES (\(t.uid), \(t.hash), \(Int64(t.revision)), \(t.name), \(t.projectID), \(t.groupID), \(t.status.name), \(Int64(t.status.value)),
+                    \(Int64(t.updateCount)), \(t.lastChange), \(Self.startsJSON(chronoStarts)), \(Self.trialBody(t)))
+            """)
+    }
+
+    /// Rewrites a trial's row; `updateCount` is the whole revision tag (the row's share is what
+    /// metric batches have not added). The row must be locked by the transaction.
+    func updateTrial(_ t: Trial, chronoStarts: [String: Double]) throws {
+        try execute("""
+            UPDATE track_trials SET name = \(t.name), project_id = \(t.projectID), group_id = \(t.groupID),
+                status_name = \(t.status.name), status_value = \(Int64(t.status.value)),
+                update_count = \(Int64(t.updateCount)) - metric_updates,
+                last_change = GREATEST(coalesce(last_change, 0), \(t.lastChange ?? 0)),
+                chrono_starts = \(Self.startsJSON(chronoStarts)), body = \(Self.trialBody(t))
+            WHERE uid = \(t.uid)
+            """)
+    }
+
+    // MARK: - Metric points
+
+    /// Appends a batch of points and adds each trial's logging calls to its revision tag.
+    func insertPoints(_ batch: PointBatch) throws {
+        guard !batch.isEmpty else { return }
+        var binds = PostgresBindings(capacity: 6)
+        binds.append(batch.trials)
+        binds.append(batch.names)
+        binds.append(batch.steps)
+        binds.append(batch.values)
+        if batch.hasJSON {
+            binds.append(batch.json)
+            try execute(PostgresQuery(unsafeSQL: """
+                INSERT INTO track_points (trial, name, step, value, value_json)
+                SELECT t, n, NULLIF(s, \(PointBatch.noStep)), CASE WHEN j = '' THEN v END, NULLIF(j, '')
+                FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::FLOAT8[], $5::TEXT[]) WITH ORDINALITY AS p(t, n, s, v, j, i) ORDER BY i
+                """, binds: binds))
+        } else {
+            try execute(PostgresQuery(unsafeSQL: """
+                INSERT INTO track_points (trial, name, step, value)
+                SELECT t, n, NULLIF(s, \(PointBatch.noStep)), v
+                FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::FLOAT8[]) WITH ORDINALITY AS p(t, n, s, v, i) ORDER BY i
+                """, binds: binds))
+        }
+        var counts = PostgresBindings(capacity: 3)
+        let calls = batch.calls.sorted { $0.key < $1.key }
+        counts.append(calls.map(\.key))
+        counts.append(calls.map { Int64($0.value.calls) })
+        counts.append(calls.map(\.value.lastChange))
+        try execute(PostgresQuery(unsafeSQL: """
+            UPDATE track_trials AS t SET metric_updates = t.metric_updates + c.n, last_change = GREATEST(coalesce(t.last_change, 0), c.at)
+            FROM unnest($1::TEXT[], $2::BIGINT[], $3::FLOAT8[]) AS c(uid, n, at) WHERE t.uid = c.uid
+            """, binds: counts))
+    }
+}
+
+/// Metric points gathered for one multi-row insert, in logging order.
+struct PointBatch: Sendable {
+    /// The step column's stand-in for "no step" (arrays cannot carry nulls here).
+    static let noStep = Int64.min
+    var trials: [String] = []
+    var names: [String] = []
+    var steps: [Int64] = []
+    var values: [Double] = []
+    /// JSON text of values that are not doubles; "" for doubles.
+    var json: [String] = []
+    var hasJSON = false
+    /// Per trial: logging calls (each adds one to the revision tag) and the time of the last.
+    var calls: [String: (calls: Int, lastChange: Double)] = [:]
+
+    var count: Int { trials.count }
+    var isEmpty: Bool { trials.isEmpty }
+
+    /// Adds the points of one logging call.
+    mutating func add(trial: String, step: Int64?, _ metrics: ValueObject, at time: Double) {
+        for (name, value) in metrics {
+            if case .double(let d) = value { add(trial: trial, name: name, step: step, double: d, json: nil) }
+            else { add(trial: trial, name: name, step: step, double: 0, json: JSON.encode(value)) }
+        }
+        countCall(trial: trial, at: time)
+    }
+
+    /// Adds one point (not counted as a call: see `countCall`).
+    mutating func add(trial: String, name: String, step: Int64?, double: Double, json: String?) {
+        trials.append(trial)
+        names.append(name)
+        steps.append(step ?? Self.noStep)
+        values.append(double)
+        if let json {
+            if !hasJSON { self.json = Array(repeating: "", count: trials.count - 1); hasJSON = true }
+            self.json.append(json)
+        } else if hasJSON {
+            self.json.append("")
+        }
+    }
+
+    /// Counts one logging call of `trial` at `time`.
+    mutating func countCall(trial: String, at time: Double) {
+        let previous = calls[trial] ?? (0, 0)
+        calls[trial] = (previous.calls + 1, Swift.max(previous.lastChange, time))
+    }
+}
