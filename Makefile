@@ -64,7 +64,7 @@ test: deps deps-postgres
 	$(SWIFT) test --disable-xctest
 
 # The benchmark suite is its own package (Benchmarks/), built in release mode.
-bench: deps
+bench: deps deps-postgres
 	$(SWIFT) build -c release --product track-replay
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress --target TrackLogBenchmarks
 

@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
     ],
     targets: [
         // The comparison with what users would pick instead (SQLite, track's FileProtocol
@@ -36,6 +37,8 @@ let package = Package(
                 .product(name: "TrackModel", package: "swift-track"),
                 .product(name: "TrackServer", package: "swift-track"),
                 .product(name: "TrackBackends", package: "swift-track"),
+                .product(name: "TrackSQL", package: "swift-track"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TrackLogBenchmarks",

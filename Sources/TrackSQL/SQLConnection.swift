@@ -166,14 +166,18 @@ public final class SQLConnection: @unchecked Sendable {
         var attempt = 0
         while true {
             attempt += 1
+            var begun = false
             do {
                 _ = try execute("BEGIN")
+                begun = true
                 let result = try body()
                 _ = try execute("COMMIT")
                 return result
             } catch {
                 let failure = error as? SQLFailure
                 if failure?.sqlState != nil || failure == nil { _ = try? execute("ROLLBACK") }
+                // A connection found dead at BEGIN ran nothing: try once more on a new one.
+                if let failure, failure.sqlState == nil, !begun, attempt == 1 { continue }
                 if let failure, failure.isRetryable, attempt < attempts {
                     usleep(UInt32.random(in: 200...2_000) * UInt32(min(attempt, 10)))
                     continue

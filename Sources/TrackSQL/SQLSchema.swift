@@ -99,19 +99,29 @@ public enum SQLSchema {
     }
 
     /// Brings the schema to `current`; returns the version found before. A database written by a
-    /// newer build is refused rather than misread.
+    /// newer build is refused rather than misread. Processes migrating at once may collide on
+    /// PostgreSQL's catalog (a unique violation in `CREATE ... IF NOT EXISTS`): the loser tries again.
     @discardableResult
     public static func migrate(_ connection: SQLConnection) throws -> Int {
-        let found = try version(connection)
-        guard found <= current else {
-            throw TrackError(.invalidArgument, "the SQL database is at schema version \(found), newer than this build's \(current); upgrade swift-track")
+        var attempt = 0
+        while true {
+            attempt += 1
+            let found = try version(connection)
+            guard found <= current else {
+                throw TrackError(.invalidArgument, "the SQL database is at schema version \(found), newer than this build's \(current); upgrade swift-track")
+            }
+            do {
+                for v in found..<current {
+                    for statement in versions[v] { try connection.execute(PostgresQuery(unsafeSQL: statement)) }
+                    try connection.execute("INSERT INTO track_schema (version) VALUES (\(v + 1)) ON CONFLICT (version) DO NOTHING")
+                }
+                return found
+            } catch where ["23505", "42P07", "40001"].contains(error.sqlState ?? "") && attempt < 10 {
+                usleep(UInt32.random(in: 1_000...20_000))
+            } catch {
+                throw TrackError(.io, "cannot create the schema in the SQL database \(connection.place): \(error.message)")
+            }
         }
-        for v in found..<current {
-            for statement in versions[v] { try connection.run(PostgresQuery(unsafeSQL: statement)) }
-            let next = v + 1
-            try connection.run("INSERT INTO track_schema (version) VALUES (\(next)) ON CONFLICT (version) DO NOTHING")
-        }
-        return found
     }
 }
 

@@ -53,6 +53,7 @@ let benchmarks: @Sendable () -> Void = {
 
     materializerBenchmarks()
     serverBenchmarks()
+    sqlBenchmarks()
 
     // MARK: Append on the caller's thread
 
