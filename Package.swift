@@ -52,6 +52,7 @@ let package = Package(
             name: "track-server",
             dependencies: [
                 "TrackServer",
+                "TrackSQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -22,6 +22,11 @@ import TrackModel
 ///   object it lacks is fetched from the database first (when reachable) and recorded locally.
 /// - Reads ship everything logged so far, then read the database; while it is unreachable they
 ///   throw an `io` error saying how many events wait in the buffer.
+/// - `fetchAndUpdateTrial` / `fetchAndUpdateGroup` choose the object from the database and apply
+///   the change through the buffer: not atomic with other writers, unlike the direct backend.
+///   `newTrial(autoIncrement: true)` first records the database's revisions of the hash locally
+///   (when reachable), so the revision it picks is new there too unless another machine picks
+///   the same one meanwhile.
 /// - Events are applied leniently (as with strict=false; an operation on an object the database
 ///   lacks is skipped with a warning), so one bad event cannot stop shipping.
 /// - URI options as `SQLBackend`, plus `ship_ms=N` (how often the shipper runs, default 100).
@@ -119,8 +124,9 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         guard (try? shipFile.tryLockExclusive()) == true else { return false }
         defer { shipFile.unlock() }
         do {
-            pending += try tailer.poll()
+            // Connect first: while the database is away the events stay in the buffer's files.
             let c = try connection()
+            pending += try tailer.poll()
             for stream in Set(pending.map(\.stream)) where cursors[stream] == nil {
                 cursors[stream] = try c.lastSequence(stream: stream)
             }
@@ -316,7 +322,12 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         return try seeded(group: first.uid) { try local.fetchAndUpdateGroup(Query([Query.Condition("uid", .equal, .string(first.uid))]), update) }
     }
     public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
-        try seeded(group: trial.groupID, project: trial.projectID) { try local.newTrial(trial, autoIncrement: autoIncrement) }
+        if autoIncrement, let revisions = try? remote({ try $0.getTrial(hash: trial.hash) }) {
+            for existing in revisions where (try? local.getTrial(uid: existing.uid)) == nil {
+                _ = try? seed(trial: existing.uid, group: nil, project: nil)
+            }
+        }
+        return try seeded(group: trial.groupID, project: trial.projectID) { try local.newTrial(trial, autoIncrement: autoIncrement) }
     }
     public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
         guard let first = try fetchTrials(query).first else { throw TrackError(.itemNotFound, "no trial matches the query \(query)") }

@@ -25,7 +25,9 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// Requests awaiting a reply, oldest first (from `head`). Callers append, the event loop
     /// takes; a caller appends and writes under one lock so the order matches the wire's.
-    let waiters = Mutex<(items: [Waiter], head: Int)>(([], 0))
+    /// `closed` is set when the connection ends: a request made after that fails at once
+    /// instead of waiting for a reply that cannot come.
+    let waiters = Mutex<(items: [Waiter], head: Int, closed: Bool)>(([], 0, false))
     /// Written from the event loop, read by callers.
     let state: PipelineState
     /// Why the connection failed (a TLS handshake error, a reset), for the errors callers see.
@@ -68,11 +70,14 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// The error of a request on a closed connection.
+    var closedError: TrackError { TrackError(.io, "the server closed the connection" + (failure.map { ": \($0)" } ?? "")) }
+
     func channelInactive(context: ChannelHandlerContext) {
-        let closed = TrackError(.io, "the server closed the connection" + (failure.map { ": \($0)" } ?? ""))
+        let closed = closedError
         let left = waiters.withLock { w -> [Waiter] in
             let rest = Array(w.items[w.head...])
-            w = ([], 0)
+            w = ([], 0, true)
             return rest
         }
         for waiter in left {
@@ -240,8 +245,12 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         let buffer = request(rpc, arguments)
         outgoing.value.withLock { o in
             flush(&o)
-            handler.waiters.withLock { $0.items.append(.call(promise)) }
-            channel.writeAndFlush(NIOAny(buffer), promise: nil)
+            let open = handler.waiters.withLock { w -> Bool in
+                if w.closed { return false }
+                w.items.append(.call(promise))
+                return true
+            }
+            if open { channel.writeAndFlush(NIOAny(buffer), promise: nil) } else { promise.fail(handler.closedError) }
         }
         let reply = try promise.futureResult.wait()
         try throwPipelinedError()

@@ -136,4 +136,33 @@ struct OutageTests {
         #expect(points == 5_000)
         try reader.close()
     }
+
+    @Test("a buffer writes to objects created by other machines, and auto-increment sees their revisions")
+    func objectsFromElsewhere() throws {
+        let server = try sharedPostgres.get()
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let target = try server.freshDatabase()
+        let elsewhere = try SQLBackend(uri: TrackURI(target))
+        _ = try elsewhere.newProject(Project(name: "p"))
+        let g = try elsewhere.newTrialGroup(TrialGroup(name: "g", projectID: "p")).uid
+        let trial = try #require(try elsewhere.newTrial(Trial(name: "t", projectID: "p", groupID: g), autoIncrement: false))
+        try elsewhere.logTrialMetric(trial.uid, name: "loss", step: 0, value: 1)
+        try elsewhere.commit()
+
+        let buffered = try BufferedSQLBackend(location: SQLLocation(uri: TrackURI(target)), bufferPath: "\(root)/buffer")
+        try buffered.logTrialMetric(trial.uid, name: "loss", step: 1, value: 2)
+        try buffered.setGroupMetadata(g, ["note": "from the buffer"])
+        let again = try #require(try buffered.newTrial(Trial(name: "t", projectID: "p", groupID: g), autoIncrement: true))
+        #expect(again.revision == 1)
+        try buffered.close()
+
+        let stored = try #require(try elsewhere.getTrial(uid: trial.uid))
+        #expect(stored.metrics["loss"]?.points.map(\.step) == [0, 1])
+        #expect(stored.updateCount == 2)
+        #expect(try elsewhere.getTrialGroup(g)?.metadata["note"] == "from the buffer")
+        #expect(try elsewhere.getTrial(hash: trial.hash).map(\.revision) == [0, 1])
+        #expect(try elsewhere.getProject("p")?.trials.count == 2)
+        try elsewhere.close()
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TrackBackends
 import TrackServer
+import TrackSQL
 
 /// `track-server`: serves `track`'s socket protocol so unmodified Python clients can log to any backend.
 @main
@@ -22,7 +23,7 @@ struct Serve: ParsableCommand {
     @Option(help: "host:port to listen on.")
     var listen = "127.0.0.1:8123"
 
-    @Option(help: "The backend URI every client logs into.")
+    @Option(help: "The backend URI every client logs into (file://, pickled://, ephemeral://, cockroach://, postgres://).")
     var backend = "file://./track-server.db"
 
     @Option(help: "The users file (lines written by `track-server add-user`).")
@@ -79,6 +80,7 @@ struct Serve: ParsableCommand {
             access = OpenAccess()
         }
         let tls = try tlsCert.map { try SocketServer.tlsContext(certificatePath: $0, keyPath: tlsKey!) }
+        registerSQLBackend()
         let backend = try makeBackend(uri: backend)
         var limits = ServerLimits()
         limits.messageBytesMax = messageBytesMax
