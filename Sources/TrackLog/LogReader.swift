@@ -313,6 +313,19 @@ public final class LogTailer: @unchecked Sendable {
         return out
     }
 
+    /// At most `maxFrames` of the frames appended since the last call: the next call goes on
+    /// where this one stopped, so a consumer far behind holds a bounded number of decoded frames.
+    public func poll(maxFrames: Int) throws(LogError) -> [LocatedFrame] {
+        frameBudget = max(0, maxFrames)
+        defer { frameBudget = nil }
+        var out: [LocatedFrame] = []
+        try poll { out.append($0) }
+        return out
+    }
+
+    /// Frames the current poll may still decode (nil: no limit).
+    private var frameBudget: Int?
+
     /// A frame passed over undecoded (see `poll(skipping:onSkip:_:)`).
     public struct SkippedFrame: Sendable {
         /// The stream.
@@ -344,6 +357,7 @@ public final class LogTailer: @unchecked Sendable {
                 let path = layout.segmentPath(stream, base: base)
                 let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset, skipping: skipping, onSkip: onSkip, body)
                 offset = consumed
+                if let budget = frameBudget, budget <= 0 { break }
                 if newerExists, let next = layout.segmentBases(stream).first(where: { $0 > base }) {
                     if stuck {
                         reportOnce(LogNotice(kind: .damage, message: "unreadable bytes at the end of a sealed segment; skipped", path: path, offset: offset))
@@ -379,6 +393,10 @@ public final class LogTailer: @unchecked Sendable {
         var bodyError: LogError?
         bytes.withUnsafeBytes { raw in
             while position < raw.count {
+                if let budget = frameBudget {
+                    if budget <= 0 { return }
+                    frameBudget = budget - 1
+                }
                 switch SegmentScanner.check(raw, at: position) {
                 case .success(let header):
                     if let skipping, skipping(header) {

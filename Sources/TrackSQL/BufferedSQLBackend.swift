@@ -92,13 +92,13 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
 
     // MARK: - Shipping
 
-    /// What shipping has left: events read from the buffer and not yet in the database (frames
-    /// the writer has not flushed yet are not counted).
-    public var unshippedEvents: Int {
-        shipLock.withLock {
-            pending.reduce(0) { total, frame in
-                total + frame.frame.events.filter { Int64($0.sequence) > (cursors[frame.stream] ?? -1) }.count
-            }
+    /// Events read from the buffer and not yet shipped (the buffer is read a few frames at a
+    /// time, so this is not the whole backlog).
+    public var unshippedEvents: Int { shipLock.withLock { unshippedLocked() } }
+
+    private func unshippedLocked() -> Int {
+        pending.reduce(0) { total, frame in
+            total + frame.frame.events.count { Int64($0.sequence) > (cursors[frame.stream] ?? -1) }
         }
     }
 
@@ -126,12 +126,21 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         do {
             // Connect first: while the database is away the events stay in the buffer's files.
             let c = try connection()
-            pending += try tailer.poll()
-            for stream in Set(pending.map(\.stream)) where cursors[stream] == nil {
-                cursors[stream] = try c.lastSequence(stream: stream)
+            // Frames are read a few at a time, so a long backlog is never decoded whole.
+            while true {
+                var polled = 0
+                if unshippedLocked() < 2 * batchPoints {
+                    let frames = try tailer.poll(maxFrames: 16)
+                    polled = frames.count
+                    pending += frames
+                    for stream in Set(frames.map(\.stream)) where cursors[stream] == nil {
+                        cursors[stream] = try c.lastSequence(stream: stream)
+                    }
+                }
+                let shipped = try shipOneBatch(c)
+                pending.removeAll { frame in frame.frame.events.allSatisfy { Int64($0.sequence) <= (cursors[frame.stream] ?? -1) } }
+                if !shipped && polled == 0 { break }
             }
-            while try shipOneBatch(c) {}
-            pending.removeAll { frame in frame.frame.events.allSatisfy { Int64($0.sequence) <= (cursors[frame.stream] ?? -1) } }
             lastFailure = nil
             return pending.isEmpty
         } catch {
@@ -391,9 +400,12 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         try local.commit()
         let deadline = Date().addingTimeInterval(shipSeconds)
         while (try? ship()) != true && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        shipLock.withLock { stopped = true }
-        if unshippedEvents > 0 {
-            logger.warning("closing with \(unshippedEvents) events not yet shipped; they wait in the buffer \(bufferPath)")
+        let caughtUp: Bool = shipLock.withLock {
+            stopped = true
+            return lastFailure == nil && unshippedLocked() == 0
+        }
+        if !caughtUp {
+            logger.warning("closing before every event was shipped (\(shipLock.withLock { lastFailure } ?? "shipping took longer than \(shipSeconds) s")); they wait in the buffer \(bufferPath) and are shipped by the next process that opens it")
         }
         try local.close()
         shipLock.withLock {

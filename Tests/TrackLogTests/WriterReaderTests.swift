@@ -162,6 +162,33 @@ struct WriterReaderTests {
         try writer.close()
     }
 
+    @Test("a tailer polled a few frames at a time returns every frame once, in order, across segments and streams")
+    func boundedTailer() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
+        let other = try LogWriter.open(database: dir.db, options: writerOptions(notices))
+        let s = writer.slot(trial: "a_0", name: "loss")
+        for step in 0..<3000 { try writer.append(s, step: Int64(step), value: Double(step)) }
+        try other.append(.trialStarted(trial: "b_0"))
+        try writer.flush()
+        try other.flush()
+        let whole = try LogTailer(database: dir.db, reporter: notices.reporter).poll()
+        #expect(whole.count > 6)
+        let tailer = try LogTailer(database: dir.db, reporter: notices.reporter)
+        var pieces: [LocatedFrame] = []
+        while true {
+            let some = try tailer.poll(maxFrames: 3)
+            #expect(some.count <= 3)
+            if some.isEmpty { break }
+            pieces += some
+        }
+        #expect(pieces.map { "\($0.stream)@\($0.segmentBase)+\($0.offset)" } == whole.map { "\($0.stream)@\($0.segmentBase)+\($0.offset)" })
+        #expect(points(pieces).map(\.2) == (0..<3000).map(Int64.init))
+        try other.close()
+        try writer.close()
+    }
+
     @Test("not a database: a clear error")
     func notADatabase() throws {
         let dir = TemporaryDirectory()
