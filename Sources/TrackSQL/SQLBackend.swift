@@ -165,7 +165,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
 
     private func trials(_ query: Query, limit: Int? = nil) throws -> [Trial] {
         do { try query.validate(for: Trial.self) } catch { throw TrackError(error) }
-        let pushdown = SQLPushdown(query, columns: SQLPushdown.trialColumns)
+        let pushdown = SQLPushdown(query, columns: SQLPushdown.trialColumns, cockroach: connection.isCockroach)
         var rows = try connection.loadTrials(where: pushdown.condition, pushdown.binds).map(\.trial)
         let onMetrics = query.conditions.contains { $0.path[0] == "metrics" }
         if onMetrics { rows = try connection.withMetrics(rows) }
@@ -192,7 +192,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     public func fetchProjects(_ query: Query) throws -> [Project] {
         try locked {
             try query.validate(for: Project.self)
-            let pushdown = SQLPushdown(query, columns: SQLPushdown.projectColumns)
+            let pushdown = SQLPushdown(query, columns: SQLPushdown.projectColumns, cockroach: connection.isCockroach)
             return try connection.loadProjects(where: pushdown.condition, pushdown.binds).filter { try query.matches($0) }
         }
     }
@@ -212,7 +212,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     public func fetchGroups(_ query: Query) throws -> [TrialGroup] {
         try locked {
             try query.validate(for: TrialGroup.self)
-            let pushdown = SQLPushdown(query, columns: SQLPushdown.groupColumns)
+            let pushdown = SQLPushdown(query, columns: SQLPushdown.groupColumns, cockroach: connection.isCockroach)
             return try connection.loadGroups(where: pushdown.condition, pushdown.binds).filter { try query.matches($0) }
         }
     }

@@ -71,7 +71,10 @@ public final class SQLConnection: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             connection = try connect()
+            let version = try run("SELECT version()").first?.decode(String.self) ?? ""
+            isCockroach = version.contains("CockroachDB")
         } catch {
+            try? connection?.close().wait()
             try? group.syncShutdownGracefully()
             throw error
         }
@@ -80,6 +83,9 @@ public final class SQLConnection: @unchecked Sendable {
     deinit {
         if !closed { try? close() }
     }
+
+    /// Whether the server is CockroachDB rather than PostgreSQL (asked once, on connecting).
+    public private(set) var isCockroach = false
 
     /// Where the database is, for messages: `defaultdb at host:port`.
     public var place: String { "\(location.database) at \(location.host):\(location.port)" }
@@ -108,7 +114,12 @@ public final class SQLConnection: @unchecked Sendable {
     private static func describe(_ error: any Error) -> String {
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] { return message }
-            if let underlying = e.underlying { return "\(e.code): \(underlying)" }
+            if let underlying = e.underlying {
+                let text = "\(underlying)"
+                if text.contains("Connection refused") { return "connection refused (is the server running and listening there?)" }
+                if text.contains("timed out") || text.contains("connectTimeout") { return "connection timed out" }
+                return "\(e.code): \(text)"
+            }
             return "\(e.code)"
         }
         return "\(error)"

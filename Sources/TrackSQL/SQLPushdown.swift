@@ -27,8 +27,15 @@ struct SQLPushdown {
     /// The `WHERE` text (`TRUE` when nothing was translated).
     var condition: String { clauses.isEmpty ? "TRUE" : clauses.joined(separator: " AND ") }
 
-    /// The translatable conditions of `query` over a table whose attributes are `columns`.
-    init(_ query: Query, columns: [String: Column]) {
+    /// How text is ordered in code point order: PostgreSQL compares by the database's collation
+    /// unless told `COLLATE "C"`; CockroachDB compares bytes (code point order) already and
+    /// refuses to compare a collated string with an uncollated one.
+    private let codePointOrder: String
+
+    /// The translatable conditions of `query` over a table whose attributes are `columns`;
+    /// `cockroach`: the server is CockroachDB.
+    init(_ query: Query, columns: [String: Column], cockroach: Bool = false) {
+        codePointOrder = cockroach ? "" : " COLLATE \"C\""
         for c in query.conditions {
             guard let column = columns[c.path[0]] else { continue }
             if let clause = translate(c, column) { clauses.append(clause) }
@@ -68,10 +75,10 @@ struct SQLPushdown {
             case .equal: return "\(name) = \(bind(s))"
             case .notEqual: return "(\(name) IS NULL OR \(name) <> \(bind(s)))"
             // Code point order, as Swift compares (the database's collation may differ).
-            case .less: return "\(name) COLLATE \"C\" < \(bind(s))"
-            case .lessOrEqual: return "\(name) COLLATE \"C\" <= \(bind(s))"
-            case .greater: return "\(name) COLLATE \"C\" > \(bind(s))"
-            case .greaterOrEqual: return "\(name) COLLATE \"C\" >= \(bind(s))"
+            case .less: return "\(name)\(codePointOrder) < \(bind(s))"
+            case .lessOrEqual: return "\(name)\(codePointOrder) <= \(bind(s))"
+            case .greater: return "\(name)\(codePointOrder) > \(bind(s))"
+            case .greaterOrEqual: return "\(name)\(codePointOrder) >= \(bind(s))"
             case .oneOf, .exists: return nil
             }
         case .integer(let name):

@@ -135,6 +135,10 @@ struct SQLBackendTests {
                                  columns: SQLPushdown.trialColumns)
         #expect(pushed.clauses.count == 4)
         #expect(pushed.condition.contains("name = $1") && pushed.condition.contains("revision::FLOAT8 < $2"))
+        // Code point order: PostgreSQL is told COLLATE "C"; CockroachDB compares bytes already.
+        let order = try Query(json: #"{"name": {"$gt": "a"}}"#)
+        #expect(SQLPushdown(order, columns: SQLPushdown.trialColumns).condition == #"name COLLATE "C" > $1"#)
+        #expect(SQLPushdown(order, columns: SQLPushdown.trialColumns, cockroach: true).condition == "name > $1")
         try sql.close()
     }
 
