@@ -47,7 +47,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
             materializer = try Materializer(database: path, reporter: options.reporter)
             atomicLock = try LogFile.open(DatabaseLayout(root: path).atomicLockPath, flags: O_RDWR | O_CREAT)
             try materializer.smartReload()
-        } catch let error as LogError {
+        } catch {
             throw TrackError(.io, "cannot open the database at '\(path)': \(error)", cause: error)
         }
     }

@@ -25,7 +25,7 @@ public final class PickledBackend: TrackProtocol, @unchecked Sendable {
                 let projection = try Snapshot.decode(bytes, path: path)
                 database.restore(projects: projection.allProjects, groups: projection.allGroups, trials: projection.allTrials)
             } catch {
-                throw TrackError(.io, "cannot open the pickled database '\(path)': \(error)", cause: error as? LogError)
+                throw TrackError(.io, "cannot open the pickled database '\(path)': \(error)", cause: error)
             }
         }
         memory = MemoryBackend(database: database)
@@ -55,7 +55,7 @@ public final class PickledBackend: TrackProtocol, @unchecked Sendable {
             try FileSystem.rename(temporary, to: path)
             try FileSystem.syncDirectory(directory)
         } catch {
-            throw TrackError(.io, "cannot write the pickled database '\(path)': \(error)", cause: error as? LogError)
+            throw TrackError(.io, "cannot write the pickled database '\(path)': \(error)", cause: error)
         }
     }
 

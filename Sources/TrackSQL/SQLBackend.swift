@@ -190,10 +190,17 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     }
 
     public func fetchProjects(_ query: Query) throws -> [Project] {
+        try fetch(query, SQLPushdown.projectColumns) { try connection.loadProjects(where: $0, $1) }
+    }
+
+    /// The objects `query` selects: the rows its translated conditions select, filtered by the
+    /// whole query.
+    private func fetch<T: QueryTarget>(_ query: Query, _ columns: [String: SQLPushdown.Column],
+                                       _ load: (String, PostgresBindings) throws -> [T]) throws -> [T] {
         try locked {
-            try query.validate(for: Project.self)
-            let pushdown = SQLPushdown(query, columns: SQLPushdown.projectColumns, cockroach: connection.isCockroach)
-            return try connection.loadProjects(where: pushdown.condition, pushdown.binds).filter { try query.matches($0) }
+            try query.validate(for: T.self)
+            let pushdown = SQLPushdown(query, columns: columns, cockroach: connection.isCockroach)
+            return try load(pushdown.condition, pushdown.binds).filter { try query.matches($0) }
         }
     }
 
@@ -210,11 +217,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     }
 
     public func fetchGroups(_ query: Query) throws -> [TrialGroup] {
-        try locked {
-            try query.validate(for: TrialGroup.self)
-            let pushdown = SQLPushdown(query, columns: SQLPushdown.groupColumns, cockroach: connection.isCockroach)
-            return try connection.loadGroups(where: pushdown.condition, pushdown.binds).filter { try query.matches($0) }
-        }
+        try fetch(query, SQLPushdown.groupColumns) { try connection.loadGroups(where: $0, $1) }
     }
 
     public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {

@@ -13,23 +13,22 @@ extension SQLConnection {
 
     /// The projects selected by `condition` (SQL over the table's columns), in creation order.
     func loadProjects(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false) throws -> [Project] {
-        let sql = "SELECT uid, update_count, body FROM track_projects WHERE \(condition) ORDER BY ord" + Self.lockClause(lock)
-        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row in
-            let (uid, count, body) = try row.decode((String, Int64, String).self)
-            var project = try Self.decodeBody(body, table: "track_projects", uid: uid) { v throws(ModelError) in try Project(trackJSON: v) }
-            project.updateCount = Int(count)
-            return project
-        }
+        try loadObjects("track_projects", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try Project(trackJSON: v) }
     }
 
     /// The groups selected by `condition`, in creation order.
     func loadGroups(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false) throws -> [TrialGroup] {
-        let sql = "SELECT uid, update_count, body FROM track_groups WHERE \(condition) ORDER BY ord" + Self.lockClause(lock)
+        try loadObjects("track_groups", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try TrialGroup(trackJSON: v) }
+    }
+
+    private func loadObjects<T>(_ table: String, _ condition: String, _ binds: PostgresBindings, lock: Bool, count: WritableKeyPath<T, Int>,
+                                _ make: (Value) throws(ModelError) -> T) throws -> [T] {
+        let sql = "SELECT uid, update_count, body FROM \(table) WHERE \(condition) ORDER BY ord" + Self.lockClause(lock)
         return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row in
-            let (uid, count, body) = try row.decode((String, Int64, String).self)
-            var group = try Self.decodeBody(body, table: "track_groups", uid: uid) { v throws(ModelError) in try TrialGroup(trackJSON: v) }
-            group.updateCount = Int(count)
-            return group
+            let (uid, updates, body) = try row.decode((String, Int64, String).self)
+            var object = try Self.decodeBody(body, table: table, uid: uid, make)
+            object[keyPath: count] = Int(updates)
+            return object
         }
     }
 

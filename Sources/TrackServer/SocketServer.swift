@@ -159,7 +159,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 let request = try JSON.decode(bytes)
                 reply = dispatcher.handle(request, session: &session)
             } catch {
-                reply = RPCDispatcher.failure("the message is not valid JSON: \((error as? ModelError)?.message ?? "\(error)")")
+                reply = RPCDispatcher.failure("the message is not valid JSON: \(error.message)")
             }
         }
         appendFrame(reply, to: &out)

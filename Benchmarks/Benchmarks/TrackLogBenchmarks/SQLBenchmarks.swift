@@ -47,16 +47,13 @@ func sqlBenchmarks() {
         let run = batched!
         var curve = LossCurve()
         let count = 200_000
-        let started = DispatchTime.now().uptimeNanoseconds
-        benchmark.startMeasurement()
-        for _ in 0..<count {
-            try run.backend.logTrialMetric(run.trial, name: "loss", step: step, value: curve.value(Int(step)))
-            step += 1
+        try measureRate(benchmark, pointsPerSecond, count: count) {
+            for _ in 0..<count {
+                try run.backend.logTrialMetric(run.trial, name: "loss", step: step, value: curve.value(Int(step)))
+                step += 1
+            }
+            try run.backend.commit()  // every point committed before the clock stops
         }
-        try run.backend.commit()  // every point committed before the clock stops
-        benchmark.stopMeasurement()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        benchmark.measurement(pointsPerSecond, Int(Double(count) / seconds))
     }
 
     var unbatched: SQLRun?
@@ -66,16 +63,13 @@ func sqlBenchmarks() {
                                    teardown: { unbatched?.close(); unbatched = nil })) { benchmark in
         let run = unbatched!
         let count = 2_000
-        let started = DispatchTime.now().uptimeNanoseconds
-        benchmark.startMeasurement()
-        for _ in 0..<count {
-            try run.backend.logTrialMetric(run.trial, name: "loss", step: step, value: 0.5)
-            step += 1
+        try measureRate(benchmark, pointsPerSecond, count: count) {
+            for _ in 0..<count {
+                try run.backend.logTrialMetric(run.trial, name: "loss", step: step, value: 0.5)
+                step += 1
+            }
+            try run.backend.commit()
         }
-        try run.backend.commit()
-        benchmark.stopMeasurement()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        benchmark.measurement(pointsPerSecond, Int(Double(count) / seconds))
     }
 
     // The naive store: one autocommitted INSERT per point into the same points table.
@@ -89,14 +83,11 @@ func sqlBenchmarks() {
                                    teardown: { try? naive?.connection.close(); naive?.run.close(); naive = nil })) { benchmark in
         let (run, connection) = naive!
         let count = 2_000
-        let started = DispatchTime.now().uptimeNanoseconds
-        benchmark.startMeasurement()
-        for _ in 0..<count {
-            try connection.run("INSERT INTO track_points (trial, name, step, value) VALUES (\(run.trial), 'loss', \(step), \(0.5))")
-            step += 1
+        try measureRate(benchmark, pointsPerSecond, count: count) {
+            for _ in 0..<count {
+                try connection.run("INSERT INTO track_points (trial, name, step, value) VALUES (\(run.trial), 'loss', \(step), \(0.5))")
+                step += 1
+            }
         }
-        benchmark.stopMeasurement()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        benchmark.measurement(pointsPerSecond, Int(Double(count) / seconds))
     }
 }

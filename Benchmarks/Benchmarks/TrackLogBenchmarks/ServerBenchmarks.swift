@@ -43,6 +43,16 @@ final class LoopbackServer {
 let pointsPerSecond = BenchmarkMetric.custom("points/s", polarity: .prefersLarger, useScalingFactor: false)
 let roundTripsPerSecond = BenchmarkMetric.custom("round trips/s", polarity: .prefersLarger, useScalingFactor: false)
 
+/// Measures `body`, which does `count` things, and reports them per second as `metric`.
+func measureRate(_ benchmark: Benchmark, _ metric: BenchmarkMetric, count: Int, _ body: () throws -> Void) rethrows {
+    let started = DispatchTime.now().uptimeNanoseconds
+    benchmark.startMeasurement()
+    try body()
+    benchmark.stopMeasurement()
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+    benchmark.measurement(metric, Int(Double(count) / seconds))
+}
+
 func serverBenchmarks() {
     // Each iteration logs a whole run of points and reports its rate, so pipelining reaches its
     // steady state (the first 64 KiB leave before the server has work) and the final commit,
@@ -56,17 +66,14 @@ func serverBenchmarks() {
         let s = pipelined!
         var curve = LossCurve()
         let count = 200_000
-        let started = DispatchTime.now().uptimeNanoseconds
-        benchmark.startMeasurement()
-        for _ in 0..<count {
-            try s.client.logTrialMetric(s.trial, name: "loss", step: step, value: curve.value(Int(step)))
-            step += 1
+        try measureRate(benchmark, pointsPerSecond, count: count) {
+            for _ in 0..<count {
+                try s.client.logTrialMetric(s.trial, name: "loss", step: step, value: curve.value(Int(step)))
+                step += 1
+            }
+            // Every reply is in (and checked) before the clock stops.
+            try s.client.commit()
         }
-        // Every reply is in (and checked) before the clock stops.
-        try s.client.commit()
-        benchmark.stopMeasurement()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        benchmark.measurement(pointsPerSecond, Int(Double(count) / seconds))
     }
 
     var requestReply: LoopbackServer?
@@ -76,14 +83,11 @@ func serverBenchmarks() {
                                    teardown: { requestReply?.close(); requestReply = nil })) { benchmark in
         let s = requestReply!
         let count = 5_000
-        let started = DispatchTime.now().uptimeNanoseconds
-        benchmark.startMeasurement()
-        for _ in 0..<count {
-            try s.client.logTrialMetric(s.trial, name: "loss", step: step, value: 0.5)
-            step += 1
+        try measureRate(benchmark, roundTripsPerSecond, count: count) {
+            for _ in 0..<count {
+                try s.client.logTrialMetric(s.trial, name: "loss", step: step, value: 0.5)
+                step += 1
+            }
         }
-        benchmark.stopMeasurement()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        benchmark.measurement(roundTripsPerSecond, Int(Double(count) / seconds))
     }
 }
