@@ -127,6 +127,8 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
             // Connect first: while the database is away the events stay in the buffer's files.
             let c = try connection()
             // Frames are read a few at a time, so a long backlog is never decoded whole.
+            var shippedEvents = 0
+            var nextReport = 1_000_000
             while true {
                 var polled = 0
                 if unshippedLocked() < 2 * batchPoints {
@@ -137,9 +139,17 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                         cursors[stream] = try c.lastSequence(stream: stream)
                     }
                 }
-                let shipped = try shipOneBatch(c)
+                let (progressed, shipped) = try shipOneBatch(c)
+                shippedEvents += shipped
+                if shippedEvents >= nextReport {
+                    logger.info("shipping the buffer \(bufferPath): \(shippedEvents) events so far")
+                    nextReport += 1_000_000
+                }
                 pending.removeAll { frame in frame.frame.events.allSatisfy { Int64($0.sequence) <= (cursors[frame.stream] ?? -1) } }
-                if !shipped && polled == 0 { break }
+                if !progressed && polled == 0 { break }
+            }
+            if lastFailure != nil {
+                logger.info("the SQL database \(location.host):\(location.port) is reachable again; \(shippedEvents) events shipped from the buffer \(bufferPath)")
             }
             lastFailure = nil
             return pending.isEmpty
@@ -159,10 +169,12 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         case values(trial: String, step: Int64?, ValueObject, seq: Int64, at: Double)
     }
 
-    /// Ships the oldest unshipped events of one stream in one transaction; false when none are left.
-    private func shipOneBatch(_ c: SQLConnection) throws -> Bool {
+    /// Ships the oldest unshipped events of one stream in one transaction. Returns whether it
+    /// moved on (false: nothing was left) and how many events it stored (none when the database
+    /// had them already).
+    private func shipOneBatch(_ c: SQLConnection) throws -> (progressed: Bool, events: Int) {
         guard let stream = pending.first(where: { f in f.frame.events.contains { Int64($0.sequence) > (cursors[f.stream] ?? -1) } })?.stream else {
-            return false
+            return (false, 0)
         }
         let cursor = cursors[stream] ?? -1
         var items: [Item] = []
@@ -187,7 +199,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                 }
             }
         }
-        guard !items.isEmpty else { return false }
+        guard !items.isEmpty else { return (false, 0) }
         let events = Self.events(items, stream: stream)
         let store = SQLStore(connection: c)
         do {
@@ -217,11 +229,16 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                 try c.insertPoints(points)
             }
             cursors[stream] = events.map(\.lastSeq).max() ?? cursor
+            return (true, items.count)
         } catch is AlreadyApplied {
             // Shipped before (a lost reply, or another process): resume after what is there.
-            cursors[stream] = try c.lastSequence(stream: stream)
+            let stored = try c.lastSequence(stream: stream)
+            guard stored > cursor else {
+                throw TrackError(.io, "the database refuses events of stream \(stream) after sequence \(cursor) as already stored, yet holds none past it")
+            }
+            cursors[stream] = stored
+            return (true, 0)
         }
-        return true
     }
 
     private static func sequence(of item: Item) -> Int64 {
