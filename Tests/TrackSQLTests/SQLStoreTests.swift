@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TrackBackends
 import TrackModel
@@ -43,6 +44,48 @@ struct SQLStoreTests {
         // 25,000 events take three statements (the bind limit).
         let big = (0..<25_000).map { SQLEvent(stream: "w2", seq: Int64($0), kind: "metric", body: "{}") }
         #expect(try c.append(big) == 25_000)
+    }
+
+    @Test("a metric batch applied again (a retry after a lost reply) is refused whole and stored once")
+    func batchRetry() throws {
+        let (_, c) = try freshDatabase()
+        try SQLSchema.migrate(c)
+        let store = SQLStore(connection: c)
+        var batch = PointBatch()
+        for step in 0..<100 { batch.add(trial: "t_0", name: "loss", step: Int64(step), double: Double(step), json: nil) }
+        batch.add(trial: "t_0", step: nil, ["note": "x"], at: 1)
+        let event = SQLEvent(stream: "w", seq: 7, lastSeq: 9, kind: "metric_points", body: #"{"points": 101}"#)
+        func apply() throws {
+            try c.transaction {
+                try store.gate([event])
+                try c.insertPoints(batch)
+            }
+        }
+        try apply()
+        #expect(throws: AlreadyApplied.self) { try apply() }
+        #expect(try c.run("SELECT count(*)::BIGINT FROM track_points").first?.decode(Int64.self) == 101)
+        #expect(try c.lastSequence(stream: "w") == 9)
+        #expect(try c.lastSequence(stream: "other") == -1)
+    }
+
+    @Test("processes migrating a new database at the same time all succeed")
+    func concurrentMigration() throws {
+        let server = try sharedPostgres.get()
+        let uri = try server.freshDatabase()
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            do {
+                let c = try SQLConnection(SQLLocation(uri: TrackURI(uri)))
+                try SQLSchema.migrate(c)
+                try c.close()
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        let c = try SQLConnection(SQLLocation(uri: TrackURI(uri)))
+        #expect(try SQLSchema.version(c) == SQLSchema.current)
+        try c.close()
     }
 
     @Test("URIs: defaults, errors naming the wrong part, and a refused connection")
