@@ -68,11 +68,17 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         }
         let interval = Double(max(1, shipMilliseconds)) / 1000
         let thread = Thread { [weak self] in
+            var failures = 0  // while the database is away, try less often (up to every 5 s)
             while true {
-                Thread.sleep(forTimeInterval: interval)
+                Thread.sleep(forTimeInterval: failures == 0 ? interval : min(5, interval * Double(1 << min(failures, 10))))
                 guard let self else { return }
                 if self.shipLock.withLock({ self.stopped }) { return }
-                _ = try? self.ship(flushing: false)
+                do {
+                    try self.ship(flushing: false)
+                    failures = 0
+                } catch {
+                    failures += 1
+                }
             }
         }
         thread.name = "swift-track sql shipper"

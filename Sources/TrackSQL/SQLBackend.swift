@@ -55,11 +55,19 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
         if flushMilliseconds > 0 {
             let interval = Double(flushMilliseconds) / 1000
             let thread = Thread { [weak self] in
+                // After a failure, wait longer before trying again (up to 10 s): connecting to an
+                // unreachable host holds the lock for the connect timeout.
+                var failures = 0
                 while true {
-                    Thread.sleep(forTimeInterval: interval)
+                    Thread.sleep(forTimeInterval: failures == 0 ? interval : min(10, interval * Double(1 << min(failures, 10))))
                     guard let self, !self.isStopping else { return }
                     self.lock.lock()
-                    try? self.flushLocked()
+                    do {
+                        try self.flushLocked()
+                        failures = 0
+                    } catch {
+                        failures += 1
+                    }
                     self.lock.unlock()
                 }
             }
