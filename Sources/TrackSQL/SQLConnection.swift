@@ -182,7 +182,13 @@ public final class SQLConnection: @unchecked Sendable {
                 _ = try execute("BEGIN")
                 begun = true
                 let result = try body()
-                _ = try execute("COMMIT")
+                do {
+                    _ = try execute("COMMIT")
+                } catch {
+                    let lost = error.sqlState == nil
+                    let message = lost ? error.message + " (while committing: the change may or may not have been applied)" : error.message
+                    throw SQLFailure(sqlState: error.sqlState, message: message)
+                }
                 return result
             } catch {
                 let failure = error as? SQLFailure

@@ -74,6 +74,26 @@ struct SQLBackendTests {
         try backend.close()
     }
 
+    @Test("gathered points are written within the flush interval without a commit")
+    func interval() throws {
+        let server = try sharedPostgres.get()
+        let uri = try server.freshDatabase(options: "&flush_ms=50")
+        let backend = try SQLBackend(uri: TrackURI(uri))
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p"), autoIncrement: false))
+        for step in 0..<10 { try backend.logTrialMetric(trial.uid, name: "loss", step: Int64(step), value: 1) }
+        let observer = try SQLConnection(SQLLocation(uri: TrackURI(uri)))
+        defer { try? observer.close() }
+        var stored: Int64 = 0
+        for _ in 0..<100 where stored < 10 {
+            Thread.sleep(forTimeInterval: 0.05)
+            stored = try observer.run("SELECT count(*)::BIGINT FROM track_points").first!.decode(Int64.self)
+        }
+        #expect(stored == 10)
+        try backend.close()
+        #expect { try backend.logTrialMetric(trial.uid, name: "loss", step: 11, value: 1) } throws: { ($0 as? TrackError)?.message.contains("closed") == true }
+    }
+
     @Test("queries push equality and comparisons into SQL and answer as the in-memory backend")
     func queries() throws {
         registerSQLBackend()
