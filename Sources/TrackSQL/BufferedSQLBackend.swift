@@ -61,7 +61,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         self.batchPoints = max(1, batchPoints)
         local = try EventLogBackend(path: bufferPath, strict: strict)
         do {
-            tailer = try LogTailer(database: bufferPath)
+            tailer = try LogTailer(database: bufferPath, start: Self.readPositions(bufferPath + "/SHIP.position"))
             shipFile = try LogFile.open(bufferPath + "/SHIP.lock", flags: O_RDWR | O_CREAT)
         } catch {
             throw TrackError(.io, "cannot open the buffer at '\(bufferPath)': \(error)")
@@ -154,6 +154,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                 pending.removeAll { frame in frame.frame.events.allSatisfy { Int64($0.sequence) <= (cursors[frame.stream] ?? -1) } }
                 if !progressed && polled == 0 { break }
             }
+            if pending.isEmpty && (shippedEvents > 0 || lastFailure != nil) { savePositions() }
             if lastFailure != nil {
                 logger.info("the SQL database \(location.host):\(location.port) is reachable again; \(shippedEvents) events shipped from the buffer \(bufferPath)")
             }
@@ -165,6 +166,33 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
             lastFailure = message
             if (error as? SQLFailure)?.sqlState == nil { try? shipConnection?.close(); shipConnection = nil }
             throw TrackError(.io, "the SQL database \(location.database) at \(location.host):\(location.port) is unreachable (\(message)); the events logged meanwhile wait in the buffer '\(bufferPath)' and are shipped when it returns")
+        }
+    }
+
+    /// Where the shipper has read every frame and shipped every event, per stream, so that the
+    /// next process opening the buffer starts there instead of rereading it all (docs/FORMAT.md,
+    /// section 16). Anything behind it is filtered by the database's cursors anyway.
+    private static func readPositions(_ path: String) -> [StreamWatermark] {
+        guard let data = FileManager.default.contents(atPath: path),
+              let value = try? JSON.decode(String(decoding: data, as: UTF8.self)), let streams = value["streams"]?.arrayValue else { return [] }
+        return streams.compactMap { s -> StreamWatermark? in
+            guard let stream = s["stream"]?.stringValue, let base = s["base"]?.intValue, let offset = s["offset"]?.intValue, base >= 0 else { return nil }
+            return StreamWatermark(stream: stream, sequence: 0, base: UInt64(base), offset: offset)
+        }
+    }
+
+    /// Saves the tailer's position (write a temporary file, then rename). Must hold `shipLock`
+    /// with nothing pending.
+    private func savePositions() {
+        let streams = tailer.position.sorted { $0.key < $1.key }.map { entry -> Value in
+            .object(["stream": .string(entry.key), "base": .int(Int64(entry.value.base)), "offset": .int(entry.value.offset)])
+        }
+        let text = JSON.encode(.object(["streams": .array(streams)])) + "\n"
+        let path = bufferPath + "/SHIP.position"
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            logger.warning("cannot save the shipping position in \(path): \(error); the next process rereads the buffer")
         }
     }
 

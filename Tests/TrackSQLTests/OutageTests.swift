@@ -134,6 +134,13 @@ struct OutageTests {
         defer { try? events.close() }
         let points = try events.run("SELECT count(*)::BIGINT FROM track_points").first!.decode(Int64.self)
         #expect(points == 5_000)
+        // Where shipping got to is saved; a process opening the buffer again starts there.
+        let position = try String(contentsOfFile: "\(root)/a/SHIP.position", encoding: .utf8)
+        #expect(position.contains(#""offset":"#))
+        let again = try BufferedSQLBackend(location: location, bufferPath: "\(root)/a", batchPoints: 300)
+        #expect(try again.ship())
+        try again.close()
+        #expect(try events.run("SELECT count(*)::BIGINT FROM track_points").first!.decode(Int64.self) == 5_000)
         try reader.close()
     }
 
