@@ -50,7 +50,14 @@ public final class BackendRegistry: Sendable {
         do { uri = try TrackURI(text) } catch { throw TrackError(error) }
         let scheme = uri.scheme.isEmpty ? "file" : uri.scheme
         guard let factory = factories.withLock({ $0[scheme] }) else {
-            throw TrackError(.unknownScheme, "no backend for scheme '\(scheme)' in '\(uri)'; known schemes: \(schemes.map { "\($0)://" }.joined(separator: ", "))")
+            // Backends of modules this one cannot depend on register themselves when asked to.
+            let hint: String
+            switch scheme {
+            case "cockroach", "postgres", "postgresql": hint = " (import TrackSQL and call registerSQLBackend() first)"
+            case "socket": hint = " (import TrackServer and call registerSocketBackend() first)"
+            default: hint = ""
+            }
+            throw TrackError(.unknownScheme, "no backend for scheme '\(scheme)' in '\(uri)'\(hint); known schemes: \(schemes.map { "\($0)://" }.joined(separator: ", "))")
         }
         do {
             return try factory(uri)

@@ -16,6 +16,10 @@ struct RegistryTests {
         } catch {
             Issue.record("unexpected \(error)")
         }
+        // A scheme another module provides says how to register it.
+        #expect { try BackendRegistry().makeBackend(uri: "cockroach://h/db") } throws: {
+            ($0 as? TrackError)?.message.contains("registerSQLBackend()") == true
+        }
     }
 
     @Test("a malformed URI is an error quoting it", arguments: ["", "://nothing", "socket://host:notaport", "ephemeral://?strict", "socket://h:99999"])
