@@ -134,6 +134,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
             let c = try connection()
             // Frames are read a few at a time, so a long backlog is never decoded whole.
             var shippedEvents = 0
+            var moved = false
             var nextReport = 1_000_000
             while true {
                 var polled = 0
@@ -153,8 +154,9 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                 }
                 pending.removeAll { frame in frame.frame.events.allSatisfy { Int64($0.sequence) <= (cursors[frame.stream] ?? -1) } }
                 if !progressed && polled == 0 { break }
+                moved = true
             }
-            if pending.isEmpty && (shippedEvents > 0 || lastFailure != nil) { savePositions() }
+            if pending.isEmpty && moved { savePositions() }
             if lastFailure != nil {
                 logger.info("the SQL database \(location.host):\(location.port) is reachable again; \(shippedEvents) events shipped from the buffer \(bufferPath)")
             }

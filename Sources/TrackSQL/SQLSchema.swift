@@ -100,7 +100,8 @@ public enum SQLSchema {
 
     /// Brings the schema to `current`; returns the version found before. A database written by a
     /// newer build is refused rather than misread. Processes migrating at once may collide on
-    /// PostgreSQL's catalog (a unique violation in `CREATE ... IF NOT EXISTS`): the loser tries again.
+    /// PostgreSQL's catalog (a unique violation or "already exists" in `CREATE ... IF NOT EXISTS`): the
+    /// loser tries again.
     @discardableResult
     public static func migrate(_ connection: SQLConnection) throws -> Int {
         var attempt = 0
@@ -116,7 +117,7 @@ public enum SQLSchema {
                     try connection.execute("INSERT INTO track_schema (version) VALUES (\(v + 1)) ON CONFLICT (version) DO NOTHING")
                 }
                 return found
-            } catch where ["23505", "42P07", "40001"].contains(error.sqlState ?? "") && attempt < 10 {
+            } catch where ["23505", "42P07", "42710", "40001"].contains(error.sqlState ?? "") && attempt < 10 {
                 usleep(UInt32.random(in: 1_000...20_000))
             } catch {
                 throw TrackError(.io, "cannot create the schema in the SQL database \(connection.place): \(error.message)")
