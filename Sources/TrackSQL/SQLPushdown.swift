@@ -120,11 +120,37 @@ struct SQLPushdown {
             }
             return nil
         case .json:
-            // A string at a path inside the body; an object there may be a status, which equals
-            // its name, so objects are kept for Swift to decide.
-            guard c.path.count >= 2, op == .equal, let s = c.operand.stringValue else { return nil }
-            let path = bind(c.path)
-            return "((body::JSONB #> \(path)::TEXT[]) = to_jsonb(\(bind(s))::TEXT) OR jsonb_typeof(body::JSONB #> \(path)::TEXT[]) = 'object')"
+            // A value inside `attrs` (the queryable objects as JSONB, non-finite numbers
+            // replaced: NaN by null, ±Infinity by the largest finite double of its sign).
+            guard c.path.count >= 2 else { return nil }
+            let at = "(attrs #> \(bind(c.path))::TEXT[])"
+            let text = "(attrs #>> \(bind(c.path))::TEXT[])"
+            let kind = "jsonb_typeof\(at)"
+            switch op {
+            case .exists:
+                // A NaN is present in Swift but null here: `true` keeps nulls, `false` keeps them too.
+                guard let wanted = c.operand.boolValue else { return nil }
+                return wanted ? "\(at) IS NOT NULL" : "(\(at) IS NULL OR \(kind) = 'null')"
+            case .equal:
+                // An object there may be a status, which equals its name (a string) or value (an int).
+                if let s = c.operand.stringValue { return "(\(at) = to_jsonb(\(bind(s))::TEXT) OR \(kind) = 'object')" }
+                if let x = Self.number(c.operand), x.isFinite {
+                    // Numbers equal across int and double, and true == 1 in Python's sense.
+                    return "(CASE WHEN \(kind) = 'number' THEN \(text)::FLOAT8 = \(bind(x)) ELSE \(kind) IN ('boolean', 'object') END)"
+                }
+                return nil
+            case .less, .lessOrEqual, .greater, .greaterOrEqual:
+                let sqlOp = [Query.Operator.less: "<", .lessOrEqual: "<=", .greater: ">", .greaterOrEqual: ">="][op]!
+                if let x = Self.number(c.operand), x.isFinite {
+                    return "(CASE WHEN \(kind) = 'number' THEN \(text)::FLOAT8 \(sqlOp) \(bind(x)) ELSE FALSE END)"
+                }
+                if let s = c.operand.stringValue {
+                    return "(CASE WHEN \(kind) = 'string' THEN \(text)\(codePointOrder) \(sqlOp) \(bind(s)) ELSE FALSE END)"
+                }
+                return nil
+            case .notEqual, .oneOf:
+                return nil
+            }
         }
     }
 

@@ -102,19 +102,54 @@ extension SQLConnection {
     /// Inserts a new project row (a concurrent insert of the same uid fails with 23505, and the
     /// transaction is run again).
     func insertProject(_ p: Project) throws {
-        try execute("INSERT INTO track_projects (uid, update_count, body) VALUES (\(p.uid), \(Int64(p.updateCount)), \(JSON.encode(p.trackJSON())))")
+        try execute("""
+            INSERT INTO track_projects (uid, update_count, attrs, body)
+            VALUES (\(p.uid), \(Int64(p.updateCount)), \(Self.attrs(["metadata": .object(p.metadata)]))::JSONB, \(JSON.encode(p.trackJSON())))
+            """)
     }
 
     func updateProject(_ p: Project) throws {
-        try execute("UPDATE track_projects SET update_count = \(Int64(p.updateCount)), body = \(JSON.encode(p.trackJSON())) WHERE uid = \(p.uid)")
+        try execute("""
+            UPDATE track_projects SET update_count = \(Int64(p.updateCount)), attrs = \(Self.attrs(["metadata": .object(p.metadata)]))::JSONB,
+                body = \(JSON.encode(p.trackJSON())) WHERE uid = \(p.uid)
+            """)
     }
 
     func insertGroup(_ g: TrialGroup) throws {
-        try execute("INSERT INTO track_groups (uid, name, project_id, update_count, body) VALUES (\(g.uid), \(g.name), \(g.projectID), \(Int64(g.updateCount)), \(JSON.encode(g.trackJSON)))")
+        try execute("""
+            INSERT INTO track_groups (uid, name, project_id, update_count, attrs, body)
+            VALUES (\(g.uid), \(g.name), \(g.projectID), \(Int64(g.updateCount)), \(Self.attrs(["metadata": .object(g.metadata)]))::JSONB, \(JSON.encode(g.trackJSON)))
+            """)
     }
 
     func updateGroup(_ g: TrialGroup) throws {
-        try execute("UPDATE track_groups SET update_count = \(Int64(g.updateCount)), body = \(JSON.encode(g.trackJSON)) WHERE uid = \(g.uid)")
+        try execute("""
+            UPDATE track_groups SET update_count = \(Int64(g.updateCount)), attrs = \(Self.attrs(["metadata": .object(g.metadata)]))::JSONB,
+                body = \(JSON.encode(g.trackJSON)) WHERE uid = \(g.uid)
+            """)
+    }
+
+    /// The `attrs` column: the objects queries look into, as JSON that JSONB accepts. NaN
+    /// becomes null and ±Infinity the largest finite double of its sign, which orders the same
+    /// against finite operands; pushed-down conditions are rechecked in Swift on the real values.
+    static func attrs(_ objects: ValueObject) -> String {
+        func finite(_ v: Value) -> Value {
+            switch v {
+            case .double(let d) where d.isNaN: return .null
+            case .double(let d) where d.isInfinite: return .double(d > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude)
+            case .array(let items): return .array(items.map(finite))
+            case .object(let fields):
+                var out = ValueObject()
+                for (k, x) in fields { out[k] = finite(x) }
+                return .object(out)
+            default: return v
+            }
+        }
+        return JSON.encode(finite(.object(objects)))
+    }
+
+    private static func trialAttrs(_ t: Trial) -> String {
+        attrs(["metadata": .object(t.metadata), "parameters": .object(t.parameters), "tags": .object(t.tags)])
     }
 
     /// The trial's row body: its JSON without metrics and without the revision bookkeeping
@@ -135,9 +170,9 @@ extension SQLConnection {
 
     func insertTrial(_ t: Trial, chronoStarts: [String: Double]) throws {
         try execute("""
-            INSERT INTO track_trials (uid, hash, revision, name, project_id, group_id, status_name, status_value, update_count, last_change, chrono_starts, body)
+            INSERT INTO track_trials (uid, hash, revision, name, project_id, group_id, status_name, status_value, update_count, last_change, chrono_starts, attrs, body)
             VALUES (\(t.uid), \(t.hash), \(Int64(t.revision)), \(t.name), \(t.projectID), \(t.groupID), \(t.status.name), \(Int64(t.status.value)),
-                    \(Int64(t.updateCount)), \(t.lastChange), \(Self.startsJSON(chronoStarts)), \(Self.trialBody(t)))
+                    \(Int64(t.updateCount)), \(t.lastChange), \(Self.startsJSON(chronoStarts)), \(Self.trialAttrs(t))::JSONB, \(Self.trialBody(t)))
             """)
     }
 
@@ -149,7 +184,7 @@ extension SQLConnection {
                 status_name = \(t.status.name), status_value = \(Int64(t.status.value)),
                 update_count = \(Int64(t.updateCount)) - metric_updates,
                 last_change = GREATEST(coalesce(last_change, 0), \(t.lastChange ?? 0)),
-                chrono_starts = \(Self.startsJSON(chronoStarts)), body = \(Self.trialBody(t))
+                chrono_starts = \(Self.startsJSON(chronoStarts)), attrs = \(Self.trialAttrs(t))::JSONB, body = \(Self.trialBody(t))
             WHERE uid = \(t.uid)
             """)
     }

@@ -23,18 +23,21 @@ public enum SQLSchema {
                 seq BIGINT NOT NULL,
                 last_seq BIGINT NOT NULL,
                 kind TEXT NOT NULL,
-                body JSONB NOT NULL,
+                body TEXT NOT NULL,
                 recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
                 PRIMARY KEY (stream, seq)
             )
             """,
             // Projections. Bodies are track's JSON as text (key order is part of the model;
-            // JSONB would sort keys). ord keeps creation order.
+            // JSONB would sort keys, and refuses NaN and Infinity, which track writes). attrs
+            // holds the queryable objects as JSONB for pushed-down queries (non-finite numbers
+            // replaced, see FORMAT.md). ord keeps creation order.
             """
             CREATE TABLE IF NOT EXISTS track_projects (
                 uid TEXT PRIMARY KEY,
                 ord BIGSERIAL NOT NULL,
                 update_count BIGINT NOT NULL,
+                attrs JSONB NOT NULL,
                 body TEXT NOT NULL
             )
             """,
@@ -45,6 +48,7 @@ public enum SQLSchema {
                 name TEXT NOT NULL,
                 project_id TEXT NOT NULL,
                 update_count BIGINT NOT NULL,
+                attrs JSONB NOT NULL,
                 body TEXT NOT NULL
             )
             """,
@@ -66,6 +70,7 @@ public enum SQLSchema {
                 metric_updates BIGINT NOT NULL DEFAULT 0,
                 last_change FLOAT8,
                 chrono_starts TEXT NOT NULL DEFAULT '{}',
+                attrs JSONB NOT NULL,
                 body TEXT NOT NULL
             )
             """,
@@ -160,7 +165,7 @@ extension SQLConnection {
         binds.append(events.map(\.body))
         let sql = """
             INSERT INTO track_events (stream, seq, last_seq, kind, body)
-            SELECT s, q, l, k, b::JSONB FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[]) AS e(s, q, l, k, b)
+            SELECT s, q, l, k, b FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[]) AS e(s, q, l, k, b)
             ON CONFLICT (stream, seq) DO NOTHING RETURNING seq
             """
         return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).count

@@ -121,6 +121,9 @@ struct SQLBackendTests {
                 try backend.setTrialStatus(stored.uid, statuses[i % statuses.count])
                 if i % 3 != 1 { try backend.logTrialMetadata(stored.uid, ["seed": .int(Int64(i)), "owner": i % 2 == 0 ? "ann" : "bob", "mixed": i % 4 == 0 ? "x" : .int(Int64(i))]) }
                 try backend.logTrialMetric(stored.uid, name: "loss", step: 1, value: Double(i))
+                // Values JSON cannot hold (track writes NaN and Infinity) must not break queries.
+                if i % 6 == 0 { try backend.logTrialMetadata(stored.uid, ["score": .double(i % 12 == 0 ? .nan : -.infinity), "peak": .double(.infinity)]) }
+                if i % 6 == 3 { try backend.logTrialMetadata(stored.uid, ["score": .int(Int64(i)), "flag": .bool(i % 2 == 0), "peak": .double(Double(i) / 2)]) }
             }
         }
         _ = random.next()
@@ -135,6 +138,11 @@ struct SQLBackendTests {
             #"{"parameters.lr": "auto"}"#, #"{"parameters.lr": 0.2}"#, #"{"parameters.layers": {"$gte": 2}}"#, #"{"tags.split": "train"}"#,
             #"{"version": "v1"}"#, #"{"version": 1}"#, #"{"metrics.loss": {"$exists": true}}"#, #"{"uid": {"$lt": "8"}}"#,
             #"[["name", {"$ne": null}], ["metadata.owner", {"$in": ["bob"]}]]"#, #"{"hash": {"$exists": true}}"#,
+            #"{"metadata.score": {"$exists": true}}"#, #"{"metadata.score": {"$exists": false}}"#, #"{"metadata.score": {"$gt": 10}}"#,
+            #"{"metadata.score": {"$lte": 21}}"#, #"{"metadata.peak": {"$gte": 10}}"#, #"{"metadata.peak": {"$lt": 1e300}}"#,
+            #"{"metadata.score": 15}"#, #"{"metadata.score": 15.0}"#, #"{"metadata.flag": 1}"#, #"{"metadata.flag": true}"#,
+            #"{"metadata.owner": {"$gt": "ann"}}"#, #"{"metadata.owner": {"$lte": "ann"}}"#, #"{"metadata.owner": {"$lt": 5}}"#,
+            #"{"parameters.lr": {"$lt": 0.25}}"#, #"{"parameters.lr": {"$gte": "a"}}"#, #"{"tags.split": {"$exists": false}}"#,
         ]
         for text in queries {
             let query = try Query(json: text)
@@ -155,6 +163,11 @@ struct SQLBackendTests {
                                  columns: SQLPushdown.trialColumns)
         #expect(pushed.clauses.count == 4)
         #expect(pushed.condition.contains("name = $1") && pushed.condition.contains("revision::FLOAT8 < $2"))
+        // Inside metadata, parameters and tags: numbers and strings compared, existence.
+        let inside = SQLPushdown(try Query(json: #"{"metadata.lr": {"$lte": 0.01}, "parameters.opt": {"$gt": "a"}, "tags.x": {"$exists": true}, "metadata.n": 3}"#),
+                                 columns: SQLPushdown.trialColumns)
+        #expect(inside.clauses.count == 4)
+        #expect(SQLPushdown(try Query(json: #"{"metadata.lr": {"$ne": 1}, "metadata.k": {"$in": [1]}}"#), columns: SQLPushdown.trialColumns).clauses.isEmpty)
         // Code point order: PostgreSQL is told COLLATE "C"; CockroachDB compares bytes already.
         let order = try Query(json: #"{"name": {"$gt": "a"}}"#)
         #expect(SQLPushdown(order, columns: SQLPushdown.trialColumns).condition == #"name COLLATE "C" > $1"#)
