@@ -122,9 +122,12 @@ struct SQLPushdown {
         case .json:
             // A value inside `attrs` (the queryable objects as JSONB, non-finite numbers
             // replaced: NaN by null, ±Infinity by the largest finite double of its sign).
-            guard c.path.count >= 2 else { return nil }
-            let at = "(attrs #> \(bind(c.path))::TEXT[])"
-            let text = "(attrs #>> \(bind(c.path))::TEXT[])"
+            // Paths and strings with a NUL character (stored as U+FFFD) are left to Swift.
+            guard c.path.count >= 2, !c.path.contains(where: { $0.unicodeScalars.contains("\u{0}") }),
+                  !(c.operand.stringValue?.unicodeScalars.contains("\u{0}") ?? false) else { return nil }
+            let path = bind(c.path)
+            let at = "(attrs #> \(path)::TEXT[])"
+            let text = "(attrs #>> \(path)::TEXT[])"
             let kind = "jsonb_typeof\(at)"
             switch op {
             case .exists:

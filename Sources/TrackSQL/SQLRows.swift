@@ -131,16 +131,24 @@ extension SQLConnection {
 
     /// The `attrs` column: the objects queries look into, as JSON that JSONB accepts. NaN
     /// becomes null and ±Infinity the largest finite double of its sign, which orders the same
-    /// against finite operands; pushed-down conditions are rechecked in Swift on the real values.
+    /// against finite operands; a NUL character (JSONB refuses it) becomes U+FFFD. Pushed-down
+    /// conditions are rechecked in Swift on the real values.
     static func attrs(_ objects: ValueObject) -> String {
+        func clean(_ s: String) -> String {
+            guard s.unicodeScalars.contains("\u{0}") else { return s }
+            var out = String.UnicodeScalarView()
+            for scalar in s.unicodeScalars { out.append(scalar == "\u{0}" ? "\u{FFFD}" : scalar) }
+            return String(out)
+        }
         func finite(_ v: Value) -> Value {
             switch v {
             case .double(let d) where d.isNaN: return .null
             case .double(let d) where d.isInfinite: return .double(d > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude)
+            case .string(let s): return .string(clean(s))
             case .array(let items): return .array(items.map(finite))
             case .object(let fields):
                 var out = ValueObject()
-                for (k, x) in fields { out[k] = finite(x) }
+                for (k, x) in fields { out[clean(k)] = finite(x) }
                 return .object(out)
             default: return v
             }

@@ -124,6 +124,7 @@ struct SQLBackendTests {
                 // Values JSON cannot hold (track writes NaN and Infinity) must not break queries.
                 if i % 6 == 0 { try backend.logTrialMetadata(stored.uid, ["score": .double(i % 12 == 0 ? .nan : -.infinity), "peak": .double(.infinity)]) }
                 if i % 6 == 3 { try backend.logTrialMetadata(stored.uid, ["score": .int(Int64(i)), "flag": .bool(i % 2 == 0), "peak": .double(Double(i) / 2)]) }
+                if i % 10 == 1 { try backend.logTrialMetadata(stored.uid, ["note": .string("a\u{0}b"), "k\u{0}": 1]) }
             }
         }
         _ = random.next()
@@ -143,6 +144,7 @@ struct SQLBackendTests {
             #"{"metadata.score": 15}"#, #"{"metadata.score": 15.0}"#, #"{"metadata.flag": 1}"#, #"{"metadata.flag": true}"#,
             #"{"metadata.owner": {"$gt": "ann"}}"#, #"{"metadata.owner": {"$lte": "ann"}}"#, #"{"metadata.owner": {"$lt": 5}}"#,
             #"{"parameters.lr": {"$lt": 0.25}}"#, #"{"parameters.lr": {"$gte": "a"}}"#, #"{"tags.split": {"$exists": false}}"#,
+            #"{"metadata.note": "a\u0000b"}"#, #"{"metadata.note": {"$gt": "a"}}"#, #"{"metadata.k\u0000": 1}"#,
         ]
         for text in queries {
             let query = try Query(json: text)
