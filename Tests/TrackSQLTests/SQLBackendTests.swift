@@ -94,6 +94,26 @@ struct SQLBackendTests {
         #expect { try backend.logTrialMetric(trial.uid, name: "loss", step: 11, value: 1) } throws: { ($0 as? TrackError)?.message.contains("closed") == true }
     }
 
+    @Test("a damaged row is a clear error naming it; the other objects stay readable")
+    func damagedRow() throws {
+        let server = try sharedPostgres.get()
+        let uri = try server.freshDatabase()
+        let backend = try SQLBackend(uri: TrackURI(uri))
+        _ = try backend.newProject(Project(name: "p"))
+        let good = try #require(try backend.newTrial(Trial(name: "good", projectID: "p"), autoIncrement: false))
+        let bad = try #require(try backend.newTrial(Trial(name: "bad", projectID: "p"), autoIncrement: false))
+        let observer = try SQLConnection(SQLLocation(uri: TrackURI(uri)))
+        try observer.run("UPDATE track_trials SET body = '{\"dtype\": \"trial\", \"revision\": [' WHERE uid = \(bad.uid)")
+        try observer.close()
+        #expect { try backend.getTrial(uid: bad.uid) } throws: {
+            let message = ($0 as? TrackError)?.message ?? ""
+            return message.contains(bad.uid) && message.contains("track_trials") && message.contains("malformed")
+        }
+        #expect(try backend.getTrial(uid: good.uid)?.name == "good")
+        #expect(try backend.getProject("p")?.trials.count == 2)
+        try backend.close()
+    }
+
     @Test("queries push equality and comparisons into SQL and answer as the in-memory backend")
     func queries() throws {
         registerSQLBackend()
