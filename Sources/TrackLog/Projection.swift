@@ -452,6 +452,20 @@ public final class Projection: @unchecked Sendable {
         return s
     }
 
+    /// A trial set into a project or group (`link` is the trial's reference, `containers` the
+    /// projects or groups): the latest reference wins; the container lists the trial.
+    private func addTrial(_ uid: String, to id: String, at hlc: HLC, link: ReferenceWritableKeyPath<TrialState, Stamped<String?>?>,
+                          containers: ReferenceWritableKeyPath<Projection, [String: ContainerState]>, kind: ObjectChange.Kind) {
+        let state = trialState(uid)
+        noteChange(.trial, uid)
+        if state[keyPath: link] == nil || hlc >= state[keyPath: link]!.hlc { state[keyPath: link] = Stamped(value: id, hlc: hlc) }
+        state.touch(hlc)
+        let target = container(&self[keyPath: containers], id)
+        noteChange(kind, id)
+        _ = ContainerState.add(uid, at: hlc, to: &target.trials)
+        target.updateCount += 1
+    }
+
     private func container(_ map: inout [String: ContainerState], _ uid: String) -> ContainerState {
         if let s = map[uid] { return s }
         let s = ContainerState()
@@ -554,23 +568,9 @@ public final class Projection: @unchecked Sendable {
                 }
             }
         case .trialAddedToProject(let uid, let projectID):
-            let state = trialState(uid)
-            noteChange(.trial, uid)
-            if state.projectID == nil || hlc >= state.projectID!.hlc { state.projectID = Stamped(value: projectID, hlc: hlc) }
-            state.touch(hlc)
-            let project = container(&projects, projectID)
-            noteChange(.project, projectID)
-            _ = ContainerState.add(uid, at: hlc, to: &project.trials)
-            project.updateCount += 1
+            addTrial(uid, to: projectID, at: hlc, link: \.projectID, containers: \.projects, kind: .project)
         case .trialAddedToGroup(let uid, let groupID):
-            let state = trialState(uid)
-            noteChange(.trial, uid)
-            if state.groupID == nil || hlc >= state.groupID!.hlc { state.groupID = Stamped(value: groupID, hlc: hlc) }
-            state.touch(hlc)
-            let group = container(&groups, groupID)
-            noteChange(.group, groupID)
-            _ = ContainerState.add(uid, at: hlc, to: &group.trials)
-            group.updateCount += 1
+            addTrial(uid, to: groupID, at: hlc, link: \.groupID, containers: \.groups, kind: .group)
         case .trialStarted(let uid):
             let state = trialState(uid)
             noteChange(.trial, uid)

@@ -50,7 +50,6 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     private var cursors: [String: Int64] = [:]
     private var lastFailure: String?
     private var stopped = false
-    private var shipper: Thread?
 
     /// Opens (creating if needed) the buffer at `bufferPath` and starts shipping to `location`.
     /// The database need not be reachable.
@@ -82,7 +81,6 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
             }
         }
         thread.name = "swift-track sql shipper"
-        shipper = thread
         thread.start()
     }
 
@@ -392,7 +390,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         return try seeded(group: trial.groupID, project: trial.projectID) { try local.newTrial(trial, autoIncrement: autoIncrement) }
     }
     public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
-        guard let first = try fetchTrials(query).first else { throw TrackError(.itemNotFound, "no trial matches the query \(query)") }
+        guard let first = try remote({ try $0.firstTrial(query) }) else { throw TrackError(.itemNotFound, "no trial matches the query \(query)") }
         let values = update.metadataValues(for: first)
         _ = try seeded(trial: first.uid) { () throws -> Trial in
             switch update {

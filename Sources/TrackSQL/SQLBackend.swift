@@ -37,8 +37,6 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     private var gatheringSeqs: ClosedRange<Int64>?
     private var unwritten: [(batch: PointBatch, seqs: ClosedRange<Int64>)] = []
     private var knownTrials: Set<String> = []
-    private var flusher: Thread?
-    private var stopping = false
     private var closed = false
     private let clock: @Sendable () -> Double
 
@@ -60,7 +58,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
                 var failures = 0
                 while true {
                     Thread.sleep(forTimeInterval: failures == 0 ? interval : min(10, interval * Double(1 << min(failures, 10))))
-                    guard let self, !self.isStopping else { return }
+                    guard let self, !self.isClosed else { return }
                     self.lock.lock()
                     do {
                         try self.flushLocked()
@@ -72,7 +70,6 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
                 }
             }
             thread.name = "swift-track sql flusher"
-            flusher = thread
             thread.start()
         }
     }
@@ -92,10 +89,10 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
         return n
     }
 
-    private var isStopping: Bool {
+    private var isClosed: Bool {
         lock.lock()
         defer { lock.unlock() }
-        return stopping
+        return closed
     }
 
     // MARK: - Plumbing
@@ -171,8 +168,10 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
 
     // MARK: - Reading
 
-    private func trials(_ query: Query, limit: Int? = nil) throws -> [Trial] {
-        do { try query.validate(for: Trial.self) } catch { throw TrackError(error) }
+    /// The trials `query` selects, the first `limit` of them; with their metrics, unless
+    /// `metrics` is false (they are read anyway when the query looks at them).
+    private func trials(_ query: Query, limit: Int? = nil, metrics: Bool = true) throws -> [Trial] {
+        try query.validate(for: Trial.self)
         let pushdown = SQLPushdown(query, columns: SQLPushdown.trialColumns, cockroach: connection.isCockroach)
         var rows = try connection.loadTrials(where: pushdown.condition, pushdown.binds).map(\.trial)
         let onMetrics = query.conditions.contains { $0.path[0] == "metrics" }
@@ -182,7 +181,13 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
             out.append(trial)
             if let limit, out.count >= limit { break }
         }
-        return onMetrics ? out : try connection.withMetrics(out)
+        return onMetrics || !metrics ? out : try connection.withMetrics(out)
+    }
+
+    /// The first trial `query` selects, without reading its metrics unless the query needs them:
+    /// for choosing the trial a fetch-and-update changes.
+    func firstTrial(_ query: Query) throws -> Trial? {
+        try locked { try trials(query, limit: 1, metrics: false).first }
     }
 
     public func newProject(_ project: Project) throws -> Project {
@@ -273,7 +278,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
         let onMetrics = query.conditions.contains { $0.path[0] == "metrics" }
         for _ in 0..<20 {
-            guard let first = try locked({ try trials(query, limit: 1).first }) else {
+            guard let first = try firstTrial(query) else {
                 throw TrackError(.itemNotFound, "no trial matches the query \(query)")
             }
             let updated: Trial? = try mutate(SQLStore.Loads(trials: [first.uid], metrics: onMetrics)) { db, now in
@@ -398,7 +403,6 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
         defer { lock.unlock() }
         guard !closed else { return }
         closed = true
-        stopping = true
         try? connection.close()
     }
 }

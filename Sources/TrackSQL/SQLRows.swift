@@ -252,11 +252,14 @@ struct PointBatch: Sendable {
 
     /// Adds the points of one logging call.
     mutating func add(trial: String, step: Int64?, _ metrics: ValueObject, at time: Double) {
-        for (name, value) in metrics {
-            if case .double(let d) = value { add(trial: trial, name: name, step: step, double: d, json: nil) }
-            else { add(trial: trial, name: name, step: step, double: 0, json: JSON.encode(value)) }
-        }
+        for (name, value) in metrics { add(trial: trial, name: name, step: step, value: value) }
         countCall(trial: trial, at: time)
+    }
+
+    /// Adds one point of any value: a double in `values`, anything else as JSON text.
+    mutating func add(trial: String, name: String, step: Int64?, value: Value) {
+        if case .double(let d) = value { add(trial: trial, name: name, step: step, double: d, json: nil) }
+        else { add(trial: trial, name: name, step: step, double: 0, json: JSON.encode(value)) }
     }
 
     /// Adds one point (not counted as a call: see `countCall`).

@@ -147,10 +147,7 @@ struct SQLStore {
             try connection.insertTrial(t, chronoStarts: [:])
             var batch = PointBatch()
             for (name, series) in t.metrics {
-                for p in series.points {
-                    if case .double(let d) = p.value { batch.add(trial: t.uid, name: name, step: p.step, double: d, json: nil) }
-                    else { batch.add(trial: t.uid, name: name, step: p.step, double: 0, json: JSON.encode(p.value)) }
-                }
+                for p in series.points { batch.add(trial: t.uid, name: name, step: p.step, value: p.value) }
             }
             try connection.insertPoints(batch)
         }

@@ -4,17 +4,6 @@ import TrackBackends
 import TrackLog
 import TrackModel
 
-/// A small seeded generator, so a failing seed can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The state without wall-clock times (the event log's come from its clock, the memory
 /// backend's from the call).
@@ -28,7 +17,7 @@ func comparable(_ backend: any TrackProtocol) throws -> StateDump {
 struct PropertyTests {
     @Test("several writers, random compactions and reopenings", arguments: Array(1...12) as [UInt64])
     func randomSequences(_ seed: UInt64) throws {
-        var rng = SeededGenerator(state: seed)
+        var rng = SeededRandom(seed: seed)
         let dir = ScratchDirectory()
         let db = dir.path + "/db"
         let memory = MemoryBackend(strict: true)
@@ -172,7 +161,7 @@ struct ArrivalOrderTests {
         let dir = ScratchDirectory()
         let db = dir.path + "/db"
         let writers = try (0..<3).map { _ in try EventLogBackend(path: db) }
-        var rng = SeededGenerator(state: 99)
+        var rng = SeededRandom(seed: 99)
         _ = try writers[0].newProject(Project(name: "p"))
         var uids: [String] = []
         for i in 0..<4 {

@@ -222,7 +222,7 @@ struct RobustnessTests {
     @Test("random bytes from many clients: the server stays up and the data is untouched")
     func garbage() throws {
         let b = try Bystander()
-        var generator = SplitMix(seed: 42)
+        var generator = SeededRandom(seed: 42)
         for _ in 0..<50 {
             let c = try WireClient(port: b.server.port)
             var bytes = (0..<Int(generator.next() % 4096)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
@@ -236,15 +236,3 @@ struct RobustnessTests {
     }
 }
 
-/// A small deterministic generator for the garbage test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -60,7 +60,7 @@ struct Synth: ParsableCommand {
         let writer = try LogWriter.open(database: database, options: options)
         let uids = (0..<trials).map { "\(prefix)-\($0)_0" }
         let slots = uids.map { writer.slot(trial: $0, name: "loss") }
-        var generator = SplitMix64(seed: UInt64(getpid()))
+        var generator = SeededRandom(seed: UInt64(getpid()))
         let (points, commitEvery, pauseMicroseconds) = (self.points, self.commitEvery, self.pauseMicroseconds)
         let names = ["loss"] + (1..<max(1, metricsPerCall)).map { "m\($0)" }
         for step in 0..<points {
@@ -95,15 +95,3 @@ struct Synth: ParsableCommand {
     }
 }
 
-/// A small, fast, seeded random generator.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
