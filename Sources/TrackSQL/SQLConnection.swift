@@ -74,8 +74,7 @@ public final class SQLConnection: @unchecked Sendable {
             let version = try run("SELECT version()").first?.decode(String.self) ?? ""
             isCockroach = version.contains("CockroachDB")
         } catch {
-            try? connection?.close().wait()
-            try? group.syncShutdownGracefully()
+            try? close()
             throw error
         }
     }
@@ -153,11 +152,18 @@ public final class SQLConnection: @unchecked Sendable {
     }
 
     private func drop() {
-        if let c = connection {
-            let closing: EventLoopFuture<Void> = c.close()
-            closing.whenComplete { _ in }
-        }
+        if let c = connection { Self.release(c, waiting: false) }
         connection = nil
+    }
+
+    /// Closes `c` and keeps it alive until its channel is closed: PostgresNIO asserts (and a debug
+    /// build stops) when a connection is freed while its channel is still open, which a dropped
+    /// connection's last reference would otherwise do right after `close()` was only started.
+    private static func release(_ c: PostgresConnection, waiting: Bool) {
+        let closing: EventLoopFuture<Void> = c.close()
+        closing.whenComplete { _ in }
+        c.closeFuture.whenComplete { _ in withExtendedLifetime(c) {} }
+        if waiting { try? c.closeFuture.wait() }
     }
 
     /// Runs `query` and returns its rows; a failure is a `TrackError(.io)` with the server's message.
@@ -208,10 +214,7 @@ public final class SQLConnection: @unchecked Sendable {
     public func close() throws {
         guard !closed else { return }
         closed = true
-        if let c = connection {
-            let closing: EventLoopFuture<Void> = c.close()
-            try? closing.wait()
-        }
+        if let c = connection { Self.release(c, waiting: true) }
         connection = nil
         try? group.syncShutdownGracefully()
     }

@@ -88,6 +88,23 @@ struct SQLStoreTests {
         try c.close()
     }
 
+    @Test("a connection the client gives up on while it is still open is closed, not freed open, and the next statement reconnects")
+    func droppedWhileOpen() throws {
+        let (_, c) = try freshDatabase()
+        for _ in 0..<5 {
+            // More binds than the protocol allows: PostgresNIO refuses it on the client side, with
+            // the connection still open; SQLConnection drops that connection (PostgresNIO stops a
+            // debug build if one is freed before its channel has closed: a CI run crashed so).
+            var binds = PostgresBindings()
+            for i in 0..<70_000 { binds.append(Int64(i)) }
+            let query = PostgresQuery(unsafeSQL: "SELECT " + (1...70_000).map { "$\($0)" }.joined(separator: ","), binds: binds)
+            #expect { try c.run(query) } throws: { ($0 as? TrackError)?.code == .io }
+            #expect(try c.run("SELECT 41 + 1").first?.decode(Int.self) == 42)
+        }
+        try c.close()
+        #expect { try c.run("SELECT 1") } throws: { ($0 as? TrackError)?.message.contains("closed") == true }
+    }
+
     @Test("URIs: defaults, errors naming the wrong part, and a refused connection")
     func locations() throws {
         let l = try SQLLocation(uri: TrackURI("cockroach://alice:pw@db.example:26000/runs?sslmode=require"))
