@@ -173,8 +173,8 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         do {
             reply = try call("authenticate", ["username": .string(uri.username ?? ""), "password": .string(uri.password ?? "")])
         } catch let error as TrackError {
-            channel.close(promise: nil)
-            try? group.syncShutdownGracefully()
+            // Every stored property is set, so deinit runs and closes the channel and the group
+            // (closing them here as well scheduled work on a loop already shut down).
             throw TrackError(error.code, "cannot log in to \(uri.host):\(port): \(error.message)" + (tls == nil ? " (a server started with --tls-cert needs ?tls=true)" : ""))
         }
         guard reply["status"]?.intValue == 0 else {
@@ -210,10 +210,11 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
     }
 
     deinit {
-        channel.close(promise: nil)
         if channel.eventLoop.inEventLoop {
+            channel.close(promise: nil)
             group.shutdownGracefully { _ in }
         } else {
+            try? channel.close().wait()
             try? group.syncShutdownGracefully()
         }
     }
