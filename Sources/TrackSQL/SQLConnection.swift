@@ -110,18 +110,26 @@ public final class SQLConnection: @unchecked Sendable {
         }
     }
 
-    private static func describe(_ error: any Error) -> String {
-        if let e = error as? PSQLError {
-            if let message = e.serverInfo?[.message] { return message }
-            if let underlying = e.underlying {
-                let text = "\(underlying)"
-                if text.contains("Connection refused") { return "connection refused (is the server running and listening there?)" }
-                if text.contains("timed out") || text.contains("connectTimeout") { return "connection timed out" }
-                return "\(e.code): \(text)"
-            }
-            return "\(e.code)"
+    /// A sentence for `error` (PSQLError's own description hides everything useful).
+    static func describe(_ error: any Error) -> String {
+        guard let e = error as? PSQLError else { return "\(error)" }
+        if let message = e.serverInfo?[.message] { return message }
+        if let underlying = e.underlying {
+            let text = underlying is PSQLError ? describe(underlying) : "\(underlying)"
+            if text.contains("Connection refused") { return "connection refused (is the server running and listening there?)" }
+            if text.contains("timed out") || text.contains("connectTimeout") { return "connection timed out" }
+            return "\(e.code): \(text)"
         }
-        return "\(error)"
+        switch e.code {
+        case .serverClosedConnection: return "the server closed the connection"
+        case .clientClosedConnection: return "the connection was closed"
+        case .uncleanShutdown: return "the connection ended without a clean shutdown"
+        case .tooManyParameters: return "the statement has more than 65,535 parameters"
+        case .queryCancelled: return "the statement was cancelled"
+        case .sslUnsupported: return "the server does not support TLS (try sslmode=disable or prefer)"
+        case .authMechanismRequiresPassword: return "the server wants a password: put it in the URI (user:password@host)"
+        default: return "\(e.code)"
+        }
     }
 
     /// Runs `query`; server errors keep their SQLSTATE, a lost connection is dropped (the next
