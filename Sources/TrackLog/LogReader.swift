@@ -314,17 +314,19 @@ public final class LogTailer: @unchecked Sendable {
     }
 
     /// At most `maxFrames` of the frames appended since the last call: the next call goes on
-    /// where this one stopped, so a consumer far behind holds a bounded number of decoded frames.
+    /// where this one stopped, so a consumer far behind holds a bounded number of decoded frames
+    /// and reads about that many frames' bytes. Empty means caught up (damage skipped on the way
+    /// is reported, not counted).
     public func poll(maxFrames: Int) throws(LogError) -> [LocatedFrame] {
-        frameBudget = max(0, maxFrames)
-        defer { frameBudget = nil }
         var out: [LocatedFrame] = []
-        try poll { out.append($0) }
+        var budget: Int? = max(0, maxFrames)
+        try poll(budget: &budget, skipping: nil, onSkip: nil) { out.append($0) }
         return out
     }
 
-    /// Frames the current poll may still decode (nil: no limit).
-    private var frameBudget: Int?
+    /// The largest frame seen so far, in bytes: a poll with a frame budget reads about
+    /// `budget × this` bytes of a segment, not all that follows.
+    private var largestFrameBytes = 16 << 10
 
     /// A frame passed over undecoded (see `poll(skipping:onSkip:_:)`).
     public struct SkippedFrame: Sendable {
@@ -342,6 +344,13 @@ public final class LogTailer: @unchecked Sendable {
     /// frame at a time. Frames for which `skipping` is true are not decoded but handed to `onSkip`.
     public func poll(skipping: ((FrameHeader) -> Bool)? = nil, onSkip: ((SkippedFrame) -> Void)? = nil,
                      _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
+        var unlimited: Int? = nil
+        try poll(budget: &unlimited, skipping: skipping, onSkip: onSkip, body)
+    }
+
+    /// `poll(skipping:onSkip:_:)` passing over at most `budget` frames (nil: no limit).
+    private func poll(budget: inout Int?, skipping: ((FrameHeader) -> Bool)?, onSkip: ((SkippedFrame) -> Void)?,
+                      _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
         for stream in layout.streamNames() {
             let bases = layout.segmentBases(stream)
             guard let firstBase = bases.first else { continue }
@@ -355,9 +364,10 @@ public final class LogTailer: @unchecked Sendable {
             while true {
                 let newerExists = layout.segmentBases(stream).contains { $0 > base }
                 let path = layout.segmentPath(stream, base: base)
-                let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset, skipping: skipping, onSkip: onSkip, body)
+                let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset, budget: &budget,
+                                                    skipping: skipping, onSkip: onSkip, body)
                 offset = consumed
-                if let budget = frameBudget, budget <= 0 { break }
+                if let left = budget, left <= 0 { break }
                 if newerExists, let next = layout.segmentBases(stream).first(where: { $0 > base }) {
                     if stuck {
                         reportOnce(LogNotice(kind: .damage, message: "unreadable bytes at the end of a sealed segment; skipped", path: path, offset: offset))
@@ -377,9 +387,16 @@ public final class LogTailer: @unchecked Sendable {
         if reportedDamage.insert(key).inserted { reporter(notice) }
     }
 
-    /// Reads complete, valid frames from `offset`; returns them, where reading stopped, and whether
-    /// bytes after that point were left unread (an unfinished frame, or a torn tail).
-    private func readNew(path: String, stream: String, base: UInt64, from offset: Int64,
+    /// Passes complete, valid frames from `offset` to `body`, at most `budget` of them (counted
+    /// down; nil: all); returns where reading stopped, and whether bytes after that point were
+    /// left unread (an unfinished frame, or a torn tail).
+    ///
+    /// With a budget only a window of the segment is read, sized from the largest frame seen, so a
+    /// consumer polling a few frames at a time reads each byte about once instead of re-reading
+    /// the rest of the segment on every call. A window's end is not damage: reading stops there
+    /// (or, if not even one frame fits, the window grows) and what looks wrong is judged only on
+    /// a read reaching the end of the file.
+    private func readNew(path: String, stream: String, base: UInt64, from offset: Int64, budget: inout Int?,
                          skipping: ((FrameHeader) -> Bool)?, onSkip: ((SkippedFrame) -> Void)?,
                          _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) -> (Int64, Bool) {
         let file: LogFile
@@ -387,48 +404,70 @@ public final class LogTailer: @unchecked Sendable {
         defer { file.close() }
         let size = try file.size()
         guard size > offset else { return (offset, false) }
-        let bytes = try file.read(at: offset, count: Int(size - offset))
-        var position = 0
-        var stuck = false
-        var bodyError: LogError?
-        bytes.withUnsafeBytes { raw in
-            while position < raw.count {
-                if let budget = frameBudget {
-                    if budget <= 0 { return }
-                    frameBudget = budget - 1
-                }
-                switch SegmentScanner.check(raw, at: position) {
-                case .success(let header):
-                    if let skipping, skipping(header) {
-                        onSkip?(SkippedFrame(stream: stream, base: base, offset: offset + Int64(position), header: header))
+        var start = offset
+        var remaining = Int(size - offset)
+        var window = budget.map { min(remaining, max(64 << 10, ($0 + 1) * largestFrameBytes * 2)) } ?? remaining
+        while true {
+            let offset = start
+            let bytes = try file.read(at: offset, count: window)
+            let clipped = window < remaining
+            var position = 0
+            var stuck = false
+            var bodyError: LogError?
+            bytes.withUnsafeBytes { raw in
+                while position < raw.count {
+                    if let left = budget, left <= 0 { return }
+                    switch SegmentScanner.check(raw, at: position) {
+                    case .success(let header):
+                        largestFrameBytes = max(largestFrameBytes, header.frameBytes)
+                        if let skipping, skipping(header) {
+                            budget = budget.map { $0 - 1 }
+                            onSkip?(SkippedFrame(stream: stream, base: base, offset: offset + Int64(position), header: header))
+                            position += header.frameBytes
+                            continue
+                        }
+                        let frameBytes = UnsafeRawBufferPointer(rebasing: raw[position..<position + header.frameBytes])
+                        if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path, checksumVerified: true) {
+                            // Only frames handed on count: a poll that skipped damage is not empty.
+                            budget = budget.map { $0 - 1 }
+                            do {
+                                try body(LocatedFrame(stream: stream, segmentBase: base, offset: offset + Int64(position), frame: frame))
+                            } catch {
+                                bodyError = (error as? LogError) ?? LogError(.invalidArgument, "\(error)")
+                                return
+                            }
+                        } else {
+                            reportOnce(LogNotice(kind: .damage, message: "a frame passing its checksum does not decode; skipped", path: path, offset: offset + Int64(position)))
+                        }
                         position += header.frameBytes
-                        continue
-                    }
-                    let frameBytes = UnsafeRawBufferPointer(rebasing: raw[position..<position + header.frameBytes])
-                    if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path, checksumVerified: true) {
-                        do {
-                            try body(LocatedFrame(stream: stream, segmentBase: base, offset: offset + Int64(position), frame: frame))
-                        } catch {
-                            bodyError = (error as? LogError) ?? LogError(.invalidArgument, "\(error)")
+                    case .failure(let problem):
+                        // The window's end, or damage: only a read to the end of the file can tell.
+                        if clipped { return }
+                        if let next = SegmentScanner.nextValidFrame(raw, after: position) {
+                            reportOnce(LogNotice(kind: .damage, message: "\(next - position) damaged bytes before the tail skipped: \(problem.reason)",
+                                                 path: path, offset: offset + Int64(position)))
+                            position = next
+                        } else {
+                            stuck = true
                             return
                         }
-                    } else {
-                        reportOnce(LogNotice(kind: .damage, message: "a frame passing its checksum does not decode; skipped", path: path, offset: offset + Int64(position)))
-                    }
-                    position += header.frameBytes
-                case .failure(let problem):
-                    if let next = SegmentScanner.nextValidFrame(raw, after: position) {
-                        reportOnce(LogNotice(kind: .damage, message: "\(next - position) damaged bytes before the tail skipped: \(problem.reason)",
-                                             path: path, offset: offset + Int64(position)))
-                        position = next
-                    } else {
-                        stuck = true
-                        return
                     }
                 }
             }
+            if let bodyError { throw bodyError }
+            if clipped && position == 0 {
+                // Not one whole frame in the window: read more (at last, the whole rest).
+                window = min(remaining, window * 4)
+                continue
+            }
+            if clipped, budget.map({ $0 > 0 }) ?? true {
+                // Stopped at the window's end with frames still wanted: read on from there.
+                start += Int64(position)
+                remaining -= position
+                window = min(remaining, window)
+                continue
+            }
+            return (offset + Int64(position), stuck)
         }
-        if let bodyError { throw bodyError }
-        return (offset + Int64(position), stuck)
     }
 }

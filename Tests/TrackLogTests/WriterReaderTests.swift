@@ -189,6 +189,52 @@ struct WriterReaderTests {
         try writer.close()
     }
 
+    @Test("a bounded tailer over frames larger than its first window, and over damage mid-segment, sees what an unbounded one sees")
+    func boundedTailerWindows() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        // Random values barely compress: frames of ~400 KiB raw stay far above the tailer's
+        // first 64 KiB window, so it has to grow it.
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, frameBytes: 400 << 10))
+        let s = writer.slot(trial: "a_0", name: "loss")
+        var random = SeededRandom(seed: 11)
+        for step in 0..<200_000 { try writer.append(s, step: Int64(step), value: Double(bitPattern: random.next() >> 2)) }
+        try writer.close()
+        func drain(_ maxFrames: Int?, _ reporter: @escaping LogReporter) throws -> [LocatedFrame] {
+            let tailer = try LogTailer(database: dir.db, reporter: reporter)
+            guard let maxFrames else { return try tailer.poll() }
+            var all: [LocatedFrame] = []
+            while case let some = try tailer.poll(maxFrames: maxFrames), !some.isEmpty {
+                #expect(some.count <= maxFrames)
+                all += some
+            }
+            return all
+        }
+        let whole = try drain(nil, notices.reporter)
+        #expect(whole.count > 3)
+        #expect(whole[1].offset - whole[0].offset > 64 << 10)
+        for budget in [1, 2, 5] {
+            #expect(try drain(budget, notices.reporter).map(\.offset) == whole.map(\.offset))
+        }
+        // Damage inside the second frame: both skip it, report it, and go on with the third.
+        let stream = try #require(DatabaseLayout(root: dir.db).streamNames().first)
+        let segment = DatabaseLayout(root: dir.db).segmentPath(stream, base: try #require(DatabaseLayout(root: dir.db).segmentBases(stream).first))
+        let handle = try #require(FileHandle(forUpdatingAtPath: segment))
+        try handle.seek(toOffset: UInt64(whole[1].offset + 100))
+        handle.write(Data(repeating: 0xA5, count: 64))
+        try handle.close()
+        let unboundedNotices = NoticeCollector()
+        let unbounded = try drain(nil, unboundedNotices.reporter)
+        #expect(unbounded.map(\.offset) == whole.map(\.offset).filter { $0 != whole[1].offset })
+        #expect(unboundedNotices.of(.damage).count == 1)
+        for budget in [1, 3] {
+            let boundedNotices = NoticeCollector()
+            let got = try drain(budget, boundedNotices.reporter)
+            #expect(got.map(\.offset) == unbounded.map(\.offset), "budget \(budget): \(got.map(\.offset)) vs \(unbounded.map(\.offset)), whole \(whole.map(\.offset))")
+            #expect(boundedNotices.of(.damage).map(\.offset) == unboundedNotices.of(.damage).map(\.offset))
+        }
+    }
+
     @Test("not a database: a clear error")
     func notADatabase() throws {
         let dir = TemporaryDirectory()
