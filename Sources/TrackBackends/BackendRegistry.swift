@@ -35,6 +35,13 @@ public final class BackendRegistry: Sendable {
         ])
     }
 
+    /// Schemes whose backends live in modules this one cannot depend on, and the call that
+    /// registers them: named in the error for such a scheme when it was not registered.
+    static let providedElsewhere: [String: (module: String, register: String)] = [
+        "cockroach": ("TrackSQL", "registerSQLBackend"), "postgres": ("TrackSQL", "registerSQLBackend"),
+        "postgresql": ("TrackSQL", "registerSQLBackend"), "socket": ("TrackServer", "registerSocketBackend"),
+    ]
+
     /// Registers (or replaces) the factory for `scheme` (case-insensitive).
     public func register(scheme: String, factory: @escaping Factory) {
         factories.withLock { $0[scheme.lowercased()] = factory }
@@ -50,13 +57,7 @@ public final class BackendRegistry: Sendable {
         do { uri = try TrackURI(text) } catch { throw TrackError(error) }
         let scheme = uri.scheme.isEmpty ? "file" : uri.scheme
         guard let factory = factories.withLock({ $0[scheme] }) else {
-            // Backends of modules this one cannot depend on register themselves when asked to.
-            let hint: String
-            switch scheme {
-            case "cockroach", "postgres", "postgresql": hint = " (import TrackSQL and call registerSQLBackend() first)"
-            case "socket": hint = " (import TrackServer and call registerSocketBackend() first)"
-            default: hint = ""
-            }
+            let hint = Self.providedElsewhere[scheme].map { " (import \($0.module) and call \($0.register)() first)" } ?? ""
             throw TrackError(.unknownScheme, "no backend for scheme '\(scheme)' in '\(uri)'\(hint); known schemes: \(schemes.map { "\($0)://" }.joined(separator: ", "))")
         }
         do {

@@ -18,7 +18,10 @@ struct RegistryTests {
         }
         // A scheme another module provides says how to register it.
         #expect { try BackendRegistry().makeBackend(uri: "cockroach://h/db") } throws: {
-            ($0 as? TrackError)?.message.contains("registerSQLBackend()") == true
+            ($0 as? TrackError)?.message.contains("import TrackSQL and call registerSQLBackend()") == true
+        }
+        #expect { try BackendRegistry().makeBackend(uri: "socket://u:p@h:1") } throws: {
+            ($0 as? TrackError)?.message.contains("import TrackServer and call registerSocketBackend()") == true
         }
     }
 
