@@ -31,19 +31,6 @@ func startServer(_ arguments: [String], input: String = "", errPath: String) thr
     return process
 }
 
-/// A port nothing listens on now.
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 @Suite("the track-server command", .serialized)
 struct CommandTests {
     @Test("add-user reads the password from stdin; serve logs into the backend and flushes on SIGTERM")
@@ -66,14 +53,19 @@ struct CommandTests {
         #expect(noUsers.terminationStatus != 0)
         #expect(String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self).contains("--allow-anonymous"))
 
-        let port = freePort()
-        let server = try startServer(["--listen", "127.0.0.1:\(port)", "--backend", "file://\(dir)/db", "--users", users], errPath: err)
-        var client: WireClient?
-        for _ in 0..<200 where client == nil {
-            client = try? WireClient(port: port)
-            if client == nil { usleep(50_000) }
+        // Port 0: the server takes any free port and says which in its log.
+        let server = try startServer(["--listen", "127.0.0.1:0", "--backend", "file://\(dir)/db", "--users", users], errPath: err)
+        var port: Int?
+        for _ in 0..<400 where port == nil {
+            let log = String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self)
+            if let range = log.range(of: "listening on 127.0.0.1:") {
+                port = Int(log[range.upperBound...].prefix { $0.isNumber })
+            } else {
+                usleep(50_000)
+            }
         }
-        let c = try #require(client)
+        let bound = try #require(port, "the server never said where it listens")
+        let c = try WireClient(port: bound)
         #expect(c.call(#"{"__rpc__": "authenticate", "username": "alice", "password": "s3cret"}"#)?["status"] == 0)
         #expect(c.call(#"{"__rpc__": "new_project", "project": "cli"}"#)?["status"] == 0)
         let uid = try #require(c.call(#"{"__rpc__": "new_trial", "trial": {"dtype": "trial", "name": "t", "project_id": "cli", "parameters": {}}}"#)?["return"]?["uid"]?.stringValue)
@@ -85,7 +77,7 @@ struct CommandTests {
         server.waitUntilExit()
         #expect(server.terminationStatus == 0)
         let log = String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self)
-        #expect(log.contains("listening on 127.0.0.1:\(port)") && log.contains("stopped"))
+        #expect(log.contains("listening on 127.0.0.1:\(bound)") && log.contains("stopped"))
         // Everything acknowledged is in the database, and alice owns her project.
         let backend = try makeBackend(uri: "file://\(dir)/db")
         #expect(try backend.getTrial(uid: uid)?.metrics["loss"]?.count == 100)

@@ -20,7 +20,7 @@ struct TrackServerCommand: ParsableCommand {
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Listen for clients until SIGINT or SIGTERM.")
 
-    @Option(help: "host:port to listen on.")
+    @Option(help: "host:port to listen on (port 0: any free port, named in the log).")
     var listen = "127.0.0.1:8123"
 
     @Option(help: "The backend URI every client logs into (file://, pickled://, ephemeral://, cockroach://, postgres://).")
