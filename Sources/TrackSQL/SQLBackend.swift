@@ -27,7 +27,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     public let strict: Bool
     /// This writer's stream in `track_events`.
     public let stream: String
-    private let connection: SQLConnection
+    let connection: SQLConnection
     private let store: SQLStore
     private let lock = NSLock()
     private var nextSeq: Int64 = 0
@@ -123,15 +123,43 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
 
     /// A change: loads, applies `body`, writes back and stores the event of the record it
     /// returns (nil: nothing changed, no event).
+    ///
+    /// A COMMIT whose reply is lost leaves no doubt behind: the change runs again (same time,
+    /// same event key) and, if the first attempt had committed, its stored event refuses the
+    /// second, which returns the first's result.
     private func mutate<T>(_ loads: SQLStore.Loads, _ body: (inout TrackDatabase, Double) throws -> (T, LogRecord?)) throws -> T {
         try locked {
             let now = clock()
             let seq = nextSeq
             nextSeq += 1
-            return try connection.transaction {
-                let (result, record) = try store.change(loads, strict: strict) { db in try body(&db, now) }
-                if let record { try store.gate([SQLEvent(stream: stream, seq: seq, kind: record.kindName, body: eventBody(record))]) }
-                return result
+            var computed: (result: T, wroteEvent: Bool)?
+            func attempt() throws -> T {
+                try connection.transaction {
+                    let (result, record) = try store.change(loads, strict: strict) { db in try body(&db, now) }
+                    if let record { try store.gate([SQLEvent(stream: stream, seq: seq, kind: record.kindName, body: eventBody(record))]) }
+                    computed = (result, record != nil)
+                    return result
+                }
+            }
+            do {
+                return try attempt()
+            } catch let lost as SQLFailure where lost.outcomeUnknown {
+                guard let first = computed else { throw lost }
+                // Without an event the change wrote nothing: committed or not, it is the same.
+                guard first.wroteEvent else { return first.result }
+                do {
+                    if try connection.eventStored(stream: stream, seq: seq) { return first.result }
+                    return try attempt()
+                } catch is AlreadyApplied {
+                    return first.result
+                } catch let again as SQLFailure where again.sqlState == nil {
+                    throw lost // the database is away: still unknown
+                } catch {
+                    // The first attempt may have committed while this one ran (its effects then
+                    // make the change fail): its event says so.
+                    if (try? connection.eventStored(stream: stream, seq: seq)) == true { return first.result }
+                    throw error
+                }
             }
         }
     }

@@ -49,6 +49,10 @@ struct SQLFailure: Error, Sendable {
     var sqlState: String?
     var message: String
 
+    /// Set when the connection was lost while committing: the transaction may or may not have
+    /// been applied.
+    var outcomeUnknown = false
+
     /// Whether running the whole transaction again may succeed (a conflict with another writer).
     var isRetryable: Bool { ["40001", "40P01", "23505"].contains(sqlState ?? "") }
 }
@@ -63,6 +67,14 @@ public final class SQLConnection: @unchecked Sendable {
     private var connection: PostgresConnection?
     private let logger: Logger
     private var closed = false
+    /// Whether a transaction is open on `connection`. A statement then never reconnects: on a new
+    /// connection it would run outside the transaction and commit on its own.
+    private var inTransaction = false
+
+    /// A fault a test makes happen at the next COMMIT (never set otherwise).
+    enum CommitFault { case connectionLostBefore, replyLostAfter }
+    /// The fault for the next COMMIT, for tests.
+    var injectedCommitFault: CommitFault?
 
     /// Connects to `location`; a refused or failed connection is a `TrackError(.io)` naming it.
     public init(_ location: SQLLocation, logger: Logger = Logger(label: "track-sql")) throws {
@@ -141,6 +153,10 @@ public final class SQLConnection: @unchecked Sendable {
         if let connection, !connection.isClosed {
             live = connection
         } else {
+            if inTransaction {
+                drop()
+                throw SQLFailure(sqlState: nil, message: "the connection to the SQL database \(place) was lost in a transaction (the server rolls it back)")
+            }
             connection = nil
             do { live = try connect() } catch { throw SQLFailure(sqlState: nil, message: (error as? TrackError)?.message ?? "\(error)") }
             connection = live
@@ -158,6 +174,9 @@ public final class SQLConnection: @unchecked Sendable {
             throw SQLFailure(sqlState: nil, message: "the connection to the SQL database \(place) failed: \(error)")
         }
     }
+
+    /// Drops the connection as if the network had failed (for tests).
+    func simulateConnectionLoss() { drop() }
 
     private func drop() {
         if let c = connection { Self.release(c, waiting: false) }
@@ -186,7 +205,9 @@ public final class SQLConnection: @unchecked Sendable {
 
     /// Runs `body` in a transaction and commits. A conflict with another writer (serialization
     /// failure, deadlock, a key inserted meanwhile) rolls back and runs `body` again, up to
-    /// `attempts` times; other failures roll back and are thrown.
+    /// `attempts` times; other failures roll back and are thrown. A connection lost in the
+    /// middle fails the transaction (it is never continued on a new connection); lost while
+    /// committing, the failure has `outcomeUnknown`.
     func transaction<T>(attempts: Int = 30, _ body: () throws -> T) throws -> T {
         var attempt = 0
         while true {
@@ -195,18 +216,31 @@ public final class SQLConnection: @unchecked Sendable {
             do {
                 _ = try execute("BEGIN")
                 begun = true
+                inTransaction = true
                 let result = try body()
-                do {
+                do throws(SQLFailure) {
+                    let fault = injectedCommitFault
+                    injectedCommitFault = nil
+                    if fault == .connectionLostBefore { drop() }
                     _ = try execute("COMMIT")
+                    inTransaction = false
+                    if fault == .replyLostAfter {
+                        drop()
+                        throw SQLFailure(sqlState: nil, message: "the connection to the SQL database \(place) failed: the reply was lost (injected)")
+                    }
                 } catch {
+                    inTransaction = false
                     let lost = error.sqlState == nil
                     let message = lost ? error.message + " (while committing: the change may or may not have been applied)" : error.message
-                    throw SQLFailure(sqlState: error.sqlState, message: message)
+                    throw SQLFailure(sqlState: error.sqlState, message: message, outcomeUnknown: lost)
                 }
                 return result
             } catch {
                 let failure = error as? SQLFailure
-                if failure?.sqlState != nil || failure == nil { _ = try? execute("ROLLBACK") }
+                if inTransaction {
+                    if let connection, !connection.isClosed { _ = try? execute("ROLLBACK") }
+                    inTransaction = false
+                }
                 // A connection found dead at BEGIN ran nothing: try once more on a new one.
                 if let failure, failure.sqlState == nil, !begun, attempt == 1 { continue }
                 if let failure, failure.isRetryable, attempt < attempts {

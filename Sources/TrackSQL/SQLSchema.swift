@@ -190,6 +190,11 @@ extension SQLConnection {
         }
     }
 
+    /// Whether the event (`stream`, `seq`) is stored: whether the change it records committed.
+    func eventStored(stream: String, seq: Int64) throws(SQLFailure) -> Bool {
+        try !execute("SELECT 1 FROM track_events WHERE stream = \(stream) AND seq = \(seq)").isEmpty
+    }
+
     /// The last sequence number of `stream` stored (-1 when none): where shipping it resumes.
     public func lastSequence(stream: String) throws -> Int64 {
         try run("SELECT coalesce(max(last_seq), -1)::BIGINT FROM track_events WHERE stream = \(stream)").first?.decode(Int64.self) ?? -1

@@ -33,6 +33,29 @@ struct SQLBackendTests {
         }
     }
 
+    @Test("a COMMIT whose reply is lost leaves no doubt: the call succeeds and its change is applied once")
+    func lostCommitReply() throws {
+        registerSQLBackend()
+        let server = try sharedPostgres.get()
+        let backend = try #require(try makeBackend(uri: try server.freshDatabase(options: "&flush_ms=0")) as? SQLBackend)
+        _ = try backend.newProject(Project(name: "p"))
+        // Auto-increment makes a change applied twice visible: it would create two revisions.
+        backend.connection.injectedCommitFault = .replyLostAfter  // committed, reply lost
+        let first = try #require(try backend.newTrial(Trial(name: "t", projectID: "p"), autoIncrement: true))
+        backend.connection.injectedCommitFault = .connectionLostBefore  // never committed
+        let second = try #require(try backend.newTrial(Trial(name: "t", projectID: "p"), autoIncrement: true))
+        #expect(first.revision == 0 && second.revision == 1)
+        #expect(try backend.fetchTrials(Query(trackJSON: ["project_id": "p"])).map(\.revision).sorted() == [0, 1])
+        backend.connection.injectedCommitFault = .replyLostAfter
+        try backend.addTrialTags(first.uid, ["k": "v"])
+        backend.connection.injectedCommitFault = .connectionLostBefore
+        try backend.setTrialStatus(first.uid, .completed, error: nil)
+        let read = try #require(try backend.getTrial(uid: first.uid))
+        #expect(read.tags["k"] == "v" && read.status == .completed)
+        #expect(try backend.connection.events(stream: backend.stream).map(\.seq) == [0, 1, 2, 3, 4])
+        try backend.close()
+    }
+
     @Test("metric points are written in batches: by size, on commit, before reads; revision tags count calls")
     func batching() throws {
         registerSQLBackend()

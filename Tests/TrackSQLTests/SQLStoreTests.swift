@@ -105,6 +105,31 @@ struct SQLStoreTests {
         #expect { try c.run("SELECT 1") } throws: { ($0 as? TrackError)?.message.contains("closed") == true }
     }
 
+    @Test("a transaction whose connection is lost midway is never continued on a new one; a lost COMMIT is reported as unknown")
+    func lostInTransaction() throws {
+        let (_, c) = try freshDatabase()
+        try SQLSchema.migrate(c)
+        func stored(_ stream: String) throws -> Int { try c.events(stream: stream).count }
+        // Lost between two statements: the second must not reconnect and commit on its own.
+        #expect(throws: SQLFailure.self) {
+            try c.transaction {
+                _ = try c.insertEvents([SQLEvent(stream: "mid", seq: 0, kind: "x", body: "{}")])
+                c.simulateConnectionLoss()
+                _ = try c.insertEvents([SQLEvent(stream: "mid", seq: 1, kind: "x", body: "{}")])
+            }
+        }
+        #expect(try stored("mid") == 0)
+        // Lost just before COMMIT: not applied; lost just after: applied. Both say "unknown".
+        for (fault, expected) in [(SQLConnection.CommitFault.connectionLostBefore, 0), (.replyLostAfter, 1)] {
+            c.injectedCommitFault = fault
+            #expect {
+                try c.transaction { _ = try c.insertEvents([SQLEvent(stream: "\(fault)", seq: 0, kind: "x", body: "{}")]) }
+            } throws: { ($0 as? SQLFailure)?.outcomeUnknown == true && ($0 as? SQLFailure)?.message.contains("may or may not") == true }
+            #expect(try stored("\(fault)") == expected)
+        }
+        try c.close()
+    }
+
     @Test("URIs: defaults, errors naming the wrong part, and a refused connection")
     func locations() throws {
         let l = try SQLLocation(uri: TrackURI("cockroach://alice:pw@db.example:26000/runs?sslmode=require"))
