@@ -38,7 +38,12 @@ public enum Compactor {
 
     /// Compacts the database at `path`, waiting for another compaction to finish first.
     /// `progress` is called with the bytes of log replayed so far and the total.
-    public static func compact(database path: String, reporter: @escaping LogReporter = standardErrorReporter,
+    ///
+    /// With `limits` (per stream, a segment base and byte offset), only what lies before them is
+    /// folded into the snapshot and only segments wholly before them can be deleted; streams not
+    /// listed are left as they are. A buffer is compacted up to what it has shipped so.
+    public static func compact(database path: String, upTo limits: [String: (base: UInt64, offset: Int64)]? = nil,
+                               reporter: @escaping LogReporter = standardErrorReporter,
                                crashAt: CrashPoint? = nil, progress: ((Int64, Int64) -> Void)? = nil) throws(LogError) -> Report {
         let layout = DatabaseLayout(root: path)
         try layout.validate()
@@ -48,7 +53,7 @@ public enum Compactor {
         let before = try diskBytes(layout)
 
         let materializer = try Materializer(database: path, reporter: reporter)
-        try materializer.reload { done in progress?(done, before) }
+        try materializer.reload(upTo: limits) { done in progress?(done, before) }
         let watermarks = materializer.watermarks
         let generation = materializer.snapshotGeneration + 1
         try FileSystem.createDirectory(layout.snapshotsDirectory)

@@ -342,16 +342,24 @@ public final class LogTailer: @unchecked Sendable {
 
     /// Calls `body` with each frame appended since the last call, stream by stream, decoding one
     /// frame at a time. Frames for which `skipping` is true are not decoded but handed to `onSkip`.
+    ///
+    /// With `limits`, no stream is read past its limit (segment base and byte offset, a frame
+    /// boundary such as a `position`), and streams not listed are not read: the tailer then stands
+    /// exactly there (a compaction of what a consumer has already taken uses this).
     public func poll(skipping: ((FrameHeader) -> Bool)? = nil, onSkip: ((SkippedFrame) -> Void)? = nil,
+                     upTo limits: [String: (base: UInt64, offset: Int64)]? = nil,
                      _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
         var unlimited: Int? = nil
-        try poll(budget: &unlimited, skipping: skipping, onSkip: onSkip, body)
+        try poll(budget: &unlimited, skipping: skipping, onSkip: onSkip, limits: limits, body)
     }
 
-    /// `poll(skipping:onSkip:_:)` passing over at most `budget` frames (nil: no limit).
+    /// `poll(skipping:onSkip:upTo:_:)` passing over at most `budget` frames (nil: no limit).
     private func poll(budget: inout Int?, skipping: ((FrameHeader) -> Bool)?, onSkip: ((SkippedFrame) -> Void)?,
+                      limits: [String: (base: UInt64, offset: Int64)]? = nil,
                       _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
         for stream in layout.streamNames() {
+            let limit = limits?[stream]
+            if limits != nil && limit == nil { continue }
             let bases = layout.segmentBases(stream)
             guard let firstBase = bases.first else { continue }
             var (base, offset) = positions[stream] ?? (firstBase, Int64(SegmentHeader.sizeBytes))
@@ -362,12 +370,15 @@ public final class LogTailer: @unchecked Sendable {
                 (base, offset) = (next, Int64(SegmentHeader.sizeBytes))
             }
             while true {
+                if let limit, base > limit.base || (base == limit.base && offset >= limit.offset) { break }
                 let newerExists = layout.segmentBases(stream).contains { $0 > base }
                 let path = layout.segmentPath(stream, base: base)
-                let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset, budget: &budget,
+                let (consumed, stuck) = try readNew(path: path, stream: stream, base: base, from: offset,
+                                                    end: limit.flatMap { $0.base == base ? $0.offset : nil }, budget: &budget,
                                                     skipping: skipping, onSkip: onSkip, body)
                 offset = consumed
                 if let left = budget, left <= 0 { break }
+                if let limit, base >= limit.base { break }
                 if newerExists, let next = layout.segmentBases(stream).first(where: { $0 > base }) {
                     if stuck {
                         reportOnce(LogNotice(kind: .damage, message: "unreadable bytes at the end of a sealed segment; skipped", path: path, offset: offset))
@@ -396,13 +407,13 @@ public final class LogTailer: @unchecked Sendable {
     /// the rest of the segment on every call. A window's end is not damage: reading stops there
     /// (or, if not even one frame fits, the window grows) and what looks wrong is judged only on
     /// a read reaching the end of the file.
-    private func readNew(path: String, stream: String, base: UInt64, from offset: Int64, budget: inout Int?,
+    private func readNew(path: String, stream: String, base: UInt64, from offset: Int64, end: Int64? = nil, budget: inout Int?,
                          skipping: ((FrameHeader) -> Bool)?, onSkip: ((SkippedFrame) -> Void)?,
                          _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) -> (Int64, Bool) {
         let file: LogFile
         do { file = try LogFile.open(path, flags: O_RDONLY) } catch { return (offset, false) }
         defer { file.close() }
-        let size = try file.size()
+        let size = min(try file.size(), end ?? .max)
         guard size > offset else { return (offset, false) }
         var start = offset
         var remaining = Int(size - offset)

@@ -72,7 +72,8 @@ public final class Materializer: @unchecked Sendable {
         deferred = []
     }
 
-    private func smartReload(reloadingIfLost: Bool, deferringPoints: Bool = false, progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
+    private func smartReload(reloadingIfLost: Bool, deferringPoints: Bool = false, limits: [String: (base: UInt64, offset: Int64)]? = nil,
+                             progress: ((Int64) -> Void)? = nil) throws(LogError) -> [ObjectChange] {
         if !loaded { try loadSnapshot() }
         if !deferringPoints { try applyDeferred() }
         var bytesRead: Int64 = 0
@@ -82,7 +83,7 @@ public final class Materializer: @unchecked Sendable {
             guard skipped.header.endSequence > from else { return }
             deferred.append((skipped, from))
             applied[skipped.stream] = skipped.header.endSequence
-        }) { located in
+        }, upTo: limits) { located in
             let from = applied[located.stream] ?? 0
             let header = located.frame.header
             bytesRead += Int64(header.frameBytes)
@@ -110,8 +111,15 @@ public final class Materializer: @unchecked Sendable {
     /// Discards the state and rebuilds it: the current snapshot, then the log after it.
     /// `progress` is called with the bytes of log read so far.
     public func reload(progress: ((Int64) -> Void)? = nil) throws(LogError) {
+        try reload(upTo: nil, progress: progress)
+    }
+
+    /// `reload()`, reading no stream past `limits` (segment base and byte offset; streams not
+    /// listed stay where the snapshot left them; nil: everything): the state as of those
+    /// positions, which `watermarks` then name.
+    public func reload(upTo limits: [String: (base: UInt64, offset: Int64)]?, progress: ((Int64) -> Void)? = nil) throws(LogError) {
         try loadSnapshot()
-        try smartReload(reloadingIfLost: false, progress: progress)
+        try smartReload(reloadingIfLost: false, limits: limits, progress: progress)
         _ = projection.takeChanges()
     }
 

@@ -68,6 +68,37 @@ struct CompactionTests {
         try third.close()
     }
 
+    @Test("a compaction up to given positions folds only what lies before them; a consumer standing there misses nothing")
+    func compactUpTo() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db, segmentBytes: 8 << 10)
+        try populate(backend, points: 3000)
+        try backend.commit()
+        // Two consumers read what is there and stand at its end (as a buffer's shipper does).
+        let consumer = try LogTailer(database: db), twin = try LogTailer(database: db)
+        _ = try consumer.poll()
+        _ = try twin.poll()
+        let limits = consumer.position
+        try populate(backend, trials: 2, points: 3000, salt: 1)
+        try backend.commit()
+        let state = try StateDump(backend)
+        let expected = try twin.poll().flatMap { f in f.frame.events.map { "\(f.stream)#\($0.sequence)" } }
+        #expect(expected.count > 1000)
+        let report = try Compactor.compact(database: db, upTo: limits, reporter: { _ in })
+        #expect(report.segmentsDeleted > 0)
+        let manifest = try #require(try Compactor.readManifest(DatabaseLayout(root: db)))
+        #expect(manifest.watermarks.map { "\($0.stream)@\($0.base)+\($0.offset)" } == limits.map { "\($0.key)@\($0.value.base)+\($0.value.offset)" }.sorted())
+        // Everything after the limits is still in the log, for the consumer to read.
+        #expect(try consumer.poll().flatMap { f in f.frame.events.map { "\(f.stream)#\($0.sequence)" } } == expected)
+        // The state is whole: in the writer, and opened afresh from the snapshot and the log after it.
+        #expect(try StateDump(backend) == state)
+        try backend.close()
+        let reopened = try EventLogBackend(path: db)
+        #expect(try StateDump(reopened) == state)
+        try reopened.close()
+    }
+
     @Test("a reader whose segment is compacted away reloads from the snapshot and stays right")
     func readerSurvivesCompaction() throws {
         let dir = ScratchDirectory()
