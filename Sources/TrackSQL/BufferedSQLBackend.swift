@@ -29,7 +29,11 @@ import TrackModel
 ///   the same one meanwhile.
 /// - Events are applied leniently (as with strict=false; an operation on an object the database
 ///   lacks is skipped with a warning), so one bad event cannot stop shipping.
-/// - URI options as `SQLBackend`, plus `ship_ms=N` (how often the shipper runs, default 100).
+/// - Shipped events do not pile up: once `compact_bytes` (256 MiB) of segments lie wholly behind
+///   the shipping position, the shipper compacts the buffer up to that position (a snapshot keeps
+///   the state the buffer checks writes against; unshipped events stay in the log).
+/// - URI options as `SQLBackend`, plus `ship_ms=N` (how often the shipper runs, default 100),
+///   `compact_bytes=N` (0: never compact) and `segment_bytes=N` (the buffer's segment size).
 public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     /// The local event-log database that buffers writes.
     public let bufferPath: String
@@ -39,6 +43,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     public let local: EventLogBackend
     private let strict: Bool
     private let batchPoints: Int
+    private let compactBytes: Int64
     private let logger = Logger(label: "track-sql-buffer")
 
     private let shipLock = NSLock()
@@ -53,15 +58,22 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
 
     /// Opens (creating if needed) the buffer at `bufferPath` and starts shipping to `location`.
     /// The database need not be reachable.
-    public init(location: SQLLocation, bufferPath: String, strict: Bool = true, batchPoints: Int = 10_000, shipMilliseconds: Int = 100) throws {
+    /// With `compactBytes` > 0 the shipper compacts the buffer up to what is shipped once that
+    /// many bytes of segments lie wholly behind it (0: never); `segmentBytes` is the buffer's
+    /// segment size.
+    public init(location: SQLLocation, bufferPath: String, strict: Bool = true, batchPoints: Int = 10_000, shipMilliseconds: Int = 100,
+                compactBytes: Int64 = 256 << 20, segmentBytes: Int64 = Limits.segmentBytesDefault) throws {
         self.location = location
+        self.compactBytes = compactBytes
         self.bufferPath = bufferPath
         self.strict = strict
         self.batchPoints = max(1, batchPoints)
-        local = try EventLogBackend(path: bufferPath, strict: strict)
+        local = try EventLogBackend(path: bufferPath, strict: strict, segmentBytes: segmentBytes)
         do {
-            tailer = try LogTailer(database: bufferPath, start: Self.readPositions(bufferPath + "/SHIP.position"))
-            shipFile = try LogFile.open(bufferPath + "/SHIP.lock", flags: O_RDWR | O_CREAT)
+            tailer = try LogTailer(database: bufferPath, start: ShipPosition.read(bufferPath).map { stream, position in
+                StreamWatermark(stream: stream, sequence: 0, base: position.base, offset: position.offset)
+            })
+            shipFile = try LogFile.open(bufferPath + "/" + ShipPosition.lockName, flags: O_RDWR | O_CREAT)
         } catch {
             throw TrackError(.io, "cannot open the buffer at '\(bufferPath)': \(error)")
         }
@@ -91,7 +103,10 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         }
         try self.init(location: SQLLocation(uri: uri), bufferPath: path, strict: BackendOptions.strict(uri),
                       batchPoints: SQLBackend.intOption(uri, "batch_points", default: 10_000, range: 1...1_000_000),
-                      shipMilliseconds: SQLBackend.intOption(uri, "ship_ms", default: 100, range: 1...3_600_000))
+                      shipMilliseconds: SQLBackend.intOption(uri, "ship_ms", default: 100, range: 1...3_600_000),
+                      compactBytes: Int64(SQLBackend.intOption(uri, "compact_bytes", default: 256 << 20, range: 0...(1 << 50))),
+                      segmentBytes: Int64(SQLBackend.intOption(uri, "segment_bytes", default: Int(Limits.segmentBytesDefault),
+                                                               range: Int(Limits.segmentBytesMin)...Int(Limits.segmentBytesMax))))
     }
 
     // MARK: - Shipping
@@ -154,7 +169,11 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                 if !progressed && polled == 0 { break }
                 moved = true
             }
-            if pending.isEmpty && moved { savePositions() }
+            if pending.isEmpty && moved {
+                savePositions()
+                // Compaction replays the buffer: done by the background shipper, not in a caller's commit.
+                if !flushing { compactIfDue() }
+            }
             if lastFailure != nil {
                 logger.info("the SQL database \(location.host):\(location.port) is reachable again; \(shippedEvents) events shipped from the buffer \(bufferPath)")
             }
@@ -169,30 +188,36 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         }
     }
 
-    /// Where the shipper has read every frame and shipped every event, per stream, so that the
-    /// next process opening the buffer starts there instead of rereading it all (docs/FORMAT.md,
-    /// section 16). Anything behind it is filtered by the database's cursors anyway.
-    private static func readPositions(_ path: String) -> [StreamWatermark] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let value = try? JSON.decode(String(decoding: data, as: UTF8.self)), let streams = value["streams"]?.arrayValue else { return [] }
-        return streams.compactMap { s -> StreamWatermark? in
-            guard let stream = s["stream"]?.stringValue, let base = s["base"]?.intValue, let offset = s["offset"]?.intValue, base >= 0 else { return nil }
-            return StreamWatermark(stream: stream, sequence: 0, base: UInt64(base), offset: offset)
+    /// Saves where the shipper has read every frame and shipped every event (`ShipPosition`), so
+    /// that the next process opening the buffer starts there instead of rereading it all. Must
+    /// hold `shipLock` with nothing pending.
+    private func savePositions() {
+        do {
+            try ShipPosition.write(tailer.position, to: bufferPath)
+        } catch {
+            logger.warning("cannot save the shipping position in \(bufferPath)/\(ShipPosition.fileName): \(error); the next process rereads the buffer")
         }
     }
 
-    /// Saves the tailer's position (write a temporary file, then rename). Must hold `shipLock`
-    /// with nothing pending.
-    private func savePositions() {
-        let streams = tailer.position.sorted { $0.key < $1.key }.map { entry -> Value in
-            .object(["stream": .string(entry.key), "base": .int(Int64(entry.value.base)), "offset": .int(entry.value.offset)])
+    /// Compacts the buffer up to what has been shipped once at least `compactBytes` of its
+    /// segments lie wholly behind the shipping position, so a buffer in long use keeps a snapshot
+    /// and its unshipped tail instead of growing forever. Must hold `shipLock` with nothing pending.
+    private func compactIfDue() {
+        guard compactBytes > 0 else { return }
+        let layout = DatabaseLayout(root: bufferPath)
+        let positions = tailer.position
+        var behind: Int64 = 0
+        for (stream, position) in positions {
+            for base in layout.segmentBases(stream) where base < position.base {
+                behind += (try? FileManager.default.attributesOfItem(atPath: layout.segmentPath(stream, base: base))[.size] as? Int64) ?? 0
+            }
         }
-        let text = JSON.encode(.object(["streams": .array(streams)])) + "\n"
-        let path = bufferPath + "/SHIP.position"
+        guard behind >= compactBytes else { return }
         do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            let report = try Compactor.compact(database: bufferPath, upTo: positions, reporter: { [logger] in logger.warning("\($0)") })
+            logger.info("compacted the buffer \(bufferPath) up to what is shipped: \(report.bytesBefore) bytes before, \(report.bytesAfter) after, \(report.segmentsDeleted) segments deleted")
         } catch {
-            logger.warning("cannot save the shipping position in \(path): \(error); the next process rereads the buffer")
+            logger.warning("cannot compact the buffer \(bufferPath): \(error); it keeps its segments")
         }
     }
 

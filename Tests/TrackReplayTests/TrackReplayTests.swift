@@ -131,6 +131,29 @@ struct TrackReplayTests {
         #expect(try trackReplay(["summary", db]).stdout == before)
     }
 
+    @Test("compact on a SQL backend's buffer folds only what it has shipped")
+    func compactBuffer() throws {
+        let dir = Scratch()
+        let db = dir.path + "/buffer"
+        #expect(try trackReplay(["synth", db, "--points", "20000", "--segment-bytes", "4096", "--commit-every", "1000"]).status == 0)
+        // Shipped up to some frames in: SHIP.lock and SHIP.position as a shipper leaves them.
+        let shipper = try LogTailer(database: db), twin = try LogTailer(database: db)
+        _ = try shipper.poll(maxFrames: 12)
+        _ = try twin.poll(maxFrames: 12)
+        FileManager.default.createFile(atPath: db + "/" + ShipPosition.lockName, contents: nil)
+        try ShipPosition.write(shipper.position, to: db)
+        let unshipped = try twin.poll().flatMap { f in f.frame.events.map(\.sequence) }
+        #expect(unshipped.count > 1000)
+        let before = try trackReplay(["summary", db]).stdout
+        let compact = try trackReplay(["compact", db])
+        #expect(compact.status == 0, "\(compact.stderr)")
+        #expect(compact.stdout.contains("buffer") && compact.stdout.contains("snapshot generation 1"))
+        // What was not shipped is still in the log, where the next shipper reads it.
+        let next = try LogTailer(database: db, start: ShipPosition.read(db).map { StreamWatermark(stream: $0.key, sequence: 0, base: $0.value.base, offset: $0.value.offset) })
+        #expect(try next.poll().flatMap { f in f.frame.events.map(\.sequence) } == unshipped)
+        #expect(try trackReplay(["summary", db]).stdout == before)
+    }
+
     @Test("tail prints one line per event, and --follow sees new events")
     func tail() throws {
         let r = try trackReplay(["tail", demoDatabase])

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackBackends
+import TrackLog
 import TrackModel
 @testable import TrackSQL
 
@@ -57,14 +58,15 @@ struct OutageTests {
         try backend.close()
     }
 
-    @Test("with ?buffer=: logging carries on, and every event arrives exactly once")
+    @Test("with ?buffer=: logging carries on, and every event arrives exactly once, the buffer compacted up to what is shipped meanwhile")
     func buffered() throws {
         let server = try LocalPostgresServer()
         defer { server.stop() }
         let buffer = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: buffer) }
         registerSQLBackend()
-        let uri = try server.freshDatabase(options: "&batch_points=700&ship_ms=10&buffer=\(buffer)/log")
+        // Small segments and a low threshold, so that the shipper compacts the buffer during the run.
+        let uri = try server.freshDatabase(options: "&batch_points=700&ship_ms=10&segment_bytes=4096&compact_bytes=4096&buffer=\(buffer)/log")
         let backend = try makeBackend(uri: uri)
         let memory = MemoryBackend()
         var trial = Trial(hash: "")
@@ -96,8 +98,17 @@ struct OutageTests {
         #expect(got.metrics == want.metrics)
         #expect(got.metadata == want.metadata && got.status == .completed)
         #expect(got.updateCount == want.updateCount)
+        // Compacted while running: a snapshot, and the first segments are gone.
+        let layout = DatabaseLayout(root: "\(buffer)/log")
+        #expect(try Compactor.readManifest(layout) != nil)
+        #expect(layout.streamNames().map { layout.segmentBases($0).first ?? 0 }.allSatisfy { $0 > 0 })
         try backend.close()
         #expect(try storedSteps(uri.components(separatedBy: "&buffer=")[0], trial.uid) == Array(0..<15_000))
+        // Opened again (snapshot plus the log after it), the buffer knows the trial and goes on.
+        let reopened = try makeBackend(uri: uri)
+        try reopened.logTrialMetric(trial.uid, name: "loss", step: 15_000, value: 15_000)
+        try reopened.close()
+        #expect(try storedSteps(uri.components(separatedBy: "&buffer=")[0], trial.uid) == Array(0..<15_001))
     }
 
     @Test("a buffer left unshipped is shipped by the next process; two shipping the same events store them once")

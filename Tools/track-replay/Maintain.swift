@@ -101,7 +101,11 @@ struct Verify: ParsableCommand {
 struct Compact: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a snapshot, publish it in MANIFEST and delete the segments it covers.",
-        discussion: "Safe while training processes keep writing, and from any process.")
+        discussion: """
+            Safe while training processes keep writing, and from any process. A cockroach:// or \
+            postgres:// buffer (a database holding SHIP.lock) is compacted only up to what it has \
+            shipped (SHIP.position): its unshipped events stay in the log.
+            """)
 
     @Argument(help: "The database directory.")
     var database: String
@@ -110,9 +114,14 @@ struct Compact: ParsableCommand {
         let report: Compactor.Report
         let layout = DatabaseLayout(root: database)
         do { try layout.validate() } catch { throw ToolError("\(error)") }
+        var limits: [String: (base: UInt64, offset: Int64)]?
+        if ShipPosition.isBuffer(database) {
+            limits = ShipPosition.read(database)
+            print("\(database) is a SQL backend's buffer: compacting up to what it has shipped (\(limits?.count ?? 0) streams in \(ShipPosition.fileName))")
+        }
         let bar = ProgressBar("compacting", total: (try? Compactor.diskBytes(layout)) ?? 1)
         do {
-            report = try Compactor.compact(database: database, reporter: { warn("warning: \($0)") }, progress: { done, _ in bar.update(done) })
+            report = try Compactor.compact(database: database, upTo: limits, reporter: { warn("warning: \($0)") }, progress: { done, _ in bar.update(done) })
         } catch {
             bar.finish()
             throw ToolError("\(error)")
