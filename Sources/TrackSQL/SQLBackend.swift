@@ -219,7 +219,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     }
 
     public func newProject(_ project: Project) throws -> Project {
-        try mutate(SQLStore.Loads(projects: [project.uid])) { db, _ in
+        try mutate(SQLStore.Loads(projects: [project.uid], wholeMemberLists: true)) { db, _ in
             let existed = db.projects[project.uid] != nil
             let stored = db.newProject(project)
             return (stored, existed ? nil : .projectCreated(stored))
@@ -246,7 +246,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     }
 
     public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
-        try mutate(SQLStore.Loads(projects: [group.projectID], groups: [group.uid])) { db, _ in
+        try mutate(SQLStore.Loads(projects: [group.projectID], groups: [group.uid], wholeMemberLists: true)) { db, _ in
             let existed = db.groups[group.uid] != nil
             let stored = try db.newTrialGroup(group)
             return (stored, existed ? nil : .groupCreated(stored))
@@ -274,7 +274,7 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
                 throw TrackError(.itemNotFound, "no trial group matches the query \(query)")
             }
             // Applied to the group as it is once locked; if it no longer matches, look again.
-            let updated: TrialGroup? = try mutate(SQLStore.Loads(projects: [first.projectID], groups: [first.uid])) { db, _ in
+            let updated: TrialGroup? = try mutate(SQLStore.Loads(projects: [first.projectID], groups: [first.uid], wholeMemberLists: true)) { db, _ in
                 guard let current = db.groups[first.uid], try query.matches(current) else { return (nil, nil) }
                 let result = try db.fetchAndUpdateGroup(query, update)
                 guard case .setMetadata(let values) = update else { return (result, nil) }

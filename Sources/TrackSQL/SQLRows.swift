@@ -11,14 +11,67 @@ extension SQLConnection {
 
     private static func lockClause(_ lock: Bool) -> String { lock ? " FOR UPDATE" : "" }
 
+    /// Which of a project's or group's trials to read with it (`track_members`).
+    enum Members {
+        /// Every one, in the order they were added.
+        case all
+        /// Only these, where they are members: enough for a change that adds a trial, which then
+        /// costs the same however large the project (an unloaded member is never re-added: its
+        /// insert does nothing).
+        case only([String])
+    }
+
     /// The projects selected by `condition` (SQL over the table's columns), in creation order.
-    func loadProjects(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false) throws -> [Project] {
-        try loadObjects("track_projects", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try Project(trackJSON: v) }
+    func loadProjects(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false,
+                      members: Members = .all) throws -> [Project] {
+        var projects = try loadObjects("track_projects", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try Project(trackJSON: v) }
+        let lists = try loadMembers("project", projects.map(\.uid), members)
+        for i in projects.indices { projects[i].trials = lists[projects[i].uid] ?? [] }
+        return projects
     }
 
     /// The groups selected by `condition`, in creation order.
-    func loadGroups(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false) throws -> [TrialGroup] {
-        try loadObjects("track_groups", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try TrialGroup(trackJSON: v) }
+    func loadGroups(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false,
+                    members: Members = .all) throws -> [TrialGroup] {
+        var groups = try loadObjects("track_groups", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try TrialGroup(trackJSON: v) }
+        let lists = try loadMembers("group", groups.map(\.uid), members)
+        for i in groups.indices { groups[i].trials = lists[groups[i].uid] ?? [] }
+        return groups
+    }
+
+    /// The trial lists of the `kind` ("project" or "group") objects `owners`, in member order.
+    private func loadMembers(_ kind: String, _ owners: [String], _ members: Members) throws -> [String: [String]] {
+        if owners.isEmpty { return [:] }
+        var binds = PostgresBindings(capacity: 3)
+        binds.append(kind)
+        binds.append(owners)
+        var sql = "SELECT owner, trial FROM track_members WHERE owner_kind = $1 AND owner = ANY($2::TEXT[])"
+        if case .only(let trials) = members {
+            if trials.isEmpty { return [:] }
+            binds.append(trials)
+            sql += " AND trial = ANY($3::TEXT[])"
+        }
+        var lists: [String: [String]] = [:]
+        for row in try execute(PostgresQuery(unsafeSQL: sql + " ORDER BY owner, pos", binds: binds)) {
+            let (owner, trial) = try row.decode((String, String).self)
+            lists[owner, default: []].append(trial)
+        }
+        return lists
+    }
+
+    /// Appends `trials` to the member list of `owner` (a trial already there stays where it is).
+    func addMembers(_ kind: String, _ owner: String, _ trials: [String]) throws {
+        if trials.isEmpty { return }
+        var binds = PostgresBindings(capacity: 3)
+        binds.append(kind)
+        binds.append(owner)
+        binds.append(trials)
+        try execute(PostgresQuery(unsafeSQL: """
+            INSERT INTO track_members (owner_kind, owner, trial, pos)
+            SELECT $1, $2, t, (SELECT coalesce(max(pos), -1) FROM track_members WHERE owner_kind = $1 AND owner = $2) + o
+            FROM unnest($3::TEXT[]) WITH ORDINALITY AS x(t, o)
+            ON CONFLICT (owner_kind, owner, trial) DO NOTHING
+            """, binds: binds))
     }
 
     private func loadObjects<T>(_ table: String, _ condition: String, _ binds: PostgresBindings, lock: Bool, count: WritableKeyPath<T, Int>,
@@ -101,32 +154,54 @@ extension SQLConnection {
 
     /// Inserts a new project row (a concurrent insert of the same uid fails with 23505, and the
     /// transaction is run again).
+    /// Bodies leave the trial list out: it is in `track_members`.
+    private static func body(_ p: Project) -> String {
+        var p = p
+        p.trials = []
+        return JSON.encode(p.trackJSON())
+    }
+
+    private static func body(_ g: TrialGroup) -> String {
+        var g = g
+        g.trials = []
+        return JSON.encode(g.trackJSON)
+    }
+
     func insertProject(_ p: Project) throws {
         try execute("""
             INSERT INTO track_projects (uid, update_count, attrs, body)
-            VALUES (\(p.uid), \(Int64(p.updateCount)), \(Self.attrs(["metadata": .object(p.metadata)]))::JSONB, \(JSON.encode(p.trackJSON())))
+            VALUES (\(p.uid), \(Int64(p.updateCount)), \(Self.attrs(["metadata": .object(p.metadata)]))::JSONB, \(Self.body(p)))
             """)
+        try addMembers("project", p.uid, p.trials)
     }
 
-    func updateProject(_ p: Project) throws {
+    /// Saves `p`, whose trial list was loaded as `before` (whole or in part): trials not in it
+    /// are appended to the member list.
+    func updateProject(_ p: Project, before: [String]) throws {
         try execute("""
             UPDATE track_projects SET update_count = \(Int64(p.updateCount)), attrs = \(Self.attrs(["metadata": .object(p.metadata)]))::JSONB,
-                body = \(JSON.encode(p.trackJSON())) WHERE uid = \(p.uid)
+                body = \(Self.body(p)) WHERE uid = \(p.uid)
             """)
+        let known = Set(before)
+        try addMembers("project", p.uid, p.trials.filter { !known.contains($0) })
     }
 
     func insertGroup(_ g: TrialGroup) throws {
         try execute("""
             INSERT INTO track_groups (uid, name, project_id, update_count, attrs, body)
-            VALUES (\(g.uid), \(g.name), \(g.projectID), \(Int64(g.updateCount)), \(Self.attrs(["metadata": .object(g.metadata)]))::JSONB, \(JSON.encode(g.trackJSON)))
+            VALUES (\(g.uid), \(g.name), \(g.projectID), \(Int64(g.updateCount)), \(Self.attrs(["metadata": .object(g.metadata)]))::JSONB, \(Self.body(g)))
             """)
+        try addMembers("group", g.uid, g.trials)
     }
 
-    func updateGroup(_ g: TrialGroup) throws {
+    /// Saves `g`, whose trial list was loaded as `before` (as `updateProject`).
+    func updateGroup(_ g: TrialGroup, before: [String]) throws {
         try execute("""
             UPDATE track_groups SET update_count = \(Int64(g.updateCount)), attrs = \(Self.attrs(["metadata": .object(g.metadata)]))::JSONB,
-                body = \(JSON.encode(g.trackJSON)) WHERE uid = \(g.uid)
+                body = \(Self.body(g)) WHERE uid = \(g.uid)
             """)
+        let known = Set(before)
+        try addMembers("group", g.uid, g.trials.filter { !known.contains($0) })
     }
 
     /// The `attrs` column: the objects queries look into, as JSON that JSONB accepts. NaN

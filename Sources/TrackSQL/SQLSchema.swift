@@ -1,5 +1,6 @@
 import PostgresNIO
 import TrackBackends
+import TrackModel
 
 /// The versioned schema of the SQL store (docs/FORMAT.md, "SQL schema"). Version N is reached by
 /// running the statements of versions 1...N in order; each statement is idempotent, so two
@@ -90,7 +91,47 @@ public enum SQLSchema {
             )
             """,
         ],
+        // Version 2: a project's and a group's trial lists move out of their bodies into rows of
+        // their own, so that adding a trial writes one row instead of rewriting a list that
+        // grows with the project (moveMemberLists moves existing lists).
+        [
+            """
+            CREATE TABLE IF NOT EXISTS track_members (
+                owner_kind TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                trial TEXT NOT NULL,
+                pos BIGINT NOT NULL,
+                PRIMARY KEY (owner_kind, owner, trial)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS track_members_order ON track_members (owner_kind, owner, pos)",
+        ],
     ]
+
+    /// Data moves run after a version's statements (by version number).
+    static let dataSteps: [Int: @Sendable (SQLConnection) throws -> Void] = [2: { try moveMemberLists($0) }]
+
+    /// Version 2's move: the trial lists in the bodies of projects and groups become
+    /// `track_members` rows, and the bodies keep empty lists. Idempotent (a moved body has an empty
+    /// list), and in one transaction with the rows locked, so concurrent migrations agree.
+    static func moveMemberLists(_ connection: SQLConnection) throws {
+        try connection.transaction {
+            for (table, kind) in [("track_projects", "project"), ("track_groups", "group")] {
+                for row in try connection.execute(PostgresQuery(unsafeSQL: "SELECT uid, body FROM \(table) ORDER BY ord FOR UPDATE")) {
+                    let (uid, body) = try row.decode((String, String).self)
+                    guard case .object(var object)? = try? JSON.decode(body), let trials = object["trials"]?.arrayValue, !trials.isEmpty else { continue }
+                    try connection.addMembers(kind, uid, trials.compactMap(\.stringValue))
+                    object["trials"] = .array([])
+                    try connection.execute(PostgresQuery(unsafeSQL: "UPDATE \(table) SET body = $1 WHERE uid = $2", binds: {
+                        var b = PostgresBindings(capacity: 2)
+                        b.append(JSON.encode(.object(object)))
+                        b.append(uid)
+                        return b
+                    }()))
+                }
+            }
+        }
+    }
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -119,13 +160,16 @@ public enum SQLSchema {
             do {
                 for v in found..<current {
                     for statement in versions[v] { try connection.execute(PostgresQuery(unsafeSQL: statement)) }
+                    try dataSteps[v + 1]?(connection)
                     try connection.execute("INSERT INTO track_schema (version) VALUES (\(v + 1)) ON CONFLICT (version) DO NOTHING")
                 }
                 return found
-            } catch where ["23505", "42P07", "42710", "40001"].contains(error.sqlState ?? "") && attempt < 10 {
+            } catch let error as SQLFailure where ["23505", "42P07", "42710", "40001"].contains(error.sqlState ?? "") && attempt < 10 {
                 usleep(UInt32.random(in: 1_000...20_000))
-            } catch {
+            } catch let error as SQLFailure {
                 throw TrackError(.io, "cannot create the schema in the SQL database \(connection.place): \(error.message)")
+            } catch {
+                throw TrackError(.io, "cannot migrate the SQL database \(connection.place): \(error)")
             }
         }
     }

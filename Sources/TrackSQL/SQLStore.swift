@@ -23,6 +23,10 @@ struct SQLStore {
         var hashes: [String] = []
         /// Whether the loaded trials need their metrics (a query on metrics).
         var metrics = false
+        /// Whether projects and groups are loaded with all their trials (for a change that
+        /// returns them); otherwise only with the loaded trials, so that adding a trial to a
+        /// project costs the same however many it has.
+        var wholeMemberLists = false
     }
 
     let connection: SQLConnection
@@ -33,8 +37,6 @@ struct SQLStore {
     func change<T>(_ loads: Loads, strict: Bool, _ body: (inout TrackDatabase) throws -> T) throws -> T {
         let projectUIDs = loads.projects.filter { !$0.isEmpty }
         let groupUIDs = loads.groups.filter { !$0.isEmpty }
-        let projects = projectUIDs.isEmpty ? [] : try connection.loadProjects(where: "uid = ANY($1::TEXT[])", binds(projectUIDs), lock: true)
-        let groups = groupUIDs.isEmpty ? [] : try connection.loadGroups(where: "uid = ANY($1::TEXT[])", binds(groupUIDs), lock: true)
         var trialRows: [(trial: Trial, chronoStarts: [String: Double])] = []
         if !loads.trials.isEmpty || !loads.hashes.isEmpty {
             var b = PostgresBindings(capacity: 2)
@@ -42,6 +44,9 @@ struct SQLStore {
             b.append(loads.hashes)
             trialRows = try connection.loadTrials(where: "uid = ANY($1::TEXT[]) OR hash = ANY($2::TEXT[])", b, lock: true)
         }
+        let members: SQLConnection.Members = loads.wholeMemberLists ? .all : .only(loads.trials + trialRows.map(\.trial.uid))
+        let projects = projectUIDs.isEmpty ? [] : try connection.loadProjects(where: "uid = ANY($1::TEXT[])", binds(projectUIDs), lock: true, members: members)
+        let groups = groupUIDs.isEmpty ? [] : try connection.loadGroups(where: "uid = ANY($1::TEXT[])", binds(groupUIDs), lock: true, members: members)
         var trials = trialRows.map(\.trial)
         if loads.metrics { trials = try connection.withMetrics(trials) }
 
@@ -52,12 +57,12 @@ struct SQLStore {
 
         let projectsBefore = Dictionary(uniqueKeysWithValues: projects.map { ($0.uid, $0) })
         for (uid, project) in db.projects {
-            if let before = projectsBefore[uid] { if before != project { try connection.updateProject(project) } }
+            if let before = projectsBefore[uid] { if before != project { try connection.updateProject(project, before: before.trials) } }
             else { try connection.insertProject(project) }
         }
         let groupsBefore = Dictionary(uniqueKeysWithValues: groups.map { ($0.uid, $0) })
         for (uid, group) in db.groups {
-            if let before = groupsBefore[uid] { if before != group { try connection.updateGroup(group) } }
+            if let before = groupsBefore[uid] { if before != group { try connection.updateGroup(group, before: before.trials) } }
             else { try connection.insertGroup(group) }
         }
         let trialsBefore = Dictionary(uniqueKeysWithValues: trialRows.map { ($0.trial.uid, $0) })

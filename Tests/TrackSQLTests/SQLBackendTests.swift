@@ -56,6 +56,39 @@ struct SQLBackendTests {
         try backend.close()
     }
 
+    @Test("a project's and a group's rows do not grow with their trials; their lists keep the order trials were added")
+    func memberLists() throws {
+        registerSQLBackend()
+        let server = try sharedPostgres.get()
+        let uri = try server.freshDatabase()
+        let backend = try makeBackend(uri: uri)
+        let memory = MemoryBackend()
+        let observer = try SQLConnection(SQLLocation(uri: TrackURI(uri)))
+        defer { try? observer.close() }
+        func rowBytes() throws -> [Int64] {
+            try observer.run("SELECT length(body)::BIGINT FROM track_projects UNION ALL SELECT length(body)::BIGINT FROM track_groups").map { try $0.decode(Int64.self) }
+        }
+        var sizes: [[Int64]] = []
+        for (n, b) in ([backend, memory] as [any TrackProtocol]).enumerated() {
+            _ = try b.newProject(Project(name: "p"))
+            let g = try b.newTrialGroup(TrialGroup(name: "g", projectID: "p"))
+            for i in 0..<60 {
+                let t = try #require(try b.newTrial(Trial(name: "t\(i % 20)", projectID: "p", groupID: i % 2 == 0 ? g.uid : nil), autoIncrement: true))
+                if i % 2 == 1 && i % 3 == 0 { try b.addGroupTrial(group: g.uid, trial: t.uid) }
+                if n == 0 && (i == 0 || i == 59) { sizes.append(try rowBytes()) }
+            }
+            try b.addProjectTrial(project: "p", trial: try #require(try b.fetchTrials(.all).first).uid)  // already there
+        }
+        #expect(sizes.count == 2 && sizes[0] == sizes[1])
+        let (sqlProjects, memoryProjects) = (try backend.fetchProjects(.all), try memory.fetchProjects(.all))
+        #expect(sqlProjects.map(\.trials) == memoryProjects.map(\.trials) && sqlProjects.map(\.updateCount) == memoryProjects.map(\.updateCount))
+        #expect(sqlProjects.first?.trials.count == 60)
+        let (sqlGroups, memoryGroups) = (try backend.fetchGroups(.all), try memory.fetchGroups(.all))
+        #expect(sqlGroups.map(\.trials) == memoryGroups.map(\.trials) && sqlGroups.map(\.updateCount) == memoryGroups.map(\.updateCount))
+        #expect(try backend.getProject("p") == memoryProjects.first)
+        try backend.close()
+    }
+
     @Test("metric points are written in batches: by size, on commit, before reads; revision tags count calls")
     func batching() throws {
         registerSQLBackend()

@@ -72,6 +72,28 @@ func sqlBenchmarks() {
         }
     }
 
+    // Creating trials in a project that already holds many: each creation adds one member row
+    // (schema version 2); with the list inside the project's body it rewrote the whole list.
+    var sweep: SQLRun?
+    var made = 0
+    Benchmark("cockroach:// new trials in a project already holding 3 k, 300 per run",
+              configuration: .init(metrics: [.wallClock, trialsPerSecond], scalingFactor: .one, maxDuration: .seconds(15), maxIterations: 5,
+                                   setup: {
+                                       let run = try SQLRun()
+                                       for i in 0..<3_000 { _ = try run.backend.newTrial(Trial(name: "pre\(i)", projectID: "bench"), autoIncrement: false) }
+                                       sweep = run
+                                   },
+                                   teardown: { sweep?.close(); sweep = nil })) { benchmark in
+        let run = sweep!
+        let count = 300
+        try measureRate(benchmark, trialsPerSecond, count: count) {
+            for _ in 0..<count {
+                _ = try run.backend.newTrial(Trial(name: "t\(made)", projectID: "bench"), autoIncrement: false)
+                made += 1
+            }
+        }
+    }
+
     // The naive store: one autocommitted INSERT per point into the same points table.
     var naive: (run: SQLRun, connection: SQLConnection)?
     Benchmark("PostgreSQL, one INSERT statement per point (autocommit), 2 k per run",

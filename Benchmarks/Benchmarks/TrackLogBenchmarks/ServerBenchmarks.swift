@@ -42,6 +42,7 @@ final class LoopbackServer {
 
 let pointsPerSecond = BenchmarkMetric.custom("points/s", polarity: .prefersLarger, useScalingFactor: false)
 let roundTripsPerSecond = BenchmarkMetric.custom("round trips/s", polarity: .prefersLarger, useScalingFactor: false)
+let trialsPerSecond = BenchmarkMetric.custom("trials/s", polarity: .prefersLarger, useScalingFactor: false)
 
 /// Measures `body`, which does `count` things, and reports them per second as `metric`.
 func measureRate(_ benchmark: Benchmark, _ metric: BenchmarkMetric, count: Int, _ body: () throws -> Void) rethrows {
