@@ -101,6 +101,9 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
         switch error {
         case let e as TrackError: return e
         case let e as ModelError: return TrackError(e)
+        case let e as SQLFailure where e.sqlState == "22021" && e.message.contains("0x00"):
+            // Bodies and attrs hold NUL escaped or replaced; columns of names and ids cannot.
+            return TrackError(.invalidArgument, "PostgreSQL cannot store the NUL character (U+0000) that a name, id or metric name contains (in \(connection.place))")
         case let e as SQLFailure:
             return TrackError(.io, "the SQL database \(connection.place) failed: \(e.message)\(e.sqlState.map { " (SQLSTATE \($0))" } ?? "")")
         default: return TrackError(.io, "the SQL database \(connection.place) failed: \(error)")

@@ -89,6 +89,17 @@ struct SQLBackendTests {
         try backend.close()
     }
 
+    @Test("a NUL character in a name is a clear error; the backend goes on")
+    func nulInNames() throws {
+        registerSQLBackend()
+        let backend = try makeBackend(uri: try sharedPostgres.get().freshDatabase())
+        #expect { try backend.newProject(Project(name: "a\u{0}b")) } throws: {
+            ($0 as? TrackError)?.code == .invalidArgument && ($0 as? TrackError)?.message.contains("NUL character") == true
+        }
+        #expect(try backend.newProject(Project(name: "ab")).name == "ab")
+        try backend.close()
+    }
+
     @Test("metric points are written in batches: by size, on commit, before reads; revision tags count calls")
     func batching() throws {
         registerSQLBackend()
