@@ -54,6 +54,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     private var pending: [LocatedFrame] = []
     private var cursors: [String: Int64] = [:]
     private var lastFailure: String?
+    private var compactionFailedAt: Date?
     private var stopped = false
 
     /// Opens (creating if needed) the buffer at `bufferPath` and starts shipping to `location`.
@@ -169,9 +170,10 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                 if !progressed && polled == 0 { break }
                 moved = true
             }
-            if pending.isEmpty && moved {
-                savePositions()
-                // Compaction replays the buffer: done by the background shipper, not in a caller's commit.
+            if pending.isEmpty {
+                if moved { savePositions() }
+                // Compaction replays the buffer: done by the background shipper, not in a caller's
+                // commit, and also when idle (a caller's flush may have done the shipping).
                 if !flushing { compactIfDue() }
             }
             if lastFailure != nil {
@@ -213,11 +215,15 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
             }
         }
         guard behind >= compactBytes else { return }
+        // After a failure, wait a minute before trying again (each try replays the buffer).
+        if let failed = compactionFailedAt, Date().timeIntervalSince(failed) < 60 { return }
         do {
             let report = try Compactor.compact(database: bufferPath, upTo: positions, reporter: { [logger] in logger.warning("\($0)") })
+            compactionFailedAt = nil
             logger.info("compacted the buffer \(bufferPath) up to what is shipped: \(report.bytesBefore) bytes before, \(report.bytesAfter) after, \(report.segmentsDeleted) segments deleted")
         } catch {
-            logger.warning("cannot compact the buffer \(bufferPath): \(error); it keeps its segments")
+            compactionFailedAt = Date()
+            logger.warning("cannot compact the buffer \(bufferPath): \(error); it keeps its segments and tries again in a minute")
         }
     }
 
