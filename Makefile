@@ -49,14 +49,17 @@ demo: release
 # postgres user when run as root); Debian's postgresql package provides it, under
 # /usr/lib/postgresql/<version>/bin.
 deps-postgres:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$PG_BIN" ]; then \
-	  echo "deps: PostgreSQL server binaries are installed"; \
+	@missing=""; \
+	if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$PG_BIN" ]; then \
+	  echo "deps: PostgreSQL server binaries are installed"; else missing="postgresql"; fi; \
+	if command -v openssl >/dev/null 2>&1; then :; else missing="$$missing openssl"; fi; \
+	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
-	  echo "deps: installing system package: postgresql (apt-get), for the SQL tests"; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql; \
+	  echo "deps: installing system packages:$$missing (apt-get), for the SQL tests (openssl makes their TLS certificates)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	else \
-	  echo "deps: PostgreSQL is missing and there is no apt-get; install it and set PG_BIN to the folder holding initdb and pg_ctl" >&2; exit 1; \
+	  echo "deps: missing$$missing and there is no apt-get; install PostgreSQL (set PG_BIN to the folder holding initdb and pg_ctl) and openssl" >&2; exit 1; \
 	fi
 
 # The tests use Swift Testing only, so XCTest's empty run is skipped.

@@ -20,6 +20,9 @@ public final class LocalPostgresServer: @unchecked Sendable {
     public let bin: String
     private let fsync: Bool
     private let asPostgres: Bool
+    /// With TLS: the folder of the test CA's files (`ca.crt`; `client.crt` and `client.key` for
+    /// the user `certuser`, who may log in only with that certificate). nil without TLS.
+    public let tlsDirectory: String?
 
     /// The folder holding initdb and pg_ctl (Debian keeps them off the PATH).
     public static func binaries() -> String? {
@@ -31,8 +34,10 @@ public final class LocalPostgresServer: @unchecked Sendable {
     }
 
     /// Creates and starts a server; `fsync: false` (the default, for tests) trades durability
-    /// for speed.
-    public init(fsync: Bool = false) throws {
+    /// for speed. With `tls`, it also accepts TLS with a certificate for `localhost` and
+    /// 127.0.0.1 from a CA made for it (`tlsDirectory`), and has a user `certuser` who logs in
+    /// by client certificate only.
+    public init(fsync: Bool = false, tls: Bool = false) throws {
         guard let bin = Self.binaries() else {
             throw TrackError(.io, "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); `make deps-postgres` installs the postgresql package, or set PG_BIN")
         }
@@ -41,16 +46,56 @@ public final class LocalPostgresServer: @unchecked Sendable {
         asPostgres = getuid() == 0
         directory = NSTemporaryDirectory() + "swift-track-pg-\(UUID().uuidString.prefix(8))"
         port = Self.freePort()
+        tlsDirectory = tls ? directory + "/tls" : nil
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if asPostgres { try run("/bin/chown", ["postgres", directory], asPostgres: false) }
         try run("\(bin)/initdb", ["-D", "\(directory)/data", "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        if let tlsDirectory { try makeCertificates(tlsDirectory) }
         try start()
+        if tls {
+            let admin = try SQLConnection(SQLLocation(uri: TrackURI(uri())))
+            defer { try? admin.close() }
+            try admin.run("CREATE USER certuser")
+        }
+    }
+
+    /// A CA, a server certificate for localhost and 127.0.0.1, and a client certificate for
+    /// `certuser`, made with the openssl tool; `certuser` may log in over TLS by certificate only.
+    private func makeCertificates(_ dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let found = ((ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map { "\($0)/openssl" } + ["/usr/bin/openssl"])
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let openssl = found else {
+            throw TrackError(.io, "openssl is not installed; it makes the TLS test certificates (`make deps-postgres` installs it)")
+        }
+        try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=swift-track test CA",
+                          "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt"], asPostgres: false)
+        for (name, subject, extensions) in [("server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+                                            ("client", "/CN=certuser", "extendedKeyUsage=clientAuth")] {
+            try run(openssl, ["req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", "\(dir)/\(name).key", "-out", "\(dir)/\(name).csr"], asPostgres: false)
+            try Data("\(extensions)\n".utf8).write(to: URL(fileURLWithPath: "\(dir)/\(name).ext"))
+            try run(openssl, ["x509", "-req", "-in", "\(dir)/\(name).csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key", "-CAcreateserial",
+                              "-days", "2", "-extfile", "\(dir)/\(name).ext", "-out", "\(dir)/\(name).crt"], asPostgres: false)
+        }
+        // The server refuses a key others can read; as root the server runs as postgres.
+        chmod("\(dir)/server.key", 0o600)
+        if asPostgres { try run("/bin/chown", ["-R", "postgres", dir], asPostgres: false) }
+        // certuser: certificate only (before initdb's trust lines, which match first otherwise).
+        let hba = "\(directory)/data/pg_hba.conf"
+        let old = String(decoding: FileManager.default.contents(atPath: hba) ?? Data(), as: UTF8.self)
+        guard let handle = FileHandle(forWritingAtPath: hba) else { throw TrackError(.io, "cannot write \(hba)") }
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data(("hostssl all certuser 127.0.0.1/32 cert\nhost all certuser 127.0.0.1/32 reject\n" + old).utf8))
+        try handle.close()
     }
 
     /// Starts the server (again, after `pause()`).
     public func start() throws {
-        try run("\(bin)/pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
-                                  "-o", "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=\(fsync ? "on" : "off")", "start"])
+        var options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=\(fsync ? "on" : "off")"
+        if let tlsDirectory {
+            options += " -c ssl=on -c ssl_cert_file=\(tlsDirectory)/server.crt -c ssl_key_file=\(tlsDirectory)/server.key -c ssl_ca_file=\(tlsDirectory)/ca.crt"
+        }
+        try run("\(bin)/pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60", "-o", options, "start"])
     }
 
     /// Stops the server, keeping its data (`start()` brings it back); `immediate` stops it as a

@@ -20,7 +20,7 @@ import TrackModel
 ///   `commit()` throws until it is written.
 /// - Queries translate the conditions that map onto columns into SQL and evaluate the whole
 ///   query in Swift on the rows read, so answers are those of the in-memory backend.
-/// - URI options: `strict=false`, `sslmode=`, `batch_points=N` (default 10,000), `flush_ms=N`
+/// - URI options: `strict=false`, `sslmode=`, `sslrootcert=`, `sslcert=`, `sslkey=` (see `SQLLocation`), `batch_points=N` (default 10,000), `flush_ms=N`
 ///   (default 200), `buffer=PATH` (see `BufferedSQLBackend`).
 public final class SQLBackend: TrackProtocol, @unchecked Sendable {
     /// Whether references to missing projects and groups are refused.

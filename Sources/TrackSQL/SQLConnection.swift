@@ -8,10 +8,14 @@ import TrackBackends
 import TrackModel
 
 /// Where a SQL database is, read from a `cockroach://` or `postgres://` URI:
-/// `cockroach://user:password@host:port/database?sslmode=disable|prefer|require|verify-full`.
+/// `cockroach://user:password@host:port/database?sslmode=disable|prefer|require|verify-ca|verify-full`,
+/// with libpq's `sslrootcert=PATH` (the CA to verify the server against; default: the system's
+/// trust roots) and `sslcert=PATH&sslkey=PATH` (a client certificate, as CockroachDB's secure
+/// clusters use).
 public struct SQLLocation: Sendable, Equatable {
-    /// TLS use, with libpq's names.
-    public enum SSLMode: String, Sendable { case disable, prefer, require, verifyFull = "verify-full" }
+    /// TLS use, with libpq's names: `require` verifies nothing unless `sslrootcert` is given (then
+    /// as `verify-ca`); `verify-ca` checks the certificate chain; `verify-full` also the host name.
+    public enum SSLMode: String, Sendable { case disable, prefer, require, verifyCA = "verify-ca", verifyFull = "verify-full" }
 
     public var host: String
     public var port: Int
@@ -19,6 +23,11 @@ public struct SQLLocation: Sendable, Equatable {
     public var password: String?
     public var database: String
     public var sslMode: SSLMode
+    /// `sslrootcert`: PEM file of the certificates the server's must chain to.
+    public var rootCertificate: String?
+    /// `sslcert` and `sslkey`: PEM files of a client certificate (chain) and its private key.
+    public var clientCertificate: String?
+    public var clientKey: String?
 
     /// The location `uri` names; the error says which part is wrong.
     public init(uri: TrackURI) throws {
@@ -36,9 +45,55 @@ public struct SQLLocation: Sendable, Equatable {
         database = name.isEmpty ? (uri.scheme == "cockroach" ? "defaultdb" : user) : name
         let mode = uri.option("sslmode") ?? "disable"
         guard let parsed = SSLMode(rawValue: mode) else {
-            throw TrackError(.invalidArgument, "URI option sslmode=\(mode) is not one of disable, prefer, require, verify-full")
+            throw TrackError(.invalidArgument, "URI option sslmode=\(mode) is not one of disable, prefer, require, verify-ca, verify-full")
         }
         sslMode = parsed
+        func file(_ option: String) throws -> String? {
+            guard let path = uri.option(option) else { return nil }
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw TrackError(.invalidArgument, "URI option \(option)=\(path): no readable file there")
+            }
+            return path
+        }
+        rootCertificate = try file("sslrootcert")
+        clientCertificate = try file("sslcert")
+        clientKey = try file("sslkey")
+        guard (clientCertificate == nil) == (clientKey == nil) else {
+            throw TrackError(.invalidArgument, "URI options sslcert and sslkey go together: a client certificate needs its key")
+        }
+        if sslMode == .disable && (rootCertificate != nil || clientCertificate != nil) {
+            throw TrackError(.invalidArgument, "URI options sslrootcert, sslcert and sslkey need TLS, but sslmode=disable (the default): add sslmode=verify-full")
+        }
+    }
+
+    /// The TLS settings of `sslMode` and the certificate options (nil: no TLS); an unreadable
+    /// or malformed certificate or key is an `invalidArgument` error naming its option.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        guard sslMode != .disable else { return nil }
+        var c = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case .disable, .prefer, .require: c.certificateVerification = rootCertificate == nil ? .none : .noHostnameVerification
+        case .verifyCA: c.certificateVerification = .noHostnameVerification
+        case .verifyFull: c.certificateVerification = .fullVerification
+        }
+        do {
+            if let rootCertificate { c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(rootCertificate)) }
+        } catch {
+            throw TrackError(.invalidArgument, "URI option sslrootcert=\(rootCertificate ?? ""): not PEM certificates (\(error))")
+        }
+        if let clientCertificate, let clientKey {
+            do {
+                c.certificateChain = try NIOSSLCertificate.fromPEMFile(clientCertificate).map { .certificate($0) }
+            } catch {
+                throw TrackError(.invalidArgument, "URI option sslcert=\(clientCertificate): not a PEM certificate (\(error))")
+            }
+            do {
+                c.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientKey, format: .pem))
+            } catch {
+                throw TrackError(.invalidArgument, "URI option sslkey=\(clientKey): not a PEM private key (\(error))")
+            }
+        }
+        return c
     }
 }
 
@@ -103,16 +158,17 @@ public final class SQLConnection: @unchecked Sendable {
 
     private func connect() throws -> PostgresConnection {
         let tls: PostgresConnection.Configuration.TLS
-        do {
-            switch location.sslMode {
-            case .disable: tls = .disable
-            case .prefer, .require:
-                var c = TLSConfiguration.makeClientConfiguration()
-                c.certificateVerification = .none
+        if let c = try location.tlsConfiguration() {
+            do {
                 let context = try NIOSSLContext(configuration: c)
                 tls = location.sslMode == .prefer ? .prefer(context) : .require(context)
-            case .verifyFull: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            } catch {
+                throw TrackError(.invalidArgument, "cannot set up TLS for the SQL database \(place): \(error)")
             }
+        } else {
+            tls = .disable
+        }
+        do {
             var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                                  password: location.password, database: location.database, tls: tls)
             configuration.options.connectTimeout = .seconds(5)
@@ -129,6 +185,9 @@ public final class SQLConnection: @unchecked Sendable {
         if let underlying = e.underlying {
             let text = underlying is PSQLError ? describe(underlying) : "\(underlying)"
             if text.contains("Connection refused") { return "connection refused (is the server running and listening there?)" }
+            if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+                return "the server's TLS certificate is not trusted (name its CA with sslrootcert=PATH; verify-full also checks the host name): \(text)"
+            }
             if text.contains("timed out") || text.contains("connectTimeout") { return "connection timed out" }
             return "\(e.code): \(text)"
         }
