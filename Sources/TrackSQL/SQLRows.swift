@@ -24,19 +24,15 @@ extension SQLConnection {
     /// The projects selected by `condition` (SQL over the table's columns), in creation order.
     func loadProjects(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false,
                       members: Members = .all) throws -> [Project] {
-        var projects = try loadObjects("track_projects", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try Project(trackJSON: v) }
-        let lists = try loadMembers("project", projects.map(\.uid), members)
-        for i in projects.indices { projects[i].trials = lists[projects[i].uid] ?? [] }
-        return projects
+        try loadObjects("track_projects", condition, binds, lock: lock, count: \.updateCount,
+                        members: ("project", \.trials, members)) { v throws(ModelError) in try Project(trackJSON: v) }
     }
 
     /// The groups selected by `condition`, in creation order.
     func loadGroups(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool = false,
                     members: Members = .all) throws -> [TrialGroup] {
-        var groups = try loadObjects("track_groups", condition, binds, lock: lock, count: \.updateCount) { v throws(ModelError) in try TrialGroup(trackJSON: v) }
-        let lists = try loadMembers("group", groups.map(\.uid), members)
-        for i in groups.indices { groups[i].trials = lists[groups[i].uid] ?? [] }
-        return groups
+        try loadObjects("track_groups", condition, binds, lock: lock, count: \.updateCount,
+                        members: ("group", \.trials, members)) { v throws(ModelError) in try TrialGroup(trackJSON: v) }
     }
 
     /// The trial lists of the `kind` ("project" or "group") objects `owners`, in member order.
@@ -74,15 +70,22 @@ extension SQLConnection {
             """, binds: binds))
     }
 
+    /// Rows of `table` with their update counts, and their trial lists from `track_members`.
     private func loadObjects<T>(_ table: String, _ condition: String, _ binds: PostgresBindings, lock: Bool, count: WritableKeyPath<T, Int>,
+                                members: (kind: String, trials: WritableKeyPath<T, [String]>, which: Members),
                                 _ make: (Value) throws(ModelError) -> T) throws -> [T] {
         let sql = "SELECT uid, update_count, body FROM \(table) WHERE \(condition) ORDER BY ord" + Self.lockClause(lock)
-        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row in
+        var uids: [String] = []
+        var objects = try execute(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row in
             let (uid, updates, body) = try row.decode((String, Int64, String).self)
             var object = try Self.decodeBody(body, table: table, uid: uid, make)
             object[keyPath: count] = Int(updates)
+            uids.append(uid)
             return object
         }
+        let lists = try loadMembers(members.kind, uids, members.which)
+        for i in objects.indices { objects[i][keyPath: members.trials] = lists[uids[i]] ?? [] }
+        return objects
     }
 
     /// The trials selected by `condition` (without metrics), in creation order, with the start
