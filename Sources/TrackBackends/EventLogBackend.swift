@@ -16,7 +16,7 @@ import TrackModel
 ///   by a process that died is released by the kernel with the process.
 /// - URI options: `strict=false` (allow orphans), `durability=buffered|groupCommit|sync`,
 ///   `segment_bytes=N` (segment size).
-public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
+public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     /// The database directory.
     public let path: String
     /// Whether references to missing projects and groups are refused.
@@ -371,7 +371,7 @@ public final class EventLogBackend: TrackProtocol, @unchecked Sendable {
         }
     }
 
-    /// The whole state as a `track` FileProtocol database.
+    /// The whole state as a `track` FileProtocol database (read from the projection at once).
     public func exportDatabase() throws -> TrackFileDatabase {
         try reading { p in TrackFileDatabase(projects: p.allProjects, groups: p.allGroups, trials: p.allTrials) }
     }

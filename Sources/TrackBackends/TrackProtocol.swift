@@ -106,3 +106,19 @@ extension TrackProtocol {
     /// Same as `commit()`.
     public func close() throws { try commit() }
 }
+
+/// A backend that can take a whole `track` FileProtocol database at once, keeping uids,
+/// revisions, statuses, metrics, chronos and revision tags (the file:// and SQL backends).
+public protocol DatabaseImporting: TrackProtocol {
+    /// Brings `database` in, or throws and writes nothing when any of its projects, groups or
+    /// trials already exists here. `progress` is called with the objects written and the total.
+    func importDatabase(_ database: TrackFileDatabase, progress: (Int, Int) -> Void) throws
+}
+
+extension TrackProtocol {
+    /// The whole state, as a `track` FileProtocol database (objects in creation order, metrics
+    /// included).
+    public func exportDatabase() throws -> TrackFileDatabase {
+        TrackFileDatabase(projects: try fetchProjects(.all), groups: try fetchGroups(.all), trials: try fetchTrials(.all))
+    }
+}

@@ -22,7 +22,7 @@ import TrackModel
 ///   query in Swift on the rows read, so answers are those of the in-memory backend.
 /// - URI options: `strict=false`, `sslmode=`, `sslrootcert=`, `sslcert=`, `sslkey=` (see `SQLLocation`), `batch_points=N` (default 10,000), `flush_ms=N`
 ///   (default 200), `buffer=PATH` (see `BufferedSQLBackend`).
-public final class SQLBackend: TrackProtocol, @unchecked Sendable {
+public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
     /// Whether references to missing projects and groups are refused.
     public let strict: Bool
     /// This writer's stream in `track_events`.
@@ -413,6 +413,53 @@ public final class SQLBackend: TrackProtocol, @unchecked Sendable {
         try gather(trial) { batch, now in
             batch.add(trial: trial, name: name, step: step, double: value, json: nil)
             batch.countCall(trial: trial, at: now)
+        }
+    }
+
+    // MARK: - Import
+
+    /// Brings a `track` FileProtocol database in, in one transaction, keeping uids, revisions,
+    /// statuses, metrics (with and without steps), chronos and revision tags; refuses, writing
+    /// nothing, when any of its projects, groups or trials already exists here. The import is
+    /// one event (`database_imported`, with the counts).
+    public func importDatabase(_ database: TrackFileDatabase, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        try locked {
+            let seq = nextSeq
+            nextSeq += 1
+            try connection.transaction {
+                func binds(_ uids: [String]) -> PostgresBindings {
+                    var b = PostgresBindings(capacity: 1)
+                    b.append(uids)
+                    return b
+                }
+                var clashes: [String] = []
+                clashes += try connection.loadProjects(where: "uid = ANY($1::TEXT[])", binds(database.projects.map(\.uid)), members: .only([])).map { "project \($0.uid)" }
+                clashes += try connection.loadGroups(where: "uid = ANY($1::TEXT[])", binds(database.groups.map(\.uid)), members: .only([])).map { "group \($0.uid)" }
+                clashes += try connection.loadTrialUIDs(database.trials.map(\.uid)).map { "trial \($0)" }
+                guard clashes.isEmpty else {
+                    throw TrackError(.invalidArgument, "the database already holds \(clashes.count) of the imported objects (\(clashes.prefix(3).joined(separator: ", "))\(clashes.count > 3 ? ", ..." : "")); import into a new database")
+                }
+                let total = database.projects.count + database.groups.count + database.trials.count
+                var done = 0
+                for project in database.projects { try connection.insertProject(project); done += 1; progress(done, total) }
+                for group in database.groups { try connection.insertGroup(group); done += 1; progress(done, total) }
+                var points = PointBatch()
+                for trial in database.trials {
+                    try connection.insertTrial(trial, chronoStarts: [:])
+                    for (name, series) in trial.metrics {
+                        for point in series.points { points.add(trial: trial.uid, name: name, step: point.step, value: point.value) }
+                    }
+                    if points.count >= 50_000 {
+                        try connection.insertPoints(points)
+                        points = PointBatch()
+                    }
+                    done += 1
+                    progress(done, total)
+                }
+                try connection.insertPoints(points)
+                let counts = #"{"projects": \#(database.projects.count), "groups": \#(database.groups.count), "trials": \#(database.trials.count)}"#
+                try store.gate([SQLEvent(stream: stream, seq: seq, kind: "database_imported", body: counts)])
+            }
         }
     }
 
