@@ -254,12 +254,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
             guard let first = try p.allTrials.first(where: { try query.matches($0) }) else {
                 throw TrackError(.itemNotFound, "no trial matches the query \(query)")
             }
-            switch update {
-            case .setStatus(let status, let error): try append(.statusSet(trial: first.uid, status, error: error))
-            case .logMetadata, .incrementMetadata: try append(.metadataLogged(trial: first.uid, update.metadataValues(for: first) ?? [:]))
-            case .addTags(let tags): try append(.tagsAdded(trial: first.uid, tags))
-            case .logArguments(let arguments): try append(.argumentsLogged(trial: first.uid, arguments))
-            }
+            try append(.trialUpdated(first, by: update))
             return first.uid
         }
         guard let trial = try reading({ $0.trial(uid) }) else { throw TrackError(.itemNotFound, "trial \(uid) vanished") }

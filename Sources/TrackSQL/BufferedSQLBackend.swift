@@ -55,6 +55,8 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     private var cursors: [String: Int64] = [:]
     private var lastFailure: String?
     private var compactionFailedAt: Date?
+    /// The shipping position's segments when compaction was last found not due (or done).
+    private var basesChecked: [String: UInt64]?
     private var stopped = false
 
     /// Opens (creating if needed) the buffer at `bufferPath` and starts shipping to `location`.
@@ -206,20 +208,28 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     /// and its unshipped tail instead of growing forever. Must hold `shipLock` with nothing pending.
     private func compactIfDue() {
         guard compactBytes > 0 else { return }
-        let layout = DatabaseLayout(root: bufferPath)
         let positions = tailer.position
+        // What lies wholly behind the position changes only when the position enters another
+        // segment: an idle shipper does not list and measure the segments on every round.
+        let bases = positions.mapValues(\.base)
+        if bases == basesChecked { return }
+        let layout = DatabaseLayout(root: bufferPath)
         var behind: Int64 = 0
         for (stream, position) in positions {
             for base in layout.segmentBases(stream) where base < position.base {
                 behind += (try? FileManager.default.attributesOfItem(atPath: layout.segmentPath(stream, base: base))[.size] as? Int64) ?? 0
             }
         }
-        guard behind >= compactBytes else { return }
+        guard behind >= compactBytes else {
+            basesChecked = bases
+            return
+        }
         // After a failure, wait a minute before trying again (each try replays the buffer).
         if let failed = compactionFailedAt, Date().timeIntervalSince(failed) < 60 { return }
         do {
             let report = try Compactor.compact(database: bufferPath, upTo: positions, reporter: { [logger] in logger.warning("\($0)") })
             compactionFailedAt = nil
+            basesChecked = bases
             logger.info("compacted the buffer \(bufferPath) up to what is shipped: \(report.bytesBefore) bytes before, \(report.bytesAfter) after, \(report.segmentsDeleted) segments deleted")
         } catch {
             compactionFailedAt = Date()
@@ -473,7 +483,9 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     /// database is unreachable (the events wait in the buffer).
     public func commit() throws {
         try local.commit()
-        _ = try? ship()
+        // While the database is away the background shipper keeps trying (and backs off); a
+        // commit in a training loop does not wait for another connection attempt.
+        if shipLock.withLock({ lastFailure == nil }) { _ = try? ship() }
     }
 
     /// Commits, ships for up to `shipSeconds` (what is left is shipped by the next process that

@@ -314,14 +314,7 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
             }
             let updated: Trial? = try mutate(SQLStore.Loads(trials: [first.uid], metrics: onMetrics)) { db, now in
                 guard let current = db.trials[first.uid], try query.matches(current) else { return (nil, nil) }
-                let record: LogRecord
-                switch update {
-                case .setStatus(let status, let error): record = .statusSet(trial: current.uid, status, error: error)
-                case .logMetadata, .incrementMetadata: record = .metadataLogged(trial: current.uid, update.metadataValues(for: current) ?? [:])
-                case .addTags(let tags): record = .tagsAdded(trial: current.uid, tags)
-                case .logArguments(let arguments): record = .argumentsLogged(trial: current.uid, arguments)
-                }
-                return (try db.fetchAndUpdateTrial(query, update, now: now), record)
+                return (try db.fetchAndUpdateTrial(query, update, now: now), .trialUpdated(current, by: update))
             }
             if let updated { return try locked { try connection.withMetrics([updated])[0] } }
         }
@@ -446,9 +439,7 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
                 var points = PointBatch()
                 for trial in database.trials {
                     try connection.insertTrial(trial, chronoStarts: [:])
-                    for (name, series) in trial.metrics {
-                        for point in series.points { points.add(trial: trial.uid, name: name, step: point.step, value: point.value) }
-                    }
+                    points.add(metricsOf: trial)
                     if points.count >= 50_000 {
                         try connection.insertPoints(points)
                         points = PointBatch()

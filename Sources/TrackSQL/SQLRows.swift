@@ -181,12 +181,8 @@ extension SQLConnection {
     /// Saves `p`, whose trial list was loaded as `before` (whole or in part): trials not in it
     /// are appended to the member list.
     func updateProject(_ p: Project, before: [String]) throws {
-        try execute("""
-            UPDATE track_projects SET update_count = \(Int64(p.updateCount)), attrs = \(Self.attrs(["metadata": .object(p.metadata)]))::JSONB,
-                body = \(Self.body(p)) WHERE uid = \(p.uid)
-            """)
-        let known = Set(before)
-        try addMembers("project", p.uid, p.trials.filter { !known.contains($0) })
+        try updateListOwner("track_projects", "project", uid: p.uid, updateCount: p.updateCount, metadata: p.metadata, body: Self.body(p),
+                            trials: p.trials, before: before)
     }
 
     func insertGroup(_ g: TrialGroup) throws {
@@ -199,12 +195,44 @@ extension SQLConnection {
 
     /// Saves `g`, whose trial list was loaded as `before` (as `updateProject`).
     func updateGroup(_ g: TrialGroup, before: [String]) throws {
-        try execute("""
-            UPDATE track_groups SET update_count = \(Int64(g.updateCount)), attrs = \(Self.attrs(["metadata": .object(g.metadata)]))::JSONB,
-                body = \(Self.body(g)) WHERE uid = \(g.uid)
-            """)
+        try updateListOwner("track_groups", "group", uid: g.uid, updateCount: g.updateCount, metadata: g.metadata, body: Self.body(g),
+                            trials: g.trials, before: before)
+    }
+
+    /// Rewrites a project's or group's row and appends the trials not in `before` to its members.
+    private func updateListOwner(_ table: String, _ kind: String, uid: String, updateCount: Int, metadata: ValueObject, body: String,
+                                 trials: [String], before: [String]) throws {
+        var binds = PostgresBindings(capacity: 4)
+        binds.append(Int64(updateCount))
+        binds.append(Self.attrs(["metadata": .object(metadata)]))
+        binds.append(body)
+        binds.append(uid)
+        try execute(PostgresQuery(unsafeSQL: "UPDATE \(table) SET update_count = $1, attrs = $2::JSONB, body = $3 WHERE uid = $4", binds: binds))
         let known = Set(before)
-        try addMembers("group", g.uid, g.trials.filter { !known.contains($0) })
+        try addMembers(kind, uid, trials.filter { !known.contains($0) })
+    }
+
+    /// Writes an imported project, group or trial over any row of the same uid: its member rows,
+    /// or its points, are replaced too.
+    func replaceProject(_ p: Project) throws {
+        try execute("DELETE FROM track_members WHERE owner_kind = 'project' AND owner = \(p.uid)")
+        try execute("DELETE FROM track_projects WHERE uid = \(p.uid)")
+        try insertProject(p)
+    }
+
+    func replaceGroup(_ g: TrialGroup) throws {
+        try execute("DELETE FROM track_members WHERE owner_kind = 'group' AND owner = \(g.uid)")
+        try execute("DELETE FROM track_groups WHERE uid = \(g.uid)")
+        try insertGroup(g)
+    }
+
+    func replaceTrial(_ t: Trial) throws {
+        try execute("DELETE FROM track_trials WHERE uid = \(t.uid)")
+        try execute("DELETE FROM track_points WHERE trial = \(t.uid)")
+        try insertTrial(t, chronoStarts: [:])
+        var points = PointBatch()
+        points.add(metricsOf: t)
+        try insertPoints(points)
     }
 
     /// The `attrs` column: the objects queries look into, as JSON that JSONB accepts. NaN
@@ -338,6 +366,13 @@ struct PointBatch: Sendable {
     mutating func add(trial: String, name: String, step: Int64?, value: Value) {
         if case .double(let d) = value { add(trial: trial, name: name, step: step, double: d, json: nil) }
         else { add(trial: trial, name: name, step: step, double: 0, json: JSON.encode(value)) }
+    }
+
+    /// Adds every point of `trial`'s metrics, series by series in order (an imported trial's).
+    mutating func add(metricsOf trial: Trial) {
+        for (name, series) in trial.metrics {
+            for point in series.points { add(trial: trial.uid, name: name, step: point.step, value: point.value) }
+        }
     }
 
     /// Adds one point (not counted as a call: see `countCall`).

@@ -140,21 +140,9 @@ struct SQLStore {
             try change(Loads(groups: [g]), strict: false) { db in try db.setGroupMetadata(g, values) }
         case .metricsLogged(let t, let step, let metrics):
             points.add(trial: t, step: step, metrics, at: now)
-        case .projectImported(let p):
-            try connection.execute("DELETE FROM track_projects WHERE uid = \(p.uid)")
-            try connection.insertProject(p)
-        case .groupImported(let g):
-            try connection.execute("DELETE FROM track_groups WHERE uid = \(g.uid)")
-            try connection.insertGroup(g)
-        case .trialImported(let t):
-            try connection.execute("DELETE FROM track_trials WHERE uid = \(t.uid)")
-            try connection.execute("DELETE FROM track_points WHERE trial = \(t.uid)")
-            try connection.insertTrial(t, chronoStarts: [:])
-            var batch = PointBatch()
-            for (name, series) in t.metrics {
-                for p in series.points { batch.add(trial: t.uid, name: name, step: p.step, value: p.value) }
-            }
-            try connection.insertPoints(batch)
+        case .projectImported(let p): try connection.replaceProject(p)
+        case .groupImported(let g): try connection.replaceGroup(g)
+        case .trialImported(let t): try connection.replaceTrial(t)
         }
     }
 }

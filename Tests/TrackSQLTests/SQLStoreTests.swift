@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TrackBackends
+import TrackLog
 import TrackModel
 @testable import TrackSQL
 
@@ -151,6 +152,32 @@ struct SQLStoreTests {
         #expect(try c.loadProjects(where: "true", members: .only(["c_0", "zz_0"])).first?.trials == ["c_0"])
         #expect(try SQLSchema.migrate(c) == SQLSchema.current)  // again: nothing to do
         #expect(try c.loadProjects(where: "true").first?.trials == ["a_0", "b_0", "c_0"])
+        try c.close()
+    }
+
+    @Test("an imported project, group or trial shipped over an existing one replaces it whole: members and points too")
+    func importedReplaces() throws {
+        let (_, c) = try freshDatabase()
+        try SQLSchema.migrate(c)
+        let store = SQLStore(connection: c)
+        var trial = Trial(hash: "h", revision: 0)
+        var series = MetricSeries()
+        series.record(step: 1, value: .double(0.5))
+        series.record(step: 2, value: .string("two"))
+        trial.metrics["loss"] = series
+        for (trials, steps) in [(["a_0", "b_0", "c_0"], [1, 2]), (["c_0"], [1])] {
+            trial.metrics["loss"] = MetricSeries(points: series.points.filter { steps.contains(Int($0.step ?? 0)) })
+            try c.transaction {
+                var points = PointBatch()
+                for record in [LogRecord.projectImported(Project(name: "p", trials: trials)),
+                               .groupImported(TrialGroup(name: "g", projectID: "p", trials: trials, uid: "g1")), .trialImported(trial)] {
+                    try store.apply(record, at: 0, points: &points) { Issue.record("skipped \($0)") }
+                }
+            }
+        }
+        #expect(try c.loadProjects(where: "true").map(\.trials) == [["c_0"]])
+        #expect(try c.loadGroups(where: "true").map(\.trials) == [["c_0"]])
+        #expect(try c.withMetrics(c.loadTrials(where: "true").map(\.trial)).first?.metrics["loss"]?.points == [MetricPoint(step: 1, value: .double(0.5))])
         try c.close()
     }
 
