@@ -479,8 +479,9 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
 
     // MARK: - Durability
 
-    /// Makes everything logged durable in the buffer and ships what it can; succeeds while the
-    /// database is unreachable (the events wait in the buffer).
+    /// Makes everything logged durable in the buffer and ships what it can when the database was
+    /// reachable at the last attempt; succeeds while it is unreachable (the events wait in the
+    /// buffer for the background shipper).
     public func commit() throws {
         try local.commit()
         // While the database is away the background shipper keeps trying (and backs off); a

@@ -125,6 +125,38 @@ func materializerBenchmarks() {
                               Int(report.snapshotBytes * 1000 / 2_000_000))
     }
 
+    // MARK: A consumer far behind (a buffer's shipper after an outage)
+
+    // About 60 MB of barely compressible points, drained 16 frames per poll as the buffer
+    // shipper reads it: each poll should read about 16 frames' bytes, not the rest of the segment.
+    var backlogPath = ""
+    Benchmark("tailer draining a ~60 MB backlog 16 frames per poll, MB/s (next to one poll for it all)",
+              configuration: .init(metrics: [.wallClock, .custom("MB/s drained", polarity: .prefersLarger, useScalingFactor: false),
+                                             .custom("MB/s in one poll", polarity: .prefersLarger, useScalingFactor: false)],
+                                   scalingFactor: .one, maxIterations: 5,
+                                   setup: {
+                                       backlogPath = scratchDatabase("backlog")
+                                       var options = quietOptions()
+                                       options.frameRawBytesTarget = 8 << 10
+                                       let writer = try LogWriter.open(database: backlogPath, options: options)
+                                       let slot = writer.slot(trial: String(repeating: "b", count: 64) + "_0", name: "loss")
+                                       var random = SeededRandom(seed: 5)
+                                       for step in 0..<6_000_000 { try writer.append(slot, step: Int64(step), value: Double(bitPattern: random.next() >> 2)) }
+                                       try writer.close()
+                                   },
+                                   teardown: { removeDatabase(backlogPath) })) { benchmark in
+        let megabytes = Double(try Compactor.diskBytes(DatabaseLayout(root: backlogPath))) / 1e6
+        func rate(_ drain: (LogTailer) throws -> Void) throws -> Int {
+            let started = DispatchTime.now().uptimeNanoseconds
+            try drain(try LogTailer(database: backlogPath, reporter: { _ in }))
+            return Int(megabytes / (Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
+        }
+        benchmark.measurement(.custom("MB/s drained", polarity: .prefersLarger, useScalingFactor: false),
+                              try rate { tailer in while try !tailer.poll(maxFrames: 16).isEmpty {} })
+        benchmark.measurement(.custom("MB/s in one poll", polarity: .prefersLarger, useScalingFactor: false),
+                              try rate { tailer in _ = try tailer.poll() })
+    }
+
     // MARK: Several writer processes
 
     Benchmark("4 writer processes vs 1, aggregate throughput ratio x100 (target >= 150)",
