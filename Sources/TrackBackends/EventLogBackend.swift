@@ -254,7 +254,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
             guard let first = try p.allTrials.first(where: { try query.matches($0) }) else {
                 throw TrackError(.itemNotFound, "no trial matches the query \(query)")
             }
-            try append(.trialUpdated(first, by: update))
+            try append(try LogRecord.trialUpdated(first, by: update))
             return first.uid
         }
         guard let trial = try reading({ $0.trial(uid) }) else { throw TrackError(.itemNotFound, "trial \(uid) vanished") }

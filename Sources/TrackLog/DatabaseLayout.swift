@@ -11,6 +11,7 @@ import Glibc
 /// <db>/COMPACT.lock                            held while compacting
 /// <db>/snapshots/<20-digit generation>.snap    snapshots of the projections
 /// <db>/streams/<stream>/LOCK                   held (flock) by the stream's one writer
+/// <db>/streams/<stream>/SYNCED                 how far the active segment is known durable
 /// <db>/streams/<stream>/<20-digit base>.log    segments, named by their first sequence number
 /// <db>/streams/<stream>/<20-digit base>.idx    index of a sealed segment
 /// ```
@@ -46,6 +47,8 @@ public struct DatabaseLayout: Sendable {
     public func streamDirectory(_ stream: String) -> String { streamsDirectory + "/" + stream }
     /// A stream's writer lock file.
     public func lockPath(_ stream: String) -> String { streamDirectory(stream) + "/LOCK" }
+    /// How far a stream's active segment is known durable (`SyncMarker`).
+    public func syncMarkerPath(_ stream: String) -> String { streamDirectory(stream) + "/SYNCED" }
     /// A segment's file.
     public func segmentPath(_ stream: String, base: UInt64) -> String { streamDirectory(stream) + "/" + DatabaseLayout.segmentName(base) }
     /// A segment's index file.

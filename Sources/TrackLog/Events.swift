@@ -41,10 +41,10 @@ public enum LogRecord: Sendable, Equatable {
     }
 
     /// The record of applying `update` to `trial` (a fetch-and-update), as every store logs it.
-    public static func trialUpdated(_ trial: Trial, by update: TrialUpdate) -> LogRecord {
+    public static func trialUpdated(_ trial: Trial, by update: TrialUpdate) throws(ModelError) -> LogRecord {
         switch update {
         case .setStatus(let status, let error): return .statusSet(trial: trial.uid, status, error: error)
-        case .logMetadata, .incrementMetadata: return .metadataLogged(trial: trial.uid, update.metadataValues(for: trial) ?? [:])
+        case .logMetadata, .incrementMetadata: return .metadataLogged(trial: trial.uid, try update.metadataValues(for: trial) ?? [:])
         case .addTags(let tags): return .tagsAdded(trial: trial.uid, tags)
         case .logArguments(let arguments): return .argumentsLogged(trial: trial.uid, arguments)
         }

@@ -26,6 +26,13 @@ public final class FrameEncoder: @unchecked Sendable {
     @exclusivity(unchecked) public private(set) var trials: [String] = []
     /// True while every event of the frame is a scalar point.
     @exclusivity(unchecked) public private(set) var pointsOnly = true
+    /// True once one of the frame's dictionaries is within one call of its limit
+    /// (`Limits.dictionaryEntriesMax`): the writer then seals the frame, so that no frame ever
+    /// holds more entries than a reader takes.
+    @exclusivity(unchecked) public private(set) var isNearlyFull = false
+    /// Entries at which a dictionary counts as nearly full: one call defines at most
+    /// `Limits.metricsPerCallMax` series and names, and one trial.
+    static let dictionaryEntriesSoftMax = Limits.dictionaryEntriesMax - Limits.metricsPerCallMax - 2
 
     /// An empty encoder whose first event will get sequence `firstSequence`.
     public init(firstSequence: UInt64, buffer: EncodeBuffer = EncodeBuffer(capacity: Limits.frameRawBytesTarget + 4096)) {
@@ -48,6 +55,7 @@ public final class FrameEncoder: @unchecked Sendable {
         trials.removeAll(keepingCapacity: true)
         recentSeries.removeAll(keepingCapacity: true)
         pointsOnly = true
+        isNearlyFull = false
         self.firstSequence = firstSequence
         eventCount = 0
         generation &+= 1
@@ -60,6 +68,7 @@ public final class FrameEncoder: @unchecked Sendable {
         if let id = trialIDs[uid] { return id }
         let id = Int32(trialIDs.count)
         trialIDs[uid] = id
+        if trialIDs.count >= FrameEncoder.dictionaryEntriesSoftMax { isNearlyFull = true }
         trials.append(uid)
         buffer.append(EventTag.defineTrial)
         buffer.appendVarint(UInt64(id))
@@ -72,6 +81,7 @@ public final class FrameEncoder: @unchecked Sendable {
         if let id = keyIDs[name] { return id }
         let id = Int32(keyIDs.count)
         keyIDs[name] = id
+        if keyIDs.count >= FrameEncoder.dictionaryEntriesSoftMax { isNearlyFull = true }
         buffer.append(EventTag.defineKey)
         buffer.appendVarint(UInt64(id))
         buffer.appendString(name)
@@ -99,6 +109,7 @@ public final class FrameEncoder: @unchecked Sendable {
         if let id = seriesIDs[key] { return id }
         let id = Int32(seriesIDs.count)
         seriesIDs[key] = id
+        if seriesIDs.count >= FrameEncoder.dictionaryEntriesSoftMax { isNearlyFull = true }
         seriesLastStep.append(0)
         seriesLastBits.append(0)
         buffer.append(EventTag.defineSeries)

@@ -9,7 +9,34 @@ import Synchronization
 
 /// Which system call a fault is injected into.
 public enum IOOperation: String, Sendable, CaseIterable {
-    case open, read, write, fsync, truncate
+    case open, read, write, fsync, truncate, mkdir, rename, unlink
+}
+
+/// One call that changes what a power cut could leave on disk, as the I/O seam recorded it
+/// (`IOFaults.startRecording`): a power-loss simulator replays a prefix of these, and any subset
+/// of the writes not yet fsynced.
+public struct IOEvent: Sendable, Equatable {
+    /// What was done.
+    public enum Kind: Sendable, Equatable {
+        /// A file was created (or truncated to 0 by O_TRUNC) at `path`.
+        case create
+        /// `bytes` were written at `offset`.
+        case write(offset: Int64, bytes: [UInt8])
+        /// The file (or directory) at `path` was fsynced.
+        case fsync
+        /// The file was cut to `length` bytes.
+        case truncate(length: Int64)
+        /// A directory was made.
+        case mkdir
+        /// `path` was renamed to `to`.
+        case rename(to: String)
+        /// The file was deleted.
+        case unlink
+    }
+    /// The file or directory concerned.
+    public var path: String
+    /// What was done to it.
+    public var kind: Kind
 }
 
 /// The fault-injection seam of the I/O layer: tests make chosen system calls on files under a
@@ -44,6 +71,33 @@ public enum IOFaults {
 
     private static let rules = Mutex<[Rule]>([])
     private static let armed = Atomic<Bool>(false)
+    private static let recording = Mutex<(prefix: String, events: [IOEvent])?>(nil)
+    private static let recordingArmed = Atomic<Bool>(false)
+
+    /// Starts recording every call that changes files under `pathPrefix` (creations, writes with
+    /// their bytes, fsyncs, truncations, directory creations, renames, deletions), in order.
+    public static func startRecording(pathPrefix: String) {
+        recording.withLock { $0 = (pathPrefix, []) }
+        recordingArmed.store(true, ordering: .releasing)
+    }
+
+    /// Stops recording and returns what was recorded.
+    public static func stopRecording() -> [IOEvent] {
+        recordingArmed.store(false, ordering: .releasing)
+        return recording.withLock { state in
+            defer { state = nil }
+            return state?.events ?? []
+        }
+    }
+
+    /// Records `kind` on `path` when a recording covers it. `bytes` is only read then.
+    static func note(_ path: String, _ kind: @autoclosure () -> IOEvent.Kind) {
+        guard recordingArmed.load(ordering: .acquiring) else { return }
+        recording.withLock { state in
+            guard state != nil, path.hasPrefix(state!.prefix) else { return }
+            state!.events.append(IOEvent(path: path, kind: kind()))
+        }
+    }
 
     /// Installs a fault. Remove it with `clear(pathPrefix:)`.
     public static func inject(_ rule: Rule) {
@@ -107,8 +161,12 @@ public final class LogFile: @unchecked Sendable {
             throw LogError(.io, "open failed: \(errnoText(rule.errno)) (errno \(rule.errno), injected)", path: path, errno: rule.errno)
         }
         while true {
+            let existed = flags & O_CREAT != 0 && flags & O_TRUNC == 0 ? FileSystem.exists(path) : true
             let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
-            if fd >= 0 { return LogFile(path: path, descriptor: fd) }
+            if fd >= 0 {
+                if flags & O_TRUNC != 0 || (flags & O_CREAT != 0 && !existed) { IOFaults.note(path, .create) }
+                return LogFile(path: path, descriptor: fd)
+            }
             let code = Glibc.errno
             if code == EINTR { continue }
             throw LogError(.io, "open failed: \(errnoText(code)) (errno \(code))", path: path, errno: code)
@@ -159,6 +217,7 @@ public final class LogFile: @unchecked Sendable {
             count = min(rule.partialBytes, bytes.count)
         }
         var done = 0
+        defer { if done > 0 { IOFaults.note(path, .write(offset: offset, bytes: Array(UnsafeRawBufferPointer(rebasing: bytes[0..<done])))) } }
         while done < count {
             let n = pwrite(descriptor, bytes.baseAddress! + done, count - done, off_t(offset) + off_t(done))
             if n >= 0 { done += n; continue }
@@ -183,6 +242,7 @@ public final class LogFile: @unchecked Sendable {
             if code == EINTR { continue }
             throw failure("fsync", code)
         }
+        IOFaults.note(path, .fsync)
     }
 
     /// Cuts the file to `length` bytes.
@@ -193,6 +253,7 @@ public final class LogFile: @unchecked Sendable {
             if code == EINTR { continue }
             throw failure("truncate", code, offset: length)
         }
+        IOFaults.note(path, .truncate(length: length))
     }
 
     /// Takes an exclusive `flock` without waiting; false when another process holds it.
@@ -240,18 +301,28 @@ public enum FileSystem {
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Creates `path` and its missing parents.
+    /// Creates `path` and its missing parents, fsyncing the parent of each directory it makes, so
+    /// that a directory holding committed data cannot vanish in a power cut.
     public static func createDirectory(_ path: String) throws(LogError) {
         if isDirectory(path) { return }
         var partial = path.hasPrefix("/") ? "/" : ""
+        var parent = path.hasPrefix("/") ? "/" : "."
         for component in path.split(separator: "/") {
             partial += component
             if !isDirectory(partial) {
-                if mkdir(partial, 0o755) != 0 && Glibc.errno != EEXIST {
-                    let code = Glibc.errno
-                    throw LogError(.io, "mkdir failed: \(errnoText(code)) (errno \(code))", path: partial, errno: code)
+                if let rule = IOFaults.fire(.mkdir, path: partial) {
+                    throw LogError(.io, "mkdir failed: \(errnoText(rule.errno)) (errno \(rule.errno), injected)", path: partial, errno: rule.errno)
                 }
+                if mkdir(partial, 0o755) != 0 {
+                    let code = Glibc.errno
+                    if code != EEXIST { throw LogError(.io, "mkdir failed: \(errnoText(code)) (errno \(code))", path: partial, errno: code) }
+                } else {
+                    IOFaults.note(partial, .mkdir)
+                }
+                // Whoever made it, its entry reaches the disk before anything is written inside.
+                try syncDirectory(parent)
             }
+            parent = partial
             partial += "/"
         }
     }
@@ -272,18 +343,27 @@ public enum FileSystem {
 
     /// Deletes a file; missing files are fine.
     public static func remove(_ path: String) throws(LogError) {
-        if unlink(path) != 0 && Glibc.errno != ENOENT {
+        if let rule = IOFaults.fire(.unlink, path: path) {
+            throw LogError(.io, "unlink failed: \(errnoText(rule.errno)) (errno \(rule.errno), injected)", path: path, errno: rule.errno)
+        }
+        if unlink(path) != 0 {
             let code = Glibc.errno
+            if code == ENOENT { return }
             throw LogError(.io, "unlink failed: \(errnoText(code)) (errno \(code))", path: path, errno: code)
         }
+        IOFaults.note(path, .unlink)
     }
 
     /// Renames atomically.
     public static func rename(_ from: String, to: String) throws(LogError) {
+        if let rule = IOFaults.fire(.rename, path: from) {
+            throw LogError(.io, "rename to \(to) failed: \(errnoText(rule.errno)) (errno \(rule.errno), injected)", path: from, errno: rule.errno)
+        }
         if Glibc.rename(from, to) != 0 {
             let code = Glibc.errno
             throw LogError(.io, "rename to \(to) failed: \(errnoText(code)) (errno \(code))", path: from, errno: code)
         }
+        IOFaults.note(from, .rename(to: to))
     }
 
     /// Flushes a directory's entries (after creating or renaming files in it).

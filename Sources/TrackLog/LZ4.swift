@@ -43,6 +43,9 @@ public enum LZ4 {
         guard rawCount >= 0, rawCount <= blockInputBytesMax else {
             throw DecompressionError(message: "declared raw size \(rawCount) is out of range")
         }
+        guard block.count <= Int(Int32.max) else {
+            throw DecompressionError(message: "an LZ4 block of \(block.count) bytes is larger than liblz4 takes")
+        }
         if rawCount == 0 {
             if block.count == 1 && block[0] == 0 { return [] }
             if block.isEmpty { return [] }

@@ -15,8 +15,18 @@ public enum Limits {
     public static let segmentBytesMax: Int64 = 4 << 30
     /// The longest string (uid, metric name, text value) an event may carry.
     public static let stringBytesMax = 1 << 20
+    /// The most bytes one operation (a record: metadata, tags, an imported trial...) may encode
+    /// to. A record alone in a frame, with its frame's dictionary entries (a trial uid and a name,
+    /// each at most `stringBytesMax`), must fit `frameRawBytesMax`; larger ones are refused
+    /// before anything is written.
+    public static let recordBytesMax = frameRawBytesMax - 2 * stringBytesMax - 4096
     /// How deep a value nested in an event may be.
     public static let valueDepthMax = 64
+    /// The most metrics one call (`appendMetrics`, `appendPoints`) may log at once.
+    public static let metricsPerCallMax = 1 << 12
+    /// The largest batch size a writer may be configured with: a batch of the smallest events
+    /// (2 bytes) must stay within `frameEventsMax` events.
+    public static let frameRawBytesTargetMax = 1 << 20
     /// The most trials or metric names one frame's dictionary may intern.
     public static let dictionaryEntriesMax = 1 << 16
     /// Default interval after which buffered data is written even if the batch is not full.
@@ -32,5 +42,10 @@ public enum Limits {
         precondition(segmentBytesMin > Int64(SegmentHeader.sizeBytes + FrameHeader.sizeBytes), "a segment must hold a frame header")
         precondition(frameRawBytesMax <= LZ4.blockInputBytesMax, "a frame's payload must fit one LZ4 block")
         precondition(stringBytesMax < frameRawBytesMax, "a string must fit in a frame")
+        precondition((frameRawBytesTargetMax + metricsPerCallMax * 16) / 2 < frameEventsMax, "a batch of the smallest events must stay within a frame's event limit")
+        precondition(metricsPerCallMax * 4 < dictionaryEntriesMax, "one call must fit a frame's dictionary")
+        precondition(stringBytesMax <= recordBytesMax, "a record must be able to hold one longest string")
+        precondition(recordBytesMax + 2 * (stringBytesMax + 11) + 64 <= frameRawBytesMax,
+                     "a record alone in a frame, with its dictionary entries, must fit the frame")
     }
 }

@@ -360,8 +360,16 @@ public final class LogTailer: @unchecked Sendable {
         for stream in layout.streamNames() {
             let limit = limits?[stream]
             if limits != nil && limit == nil { continue }
+            // Read before the segments: what it calls durable was written before it.
+            let marker = limits == nil ? SyncMarker.read(layout: layout, stream: stream, reporter: { self.reportOnce($0) }) : nil
             let bases = layout.segmentBases(stream)
-            guard let firstBase = bases.first else { continue }
+            guard let firstBase = bases.first else {
+                if let marker, marker.nextSequence > 0 {
+                    reportOnce(LogNotice(kind: .damage, message: "stream '\(stream)' has no segment, but its sync marker says events up to sequence \(marker.nextSequence) were durable: events 0..<\(marker.nextSequence) are missing",
+                                         path: layout.streamDirectory(stream), offset: nil))
+                }
+                continue
+            }
             var (base, offset) = positions[stream] ?? (firstBase, Int64(SegmentHeader.sizeBytes))
             if !bases.contains(base) {
                 // The segment is gone (compacted away): what was left of it is in a snapshot.
@@ -390,6 +398,22 @@ public final class LogTailer: @unchecked Sendable {
                 break
             }
             positions[stream] = (base, offset)
+            if let marker, budget.map({ $0 > 0 }) ?? true, let last = layout.segmentBases(stream).last, base == last {
+                checkDurable(marker, stream: stream, base: base, offset: offset)
+            }
+        }
+    }
+
+    /// Reports durable bytes (per the stream's sync marker) that the tailer could not read: the
+    /// durable-prefix rule of docs/FORMAT.md, "Sync marker". Called once a poll has read the last
+    /// segment to its end.
+    private func checkDurable(_ marker: SyncMarker, stream: String, base: UInt64, offset: Int64) {
+        if marker.segmentBase > base {
+            reportOnce(LogNotice(kind: .damage, message: "segment \(DatabaseLayout.segmentName(marker.segmentBase)) of stream '\(stream)', which held durable events up to sequence \(marker.nextSequence) (sync marker), is missing",
+                                 path: layout.segmentPath(stream, base: marker.segmentBase), offset: nil))
+        } else if marker.segmentBase == base && marker.durableBytes > offset {
+            reportOnce(LogNotice(kind: .damage, message: "bytes \(offset)..<\(marker.durableBytes) of stream '\(stream)' were fsynced (sync marker) but do not read back: damage to durable data, not a torn tail",
+                                 path: layout.segmentPath(stream, base: base), offset: offset))
         }
     }
 

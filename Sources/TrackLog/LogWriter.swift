@@ -92,6 +92,8 @@ public final class LogWriter: @unchecked Sendable {
     private let frameTarget: Int
     private let syncEveryCall: Bool
     private let lockFile: LogFile
+    /// `<stream>/SYNCED`, rewritten after every fsync of the active segment (`SyncMarker`).
+    private let syncMarker: LogFile
     private let state: SpinLocked<AppendState>
     private let coordination = NSCondition()
     private let failed = Atomic<Bool>(false)
@@ -115,6 +117,8 @@ public final class LogWriter: @unchecked Sendable {
     private var segmentFrames: [FrameLocation] = []
     private var segmentFrameTrials: [[String]] = []
     private var segmentDirty = false
+    /// The sequence after the last event written to the active segment.
+    private var segmentEndSequence: UInt64
 
     struct PendingFrame {
         var buffer: EncodeBuffer
@@ -180,8 +184,8 @@ public final class LogWriter: @unchecked Sendable {
         guard options.segmentBytes >= Limits.segmentBytesMin && options.segmentBytes <= Limits.segmentBytesMax else {
             throw LogError(.invalidArgument, "segment size \(options.segmentBytes) is outside \(Limits.segmentBytesMin)...\(Limits.segmentBytesMax) bytes")
         }
-        guard options.frameRawBytesTarget > 0 && options.frameRawBytesTarget < Limits.frameRawBytesMax / 2 else {
-            throw LogError(.invalidArgument, "frame target \(options.frameRawBytesTarget) must be between 1 and \(Limits.frameRawBytesMax / 2) bytes")
+        guard options.frameRawBytesTarget > 0 && options.frameRawBytesTarget <= Limits.frameRawBytesTargetMax else {
+            throw LogError(.invalidArgument, "frame target \(options.frameRawBytesTarget) must be between 1 and \(Limits.frameRawBytesTargetMax) bytes")
         }
         let layout = DatabaseLayout(root: path)
         try layout.create()
@@ -191,7 +195,8 @@ public final class LogWriter: @unchecked Sendable {
         }
         do {
             let recovered = try StreamRecovery.recover(layout: layout, stream: stream, reporter: options.reporter)
-            return LogWriter(layout: layout, stream: stream, lock: lock, options: options, recovered: recovered)
+            let marker = try LogFile.open(layout.syncMarkerPath(stream), flags: O_RDWR | O_CREAT)
+            return LogWriter(layout: layout, stream: stream, lock: lock, marker: marker, options: options, recovered: recovered)
         } catch {
             lock.close()
             throw error
@@ -229,7 +234,9 @@ public final class LogWriter: @unchecked Sendable {
         throw LogError(.streamLocked, "could not create a new stream in \(layout.streamsDirectory)", path: layout.streamsDirectory)
     }
 
-    private init(layout: DatabaseLayout, stream: String, lock: LogFile, options: WriterOptions, recovered: StreamRecovery.Result) {
+    private init(layout: DatabaseLayout, stream: String, lock: LogFile, marker: LogFile, options: WriterOptions, recovered: StreamRecovery.Result) {
+        self.syncMarker = marker
+        self.segmentEndSequence = recovered.nextSequence
         self.layout = layout
         self.streamName = stream
         self.options = options
@@ -248,6 +255,8 @@ public final class LogWriter: @unchecked Sendable {
         // The flusher holds the writer until `close()` stops it: a writer dropped without closing
         // keeps flushing on its interval for as long as the process lives, instead of vanishing
         // under a running thread.
+        // Recovery synced the active segment: what it holds now is durable.
+        markDurable()
         let thread = Thread { self.flusherLoop() }
         thread.name = "swift-track flusher \(stream)"
         flusherThread = thread
@@ -256,6 +265,15 @@ public final class LogWriter: @unchecked Sendable {
 
     deinit {
         lockFile.close()
+        syncMarker.close()
+    }
+
+    /// Records, after an fsync of the active segment returned, how much of it is durable. The
+    /// marker is not fsynced itself: a power cut may leave an older one, which only understates.
+    private func markDurable() {
+        let marker = SyncMarker(segmentBase: segmentBase, durableBytes: segmentSize, nextSequence: segmentEndSequence)
+        // A failed rewrite of these 48 bytes leaves the previous marker, which understates.
+        try? syncMarker.write(marker.encode(), at: 0)
     }
 
     // MARK: - Appending
@@ -279,6 +297,14 @@ public final class LogWriter: @unchecked Sendable {
         }
     }
 
+    /// The step −2^63 is where the projection's columns keep "no step": it is refused, so that a
+    /// point logged with it never reads back as a point without a step.
+    @inline(__always) static func checkStep(_ step: Int64?) throws(LogError) {
+        if step == Int64.min {
+            throw LogError(.invalidArgument, "step -9223372036854775808 (-2^63) is reserved for points without a step; use a step from -2^63+1 to 2^63-1, or no step")
+        }
+    }
+
     /// Registers (trial, metric name) for `append(_:step:value:)`, the allocation-free path.
     public func slot(trial: String, name: String) -> SeriesSlot {
         state.withLock { s in
@@ -297,6 +323,7 @@ public final class LogWriter: @unchecked Sendable {
     @discardableResult
     public func append(_ slot: SeriesSlot, step: Int64?, value: Double) throws(LogError) -> UInt64 {
         try checkUsable()
+        try LogWriter.checkStep(step)
         let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
             // The state owns the encoder for the whole call: no retain needed.
@@ -304,13 +331,15 @@ public final class LogWriter: @unchecked Sendable {
             let index = slot.index
             if s.slotGeneration[index] != encoder.generation {
                 let names = s.slotNames[index]
+                try LogWriter.checkName(names.trial, "trial uid")
+                try LogWriter.checkName(names.name, "metric name")
                 s.slotSeries[index] = encoder.seriesID(trial: names.trial, name: names.name)
                 s.slotGeneration[index] = encoder.generation
             }
             let sequence = encoder.nextSequence
             let hlc = pointTimestamp(&s)
             encoder.appendPoint(series: s.slotSeries[index], step: step, value: value, hlc: hlc, continues: false)
-            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
+            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
         }
         try afterAppend(sealed)
         return sequence
@@ -321,13 +350,16 @@ public final class LogWriter: @unchecked Sendable {
     @discardableResult
     public func appendPoint(trial: String, name: String, step: Int64?, value: Double) throws(LogError) -> UInt64 {
         try checkUsable()
+        try LogWriter.checkStep(step)
         let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
             unowned(unsafe) let encoder = s.encoder
+            try LogWriter.checkName(trial, "trial uid")
+            try LogWriter.checkName(name, "metric name")
             let series = encoder.seriesID(trial: trial, name: name)
             let sequence = encoder.nextSequence
             encoder.appendPoint(series: series, step: step, value: value, hlc: pointTimestamp(&s), continues: false)
-            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
+            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
         }
         try afterAppend(sealed)
         return sequence
@@ -337,7 +369,11 @@ public final class LogWriter: @unchecked Sendable {
     @discardableResult
     public func appendPoints(trial: String, step: Int64?, _ points: [(name: String, value: Double)]) throws(LogError) -> UInt64 {
         try checkUsable()
+        try LogWriter.checkStep(step)
         guard !points.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
+        try LogWriter.checkMetricCount(points.count)
+        try LogWriter.checkName(trial, "trial uid")
+        for point in points { try LogWriter.checkName(point.name, "metric name") }
         let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
             let encoder = s.encoder
@@ -350,7 +386,7 @@ public final class LogWriter: @unchecked Sendable {
                     encoder.appendPoint(series: ids[i], step: step, value: points[i].value, hlc: hlc, continues: i > 0)
                 }
             }
-            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
+            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
         }
         try afterAppend(sealed)
         return sequence
@@ -361,7 +397,11 @@ public final class LogWriter: @unchecked Sendable {
     @discardableResult
     public func appendMetrics(trial: String, step: Int64?, _ metrics: ValueObject) throws(LogError) -> UInt64 {
         try checkUsable()
+        try LogWriter.checkStep(step)
         guard !metrics.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
+        try LogWriter.checkMetricCount(metrics.count)
+        try LogWriter.checkName(trial, "trial uid")
+        for name in metrics.keys { try LogWriter.checkName(name, "metric name") }
         var allDoubles = true
         for value in metrics.values {
             if case .double = value { continue }
@@ -382,7 +422,7 @@ public final class LogWriter: @unchecked Sendable {
                     encoder.appendPoint(series: ids[i], step: step, value: value, hlc: hlc, continues: i > 0)
                 }
             }
-            return (sequence, encoder.buffer.count >= frameTarget ? seal(&s) : nil)
+            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
         }
         try afterAppend(sealed)
         return sequence
@@ -392,28 +432,39 @@ public final class LogWriter: @unchecked Sendable {
     @discardableResult
     public func append(_ record: LogRecord) throws(LogError) -> (sequence: UInt64, hlc: HLC) {
         try checkUsable()
-        try validate(record)
-        let (result, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> ((UInt64, HLC), PendingFrame?) in
+        let bound = try validate(record)
+        let (result, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> ((UInt64, HLC), (PendingFrame?, PendingFrame?)) in
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            // A record may be large (up to `Limits.recordBytesMax`): the batch before it is sealed
+            // first when the two together could pass a frame's limit.
+            let before = s.encoder.buffer.count + bound > Limits.frameRawBytesMax ? seal(&s) : nil
             let sequence = s.encoder.nextSequence
             let hlc = s.clock.tick(precise: true)
             s.encoder.appendRecord(record, hlc: hlc)
-            return ((sequence, hlc), s.encoder.buffer.count >= frameTarget ? seal(&s) : nil)
+            return ((sequence, hlc), (before, s.encoder.buffer.count >= frameTarget || s.encoder.isNearlyFull ? seal(&s) : nil))
         }
-        try afterAppend(sealed)
+        if let first = sealed.0 { try enqueue(first) }
+        try afterAppend(sealed.1)
         return result
     }
 
-    private func validate(_ record: LogRecord) throws(LogError) {
-        // Strings longer than the limit cannot be decoded back: refuse them before they are written.
-        var longest = record.trialUID?.utf8.count ?? 0
-        switch record {
-        case .chronoStarted(_, let n), .chronoFinished(_, let n): longest = max(longest, n.utf8.count)
-        case .statusSet(_, let st, let e): longest = max(longest, st.name.utf8.count, e?.utf8.count ?? 0)
-        default: break
+    /// Refuses, before it is written, what a reader would refuse: a string, a nesting or a
+    /// record over its limit. Returns a bound of the record's encoded size.
+    private func validate(_ record: LogRecord) throws(LogError) -> Int {
+        try record.checkLimits()
+    }
+
+    /// Refuses a trial uid or metric name longer than a reader takes.
+    @inline(__always) static func checkName(_ name: String, _ what: String) throws(LogError) {
+        if name.utf8.count > Limits.stringBytesMax {
+            throw LogError(.invalidArgument, "\(what) '\(name.prefix(40))...' is \(name.utf8.count) bytes long, over the limit of \(Limits.stringBytesMax) bytes per string; nothing was written")
         }
-        if longest > Limits.stringBytesMax {
-            throw LogError(.invalidArgument, "a name or text of \(longest) bytes exceeds the limit of \(Limits.stringBytesMax) bytes")
+    }
+
+    /// Refuses a call logging more metrics than one frame's dictionary can take with room to spare.
+    @inline(__always) static func checkMetricCount(_ count: Int) throws(LogError) {
+        if count > Limits.metricsPerCallMax {
+            throw LogError(.invalidArgument, "\(count) metrics in one call is over the limit of \(Limits.metricsPerCallMax); log them in several calls")
         }
     }
 
@@ -494,6 +545,7 @@ public final class LogWriter: @unchecked Sendable {
             while !flusherStopped { coordination.wait() }
             coordination.unlock()
             segment.close()
+            syncMarker.close()
             lockFile.close()
         }
         if let commitError, !alreadyClosed { throw commitError }
@@ -549,7 +601,7 @@ public final class LogWriter: @unchecked Sendable {
                     written.append(pending.buffer)
                 }
                 if error == nil && (wantSync || (options.durability != .buffered && !batch.isEmpty)) && segmentDirty {
-                    do { try segment.sync(); segmentDirty = false } catch let e { error = e }
+                    do { try segment.sync(); segmentDirty = false; markDurable() } catch let e { error = e }
                 }
             }
 
@@ -585,10 +637,12 @@ public final class LogWriter: @unchecked Sendable {
         segmentFrames.append(FrameLocation(header: frame.header, offset: segmentSize))
         segmentFrameTrials.append(frame.trials)
         segmentSize += Int64(frame.bytes.count)
+        segmentEndSequence = pending.firstSequence + UInt64(pending.eventCount)
         segmentDirty = true
         if options.durability != .buffered {
             try segment.sync()
             segmentDirty = false
+            markDurable()
         }
     }
 
@@ -605,6 +659,7 @@ public final class LogWriter: @unchecked Sendable {
         segmentSize = size
         segmentFrames = []
         segmentFrameTrials = []
+        markDurable()
     }
 }
 

@@ -1,6 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
+
+/// The damage notices a reader met, shared with its reporter closure.
+final class DamageList: Sendable {
+    private let list = Mutex<[LogNotice]>([])
+    func add(_ notice: LogNotice) { list.withLock { $0.append(notice) } }
+    var notices: [LogNotice] { list.withLock { $0 } }
+}
 
 /// Replays a database's events into a `Projection` and keeps it current: `smartReload()` reads
 /// only the frames appended since the previous call (its cost follows the new data, not the
@@ -19,8 +27,28 @@ public final class Materializer: @unchecked Sendable {
     /// A materializer of the database at `path`, empty until the first reload.
     public init(database path: String, reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
         database = path
-        self.reporter = reporter
-        tailer = try LogTailer(database: path, reporter: reporter)
+        let found = DamageList()
+        self.found = found
+        self.reporter = { notice in
+            if notice.kind == .damage { found.add(notice) }
+            reporter(notice)
+        }
+        tailer = try LogTailer(database: path, reporter: self.reporter)
+    }
+
+    private let found: DamageList
+
+    /// Every damage notice met while reading (damaged frames skipped, sequence gaps, durable
+    /// bytes that do not read back), oldest first, each with its file and offset: the API's way
+    /// to learn of damage, besides the reporter.
+    public var damage: [LogNotice] { found.notices }
+
+    /// Reports events missing from a stream: sequence numbers must run on from 0 (or the
+    /// snapshot's watermark) without a gap, across segments.
+    private func checkContinuity(_ stream: String, from: UInt64, header: FrameHeader, path: String, offset: Int64) {
+        guard header.firstSequence > from else { return }
+        reporter(LogNotice(kind: .damage, message: "stream '\(stream)' jumps from sequence \(from) to \(header.firstSequence): events \(from)..<\(header.firstSequence) are missing (a deleted, truncated or damaged segment before this frame)",
+                           path: path, offset: offset))
     }
 
     private var loaded = false
@@ -78,9 +106,11 @@ public final class Materializer: @unchecked Sendable {
         if !deferringPoints { try applyDeferred() }
         var bytesRead: Int64 = 0
         let skipping: ((FrameHeader) -> Bool)? = deferringPoints ? { $0.flags & FrameHeader.flagPointsOnly != 0 } : nil
+        let layout = DatabaseLayout(root: database)
         try tailer.poll(skipping: skipping, onSkip: { [self] skipped in
             let from = applied[skipped.stream] ?? 0
             guard skipped.header.endSequence > from else { return }
+            checkContinuity(skipped.stream, from: from, header: skipped.header, path: layout.segmentPath(skipped.stream, base: skipped.base), offset: skipped.offset)
             deferred.append((skipped, from))
             applied[skipped.stream] = skipped.header.endSequence
         }, upTo: limits) { located in
@@ -89,6 +119,7 @@ public final class Materializer: @unchecked Sendable {
             bytesRead += Int64(header.frameBytes)
             progress?(bytesRead)
             guard header.endSequence > from else { return }
+            checkContinuity(located.stream, from: from, header: header, path: layout.segmentPath(located.stream, base: located.segmentBase), offset: located.offset)
             projection.apply(located.frame, stream: located.stream, from: from)
             applied[located.stream] = header.endSequence
         }

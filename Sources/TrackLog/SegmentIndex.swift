@@ -121,7 +121,10 @@ public struct SegmentIndex: Sendable, Equatable {
             _ = try r.fixed(UInt16.self)
             let frameCount = Int(try r.fixed(UInt32.self))
             let base = try r.fixed(UInt64.self)
-            let segmentBytes = Int64(try r.fixed(UInt64.self))
+            let segmentSize = try r.fixed(UInt64.self)
+            // Every number read from a file is checked before it is converted: none may trap.
+            guard segmentSize <= UInt64(Limits.segmentBytesMax) * 2 else { return fail("impossible segment size \(segmentSize)") }
+            let segmentBytes = Int64(segmentSize)
             let trialCount = Int(try r.fixed(UInt32.self))
             guard trialCount <= r.remaining / 4, frameCount <= r.remaining / 60 else { return fail("counts exceed the file") }
             var table: [String] = []
@@ -134,6 +137,7 @@ public struct SegmentIndex: Sendable, Equatable {
             var entries: [IndexEntry] = []
             for _ in 0..<frameCount {
                 let first = try r.fixed(UInt64.self), offset = try r.fixed(UInt64.self)
+                guard offset <= segmentSize else { return fail("frame offset \(offset) past the segment's \(segmentSize) bytes") }
                 let events = try r.fixed(UInt32.self), storedBytes = try r.fixed(UInt32.self), rawBytes = try r.fixed(UInt32.self)
                 let flags = try r.fixed(UInt16.self)
                 _ = try r.fixed(UInt16.self)

@@ -97,8 +97,10 @@ public struct Manifest: Sendable, Equatable {
         var watermarks: [StreamWatermark] = []
         for _ in 0..<count {
             let stream = try readFixedString(&r)
-            watermarks.append(StreamWatermark(stream: stream, sequence: try r.fixed(UInt64.self), base: try r.fixed(UInt64.self),
-                                              offset: Int64(try r.fixed(UInt64.self))))
+            let sequence = try r.fixed(UInt64.self), base = try r.fixed(UInt64.self), offset = try r.fixed(UInt64.self)
+            // Every number read from a file is checked before it is converted: none may trap.
+            guard offset <= UInt64(Limits.segmentBytesMax) else { throw fail("stream '\(stream.prefix(80))' has an impossible watermark offset \(offset)") }
+            watermarks.append(StreamWatermark(stream: stream, sequence: sequence, base: base, offset: Int64(offset)))
         }
         guard r.isAtEnd else { throw fail("trailing bytes") }
         return Manifest(generation: generation, snapshotName: name, watermarks: watermarks)
@@ -182,13 +184,16 @@ public enum Snapshot {
             _ = try r.fixed(UInt16.self)
             let chunks = Int(try r.fixed(UInt32.self))
             _ = try r.fixed(UInt64.self)
-            let rawBytes = Int(try r.fixed(UInt64.self))
-            guard rawBytes <= 1 << 40 else { throw fail("implausible size") }
+            let rawSize = try r.fixed(UInt64.self)
+            guard rawSize <= 1 << 40 else { throw fail("implausible size \(rawSize)") }
+            let rawBytes = Int(rawSize)
+            guard chunks <= r.remaining / 12, rawBytes <= chunks * chunkBytes else { throw fail("chunk count \(chunks) does not fit the file or the size") }
             var body: [UInt8] = []
-            body.reserveCapacity(rawBytes)
+            body.reserveCapacity(min(rawBytes, raw.count * 256))
             for _ in 0..<chunks {
                 let rawCount = Int(try r.fixed(UInt32.self)), storedCount = Int(try r.fixed(UInt32.self)), flags = try r.fixed(UInt32.self)
                 guard storedCount <= r.remaining else { throw fail("chunk runs past the end") }
+                guard rawCount <= chunkBytes, body.count + rawCount <= rawBytes else { throw fail("a chunk of \(rawCount) bytes does not fit the snapshot's size") }
                 let piece = UnsafeRawBufferPointer(rebasing: r.bytes[r.position..<r.position + storedCount])
                 r.position += storedCount
                 if flags & 1 != 0 {

@@ -35,7 +35,17 @@ enum StreamRecovery {
             }
             nextSequence = max(nextSequence, base)
         }
+        // Read before the segment: what the marker says durable was written before it.
+        let marker = SyncMarker.read(layout: layout, stream: stream, reporter: reporter)
         guard let activeBase = bases.last else {
+            if let marker, marker.nextSequence > 0 {
+                // Every segment is gone, yet the marker says events were durable.
+                reporter(LogNotice(kind: .damage, message: "the stream has no segment, but its sync marker says events up to sequence \(marker.nextSequence) were durable: events 0..<\(marker.nextSequence) are lost; writing continues after them",
+                                   path: layout.streamDirectory(stream), offset: nil))
+                let (file, size) = try createSegment(layout: layout, stream: stream, base: marker.nextSequence)
+                return Result(nextSequence: marker.nextSequence, lastHLC: lastHLC, activeSegment: file, activeBase: marker.nextSequence, activeSize: size,
+                              activeFrames: [], activeFrameTrials: [])
+            }
             let (file, size) = try createSegment(layout: layout, stream: stream, base: 0)
             return Result(nextSequence: 0, lastHLC: lastHLC, activeSegment: file, activeBase: 0, activeSize: size, activeFrames: [], activeFrameTrials: [])
         }
@@ -57,8 +67,21 @@ enum StreamRecovery {
             reporter(LogNotice(kind: .damage, message: "\(damage.length) damaged bytes before the tail (\(damage.reason)); they are kept and skipped, the segment is sealed and writing continues in a new one",
                                path: path, offset: damage.offset))
         }
+        // The durable-prefix rule: bytes the marker says were fsynced are never a torn tail.
+        var durableLost = false
+        if let marker, marker.segmentBase > activeBase {
+            durableLost = true
+            reporter(LogNotice(kind: .damage, message: "segment \(DatabaseLayout.segmentName(marker.segmentBase)), which the sync marker says held durable events up to sequence \(marker.nextSequence), is missing: events \(max(nextSequence, activeBase))..<\(marker.nextSequence) are lost; writing continues in a new segment",
+                               path: layout.segmentPath(stream, base: marker.segmentBase), offset: nil))
+        } else if let marker, marker.segmentBase == activeBase, marker.durableBytes > scan.validEnd {
+            durableLost = true
+            let lost = marker.nextSequence > nextSequence ? "events \(nextSequence)..<\(marker.nextSequence) are lost" : "events may be lost"
+            reporter(LogNotice(kind: .damage, message: "bytes \(scan.validEnd)..<\(marker.durableBytes) were fsynced (sync marker) but do not read back (\(scan.tailReason ?? (scan.fileSize < marker.durableBytes ? "the segment is only \(scan.fileSize) bytes long" : "unreadable"))): damage to durable data, not a torn tail; \(lost). The bytes are kept, the segment is sealed and writing continues in a new one",
+                               path: path, offset: scan.validEnd))
+        }
+        if let marker, durableLost { nextSequence = max(nextSequence, marker.nextSequence) }
         var headerDamaged = false
-        if case .failure(let error) = scan.header {
+        if case .failure(let error) = scan.header, !durableLost {
             if scan.frames.isEmpty && scan.damage.isEmpty {
                 // The segment was created but its header (and anything else) never fully reached the disk.
                 if scan.fileSize > 0 {
@@ -73,14 +96,14 @@ enum StreamRecovery {
             headerDamaged = true
             reporter(LogNotice(kind: .damage, message: "segment header damaged (\(error.message)); its frames are still read, writing continues in a new segment", path: path, offset: 0))
         }
-        if scan.tornTailBytes > 0 {
+        if scan.tornTailBytes > 0 && !durableLost {
             reporter(LogNotice(kind: .tornTailCut, message: "cut a torn tail of \(scan.tornTailBytes) bytes (\(scan.tailReason ?? "incomplete frame")); the frames before it are intact",
                                path: path, offset: scan.validEnd))
             try file.truncate(to: scan.validEnd)
             try file.sync()
         }
-        if !scan.damage.isEmpty || headerDamaged {
-            try writeIndex(index(frames: scan.frames, trials: trials, base: activeBase, size: scan.validEnd), path: layout.indexPath(stream, base: activeBase))
+        if !scan.damage.isEmpty || headerDamaged || durableLost {
+            try writeIndex(index(frames: scan.frames, trials: trials, base: activeBase, size: durableLost ? scan.fileSize : scan.validEnd), path: layout.indexPath(stream, base: activeBase))
             file.close()
             let (fresh, size) = try createSegment(layout: layout, stream: stream, base: nextSequence)
             return Result(nextSequence: nextSequence, lastHLC: lastHLC, activeSegment: fresh, activeBase: nextSequence, activeSize: size,
@@ -88,6 +111,8 @@ enum StreamRecovery {
         }
         // A stale index of the active segment (from an earlier seal attempt) would mislead readers.
         try FileSystem.remove(layout.indexPath(stream, base: activeBase))
+        // What the previous writer left in the page cache becomes durable before it is marked so.
+        try file.sync()
         return Result(nextSequence: nextSequence, lastHLC: lastHLC, activeSegment: file, activeBase: activeBase, activeSize: scan.validEnd,
                       activeFrames: scan.frames, activeFrameTrials: trials)
     }

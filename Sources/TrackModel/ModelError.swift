@@ -16,6 +16,9 @@ public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound
         /// In strict mode: a group or trial pointing at a project or group that does not exist.
         case missingReference
+        /// A value out of range: an increment that overflows, a step that is reserved, a string
+        /// or record over a size limit.
+        case invalidValue
     }
 
     /// The kind of failure.

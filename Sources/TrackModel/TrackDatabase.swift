@@ -153,7 +153,7 @@ public struct TrackDatabase: Sendable, Equatable {
         }
         switch update {
         case .setStatus(let status, let error): try setTrialStatus(first.uid, status, error: error, now: now)
-        case .logMetadata, .incrementMetadata: try logTrialMetadata(first.uid, update.metadataValues(for: first) ?? [:], now: now)
+        case .logMetadata, .incrementMetadata: try logTrialMetadata(first.uid, try update.metadataValues(for: first) ?? [:], now: now)
         case .addTags(let tags): try addTrialTags(first.uid, tags, now: now)
         case .logArguments(let arguments): try logTrialArguments(first.uid, arguments, now: now)
         }
@@ -238,6 +238,9 @@ public struct TrackDatabase: Sendable, Equatable {
 
     /// Records each metric at `step` (nil: appended without a step).
     public mutating func logTrialMetrics(_ uid: String, step: Int64?, _ metrics: ValueObject, now: Double) throws(ModelError) {
+        if step == Int64.min {
+            throw ModelError(.invalidValue, "step -9223372036854775808 (-2^63) is reserved for points without a step; use a step from -2^63+1 to 2^63-1, or no step")
+        }
         try updateTrial(uid, now: now) { trial in
             for (name, value) in metrics { trial.metrics[name, default: MetricSeries()].record(step: step, value: value) }
         }

@@ -13,11 +13,19 @@ public enum TrialUpdate: Sendable, Equatable {
     /// that only an atomic fetch-and-update can do safely across processes.
     case incrementMetadata(key: String, by: Int64)
 
-    /// The metadata this update writes to `trial`, for updates that set metadata.
-    public func metadataValues(for trial: Trial) -> ValueObject? {
+    /// The metadata this update writes to `trial`, for updates that set metadata. An increment
+    /// whose result does not fit a 64-bit integer is an `invalidValue` error naming the trial and
+    /// the key: a client's number never traps the process that adds it.
+    public func metadataValues(for trial: Trial) throws(ModelError) -> ValueObject? {
         switch self {
         case .logMetadata(let values): return values
-        case .incrementMetadata(let key, let by): return [key: .int((trial.metadata[key]?.intValue ?? 0) + by)]
+        case .incrementMetadata(let key, let by):
+            let current = trial.metadata[key]?.intValue ?? 0
+            let (sum, overflow) = current.addingReportingOverflow(by)
+            if overflow {
+                throw ModelError(.invalidValue, "cannot increment metadata '\(key)' of trial \(trial.uid) by \(by): \(current) + \(by) does not fit a 64-bit integer")
+            }
+            return [key: .int(sum)]
         default: return nil
         }
     }

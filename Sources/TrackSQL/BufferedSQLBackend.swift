@@ -432,7 +432,8 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     }
     public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
         guard let first = try remote({ try $0.firstTrial(query) }) else { throw TrackError(.itemNotFound, "no trial matches the query \(query)") }
-        let values = update.metadataValues(for: first)
+        let values: ValueObject?
+        do { values = try update.metadataValues(for: first) } catch { throw TrackError(error) }
         _ = try seeded(trial: first.uid) { () throws -> Trial in
             switch update {
             case .incrementMetadata: try local.logTrialMetadata(first.uid, values ?? [:]); return first

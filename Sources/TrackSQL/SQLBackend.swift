@@ -314,7 +314,7 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
             }
             let updated: Trial? = try mutate(SQLStore.Loads(trials: [first.uid], metrics: onMetrics)) { db, now in
                 guard let current = db.trials[first.uid], try query.matches(current) else { return (nil, nil) }
-                return (try db.fetchAndUpdateTrial(query, update, now: now), .trialUpdated(current, by: update))
+                return (try db.fetchAndUpdateTrial(query, update, now: now), try LogRecord.trialUpdated(current, by: update))
             }
             if let updated { return try locked { try connection.withMetrics([updated])[0] } }
         }

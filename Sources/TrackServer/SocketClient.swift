@@ -354,17 +354,26 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         try (v.arrayValue ?? []).map { try Trial(trackJSON: $0) }
     }
 
+    /// An object the server must return: a null reply is a malformed reply, an error naming the
+    /// operation (never a trap in the caller's process).
+    private func required<T>(_ operation: String, _ object: T?) throws -> T {
+        guard let object else {
+            throw TrackError(.io, "the server's reply to \(operation) holds no object (\"return\": null); the server is not a track server, or it failed")
+        }
+        return object
+    }
+
     // MARK: - TrackProtocol
 
     public func newProject(_ project: Project) throws -> Project {
-        try self.project(try value("new_project", ["project": project.trackJSON()]))!
+        try required("new_project", try self.project(try value("new_project", ["project": project.trackJSON()])))
     }
     public func getProject(_ uid: String) throws -> Project? { try project(try value("get_project", ["project": .string(uid)])) }
     public func fetchProjects(_ query: Query) throws -> [Project] {
         try (try value("fetch_projects", ["query": query.trackJSON]).arrayValue ?? []).compactMap { try project($0) }
     }
     public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
-        try self.group(try value("new_trial_group", ["group": group.trackJSON]))!
+        try required("new_trial_group", try self.group(try value("new_trial_group", ["group": group.trackJSON])))
     }
     public func getTrialGroup(_ uid: String) throws -> TrialGroup? { try group(try value("get_trial_group", ["group": .string(uid)])) }
     public func fetchGroups(_ query: Query) throws -> [TrialGroup] {
@@ -380,7 +389,7 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         var arguments = metadata
         arguments["query"] = query.trackJSON
         arguments["attr"] = "set_group_metadata"
-        return try group(try value("fetch_and_update_group", arguments))!
+        return try required("fetch_and_update_group", try group(try value("fetch_and_update_group", arguments)))
     }
     public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
         let v = try value("new_trial", ["trial": trial.trackJSON, "auto_increment": .bool(autoIncrement)])

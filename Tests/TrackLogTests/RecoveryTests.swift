@@ -6,19 +6,34 @@ import TrackModel
 /// The recovery cases of `SegmentScanner` and `StreamRecovery`, each by name.
 @Suite("Crash recovery and damage detection")
 struct RecoveryTests {
+    /// How much of a test database its sync marker calls durable.
+    enum Synced { case all, first(Int), none }
+
     /// A database with one stream and one segment of `frames` frames of `pointsPerFrame` points.
-    static func makeDatabase(_ dir: TemporaryDirectory, frames: Int, pointsPerFrame: Int = 20) throws -> (stream: String, segment: String) {
+    ///
+    /// `synced` says how many of them the stream's sync marker calls durable, as if the
+    /// fsyncs of the others had not returned when the process died (nil: no marker at all, as
+    /// right after the segment was created); by default all of them.
+    static func makeDatabase(_ dir: TemporaryDirectory, frames: Int, pointsPerFrame: Int = 20, synced: Synced = .all) throws -> (stream: String, segment: String) {
         let notices = NoticeCollector()
         var options = writerOptions(notices)
         // Only commits seal frames here: an interval flush under load would split them.
         options.flushIntervalMilliseconds = 3_600_000
         let writer = try LogWriter.open(database: dir.db, options: options)
+        let markerPath = DatabaseLayout(root: dir.db).syncMarkerPath(writer.streamName)
+        var marker = readFile(markerPath)
         let s = writer.slot(trial: "a_0", name: "loss")
         for f in 0..<frames {
             for p in 0..<pointsPerFrame { try writer.append(s, step: Int64(f * pointsPerFrame + p), value: Double(p) * 0.37) }
             try writer.commit()  // one frame per commit
+            if case .first(let n) = synced, f + 1 == n { marker = readFile(markerPath) }
         }
         try writer.close()
+        switch synced {
+        case .all: break
+        case .none: try FileManager.default.removeItem(atPath: markerPath)
+        case .first: writeFile(markerPath, marker)
+        }
         let segment = DatabaseLayout(root: dir.db).segmentPath(writer.streamName, base: 0)
         return (writer.streamName, segment)
     }
@@ -30,13 +45,17 @@ struct RecoveryTests {
     @Test("TruncatedTrailingFrameIsCutAtEveryOffset: truncating inside the last frame recovers exactly the frames before it")
     func truncatedTail() throws {
         let dir = TemporaryDirectory()
-        let (_, segment) = try Self.makeDatabase(dir, frames: 3)
+        // The last frame's fsync never returned: its bytes are an unfinished write.
+        let (stream, segment) = try Self.makeDatabase(dir, frames: 3, synced: .first(2))
         let original = readFile(segment)
+        let markerPath = DatabaseLayout(root: dir.db).syncMarkerPath(stream)
+        let marker = readFile(markerPath)
         let frames = Self.frameOffsets(segment)
         try #require(frames.count == 3)
         let last = frames[2]
         for cut in Int(last.offset)..<Int(last.endOffset) {
             writeFile(segment, Array(original.prefix(cut)))
+            writeFile(markerPath, marker)
             let notices = NoticeCollector()
             // A reader sees the two complete frames and no damage.
             let reader = try LogReader(database: dir.db, reporter: notices.reporter)
@@ -122,7 +141,8 @@ struct RecoveryTests {
     @Test("SegmentHeaderNeverWrittenIsRewritten and DamagedSegmentHeaderIsReported")
     func segmentHeaders() throws {
         let dir = TemporaryDirectory()
-        let (_, segment) = try Self.makeDatabase(dir, frames: 2)
+        // Killed right after creating the segment: no sync marker yet.
+        let (_, segment) = try Self.makeDatabase(dir, frames: 2, synced: .none)
         let original = readFile(segment)
         // A header torn at creation, no frames: rewritten.
         writeFile(segment, Array(original.prefix(10)))

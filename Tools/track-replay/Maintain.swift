@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Track
 import TrackLog
+import Synchronization
 
 /// `track-replay verify DB`.
 struct Verify: ParsableCommand {
@@ -20,9 +21,21 @@ struct Verify: ParsableCommand {
         func report(_ line: String) { print("DAMAGED " + line); damaged += 1 }
         let bar = ProgressBar("verifying", total: (try? Compactor.diskBytes(layout)) ?? 1)
         var done: Int64 = 0
+        // Where each stream must start: 0, or the MANIFEST's watermark (what lies before it is in the snapshot).
+        let watermarks = Dictionary(((try? Compactor.readManifest(layout))??.watermarks ?? []).map { ($0.stream, $0) }, uniquingKeysWith: { a, _ in a })
         for stream in layout.streamNames() {
+            // Read before the segments: what the marker calls durable was written before it.
+            let markerProblems = NoticeList()
+            let marker = SyncMarker.read(layout: layout, stream: stream, reporter: markerProblems.add)
+            for notice in markerProblems.notices { report("\(notice.path): \(notice.message)") }
             let bases = layout.segmentBases(stream)
+            let start = watermarks[stream]
             var expectedSequence: UInt64? = nil
+            var expectedPath = "the stream's start"
+            var reachedSequence: UInt64 = 0
+            if bases.isEmpty, let marker, marker.nextSequence > (start?.sequence ?? 0) {
+                report("\(layout.streamDirectory(stream)): no segment left, but the sync marker says events up to sequence \(marker.nextSequence) were durable; events \(start?.sequence ?? 0)..<\(marker.nextSequence) missing")
+            }
             for (i, base) in bases.enumerated() {
                 segments += 1
                 let path = layout.segmentPath(stream, base: base)
@@ -36,25 +49,67 @@ struct Verify: ParsableCommand {
                 bar.update(done)
                 let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: path) }
                 frames += scan.frames.count
+                let isLast = i == bases.count - 1
                 if case .failure(let e) = scan.header { report("\(path) offset 0: segment header: \(e.message)") }
                 for d in scan.damage {
                     let next = scan.frames.first { $0.offset >= d.offset + d.length }?.header.firstSequence
                     let previous = scan.frames.last { $0.endOffset <= d.offset }?.header.endSequence ?? base
-                    let lost = next.map { "\($0 - previous) events lost (sequences \(previous)..<\($0))" } ?? "events lost"
+                    let lost = next.map { "\($0 - min($0, previous)) events lost (sequences \(previous)..<\($0))" } ?? "events lost"
                     report("\(path) offset \(d.offset): \(d.reason); \(d.length) bytes unreadable; \(lost)")
                 }
-                if scan.tornTailBytes > 0 {
-                    if i == bases.count - 1 {
-                        print("note: \(path) offset \(scan.validEnd): torn tail of \(scan.tornTailBytes) bytes (\(scan.tailReason ?? "")), an unfinished write the next writer cuts")
+                // The durable-prefix rule: what the sync marker calls fsynced is never a torn tail.
+                let durableEnd = isLast ? marker.flatMap { $0.segmentBase == base ? $0.durableBytes : nil } ?? 0 : 0
+                if durableEnd > scan.validEnd {
+                    report("\(path) offset \(scan.validEnd): bytes up to \(durableEnd) were fsynced (sync marker) but do not read back (\(scan.tailReason ?? "the file is \(scan.fileSize) bytes")); damage to durable data")
+                } else if scan.tornTailBytes > 0 {
+                    if isLast {
+                        print("note: \(path) offset \(scan.validEnd): torn tail of \(scan.tornTailBytes) bytes (\(scan.tailReason ?? "")) past the durable prefix, an unfinished write the next writer cuts")
                     } else {
                         report("\(path) offset \(scan.validEnd): \(scan.tornTailBytes) unreadable bytes at the end of a sealed segment (\(scan.tailReason ?? ""))")
                     }
                 }
-                // Sequences run on without gaps between segments.
-                if let first = scan.frames.first?.header.firstSequence, let expected = expectedSequence, first != expected, scan.damage.isEmpty {
-                    report("\(path): sequences jump from \(expected) to \(first); \(first > expected ? first - expected : 0) events missing")
+                // Every frame decodes, and checks what readers rely on.
+                for location in scan.frames {
+                    let start = Int(location.offset), end = Int(location.endOffset)
+                    let result = bytes.withUnsafeBytes { raw in
+                        Result { () throws(LogError) in
+                            try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: location.offset, path: path, checksumVerified: true)
+                        }
+                    }
+                    if case .failure(let error) = result {
+                        report("\(path) offset \(location.offset): the frame passes its checksum but does not decode: \(error.message); sequences \(location.header.firstSequence)..<\(location.header.endSequence) unreadable")
+                    }
                 }
-                if let last = scan.frames.last?.header.endSequence { expectedSequence = last }
+                // Sequences run on from 0 (or the watermark) without gaps, across segments.
+                for location in scan.frames {
+                    let first = location.header.firstSequence
+                    let startSequence = start?.sequence ?? 0
+                    // Frames wholly below the watermark are folded into the snapshot.
+                    reachedSequence = max(reachedSequence, location.header.endSequence)
+                    if expectedSequence == nil && start != nil && location.header.endSequence <= startSequence { continue }
+                    let expected = expectedSequence ?? startSequence
+                    if first > expected {
+                        report("\(path) offset \(location.offset): stream \(stream) jumps from sequence \(expected) to \(first) after \(expectedPath); events \(expected)..<\(first) missing")
+                    } else if first < expected && expectedSequence != nil {
+                        report("\(path) offset \(location.offset): stream \(stream) repeats sequences \(first)..<\(expected) (the frame before ends at \(expected))")
+                    }
+                    expectedSequence = location.header.endSequence
+                    expectedPath = "\(path) offset \(location.offset)"
+                }
+                if scan.frames.isEmpty, expectedSequence == nil, base > (start?.sequence ?? 0) {
+                    report("\(path): the stream's first segment starts at sequence \(base), not at \(start?.sequence ?? 0); events \(start?.sequence ?? 0)..<\(base) missing")
+                    expectedSequence = base
+                } else if scan.frames.isEmpty, let expected = expectedSequence, base > expected {
+                    report("\(path): the segment starts at sequence \(base), the one before ended at \(expected); events \(expected)..<\(base) missing")
+                    expectedSequence = base
+                }
+                if isLast, let marker {
+                    if marker.segmentBase > base {
+                        report("\(layout.segmentPath(stream, base: marker.segmentBase)): missing; the sync marker says it held durable events up to sequence \(marker.nextSequence)")
+                    } else if marker.segmentBase == base, marker.nextSequence > max(reachedSequence, base) {
+                        report("\(path): the sync marker says events up to sequence \(marker.nextSequence) were durable, the segment ends at \(max(reachedSequence, base)); events \(max(reachedSequence, base))..<\(marker.nextSequence) missing")
+                    }
+                }
                 // A sealed segment's index must match it.
                 if i < bases.count - 1 {
                     let indexPath = layout.indexPath(stream, base: base)
@@ -131,4 +186,13 @@ struct Compact: ParsableCommand {
         print("compacted \(database): \(byteCount(report.bytesBefore)) before, \(byteCount(report.bytesAfter)) after (\(String(format: "%.0f", saved))% smaller)")
         print("snapshot generation \(report.generation): \(report.events) events, \(report.points) metric points, \(byteCount(report.snapshotBytes)); \(report.segmentsDeleted) segments deleted")
     }
+}
+
+/// Notices gathered from a reporter, to print in order.
+final class NoticeList: Sendable {
+    private let list = Mutex<[LogNotice]>([])
+    /// The reporter.
+    var add: LogReporter { { [self] n in list.withLock { $0.append(n) } } }
+    /// What was reported.
+    var notices: [LogNotice] { list.withLock { $0 } }
 }
