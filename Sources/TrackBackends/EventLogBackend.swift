@@ -387,6 +387,14 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         do { try writer.commit() } catch { throw logError(error) }
     }
 
+    /// Writes what was appended into the segment file (the page cache), and fsyncs it too when the
+    /// durability is `groupCommit` or `sync`: after it, killing this process loses nothing.
+    public func persist() throws {
+        do {
+            if writer.options.durability == .buffered { try writer.flush() } else { try writer.commit() }
+        } catch { throw logError(error) }
+    }
+
     public func close() throws {
         do { try writer.close() } catch { throw logError(error) }
         atomicLock.close()

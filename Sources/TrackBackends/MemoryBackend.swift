@@ -100,4 +100,6 @@ public final class MemoryBackend: TrackProtocol {
 
     /// Nothing to make durable: the data lives in memory only.
     public func commit() throws {}
+    /// Nothing to write: the state lives and dies with the process.
+    public func persist() throws {}
 }

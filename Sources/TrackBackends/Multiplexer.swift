@@ -100,5 +100,6 @@ public final class Multiplexer: TrackProtocol {
         try fanOut("setTrialStatus") { try $0.setTrialStatus(trial, status, error: error) }
     }
     public func commit() throws { try fanOut("commit") { try $0.commit() } }
+    public func persist() throws { try fanOut("persist") { try $0.persist() } }
     public func close() throws { try fanOut("close") { try $0.close() } }
 }

@@ -39,6 +39,10 @@ public final class PickledBackend: TrackProtocol, @unchecked Sendable {
         try self.init(path: uri.filePath, strict: try BackendOptions.strict(uri))
     }
 
+    /// Nothing: a pickled database keeps changes in memory until `commit()` writes the whole
+    /// file (rewriting it on every acknowledgement would cost what the event log avoids).
+    public func persist() throws {}
+
     /// Writes the whole state to the file atomically (temporary file, fsync, rename).
     public func commit() throws {
         let db = memory.database

@@ -77,6 +77,11 @@ public protocol TrackProtocol: AnyObject, Sendable {
     // MARK: Durability
     /// Returns once everything logged so far is durable.
     func commit() throws
+    /// Returns once every change made so far would survive this process being killed (written
+    /// to the operating system at least, and to the disk where the backend is durable per call):
+    /// what a server waits for before it acknowledges a request. Cheaper than `commit()` where
+    /// the backend buffers; the default is `commit()`.
+    func persist() throws
     /// Makes everything durable and releases the backend's resources; later calls may fail.
     func close() throws
 }
@@ -105,6 +110,9 @@ extension TrackProtocol {
 
     /// Same as `commit()`.
     public func close() throws { try commit() }
+
+    /// Same as `commit()`.
+    public func persist() throws { try commit() }
 }
 
 /// A backend that can take a whole `track` FileProtocol database at once, keeping uids,

@@ -480,6 +480,9 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
 
     // MARK: - Durability
 
+    /// Writes into the buffer's log (the SQL database receives it in the background).
+    public func persist() throws { try local.persist() }
+
     /// Makes everything logged durable in the buffer and ships what it can when the database was
     /// reachable at the last attempt; succeeds while it is unreachable (the events wait in the
     /// buffer for the background shipper).

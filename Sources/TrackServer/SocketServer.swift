@@ -137,6 +137,16 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             pool.runIfActive(eventLoop: loop) { () -> ByteBuffer in
                 var out = channel.allocator.buffer(capacity: 64 * messages.count)
                 for message in messages { self.reply(to: message, into: &out) }
+                // No reply leaves before what it acknowledges is written (and fsynced, where
+                // the backend is durable per call): one write for the whole burst.
+                do {
+                    try self.dispatcher.backend.persist()
+                } catch {
+                    self.logger.error("could not write the changes of \(messages.count) requests: \(error)")
+                    out.clear()
+                    let failure = RPCDispatcher.failure("the server could not store the changes of this request: \(error)")
+                    for _ in messages { appendFrame(failure, to: &out) }
+                }
                 return out
             }.flatMap { out in
                 self.queuedBytes -= size

@@ -31,6 +31,16 @@ func startServer(_ arguments: [String], input: String = "", errPath: String) thr
     return process
 }
 
+/// The port a `track-server` started with `--listen 127.0.0.1:0` says it listens on (nil after 20 s).
+func listeningPort(errPath: String) -> Int? {
+    for _ in 0..<400 {
+        let log = String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self)
+        if let range = log.range(of: "listening on 127.0.0.1:") { return Int(log[range.upperBound...].prefix { $0.isNumber }) }
+        usleep(50_000)
+    }
+    return nil
+}
+
 @Suite("the track-server command", .serialized)
 struct CommandTests {
     @Test("add-user reads the password from stdin; serve logs into the backend and flushes on SIGTERM")
@@ -55,16 +65,7 @@ struct CommandTests {
 
         // Port 0: the server takes any free port and says which in its log.
         let server = try startServer(["--listen", "127.0.0.1:0", "--backend", "file://\(dir)/db", "--users", users], errPath: err)
-        var port: Int?
-        for _ in 0..<400 where port == nil {
-            let log = String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self)
-            if let range = log.range(of: "listening on 127.0.0.1:") {
-                port = Int(log[range.upperBound...].prefix { $0.isNumber })
-            } else {
-                usleep(50_000)
-            }
-        }
-        let bound = try #require(port, "the server never said where it listens")
+        let bound = try #require(listeningPort(errPath: err), "the server never said where it listens")
         let c = try WireClient(port: bound)
         #expect(c.call(#"{"__rpc__": "authenticate", "username": "alice", "password": "s3cret"}"#)?["status"] == 0)
         #expect(c.call(#"{"__rpc__": "new_project", "project": "cli"}"#)?["status"] == 0)
