@@ -8,6 +8,7 @@ import Glibc
 /// <db>/FORMAT                                  marks the directory as an event log, with its version
 /// <db>/ATOMIC.lock                             short database-wide lock of atomic operations
 /// <db>/MANIFEST                                the current snapshot and each stream's watermark
+/// <db>/MANIFEST.prev                           the generation before, a fallback if the newest is damaged
 /// <db>/COMPACT.lock                            held while compacting
 /// <db>/snapshots/<20-digit generation>.snap    snapshots of the projections
 /// <db>/streams/<stream>/LOCK                   held (flock) by the stream's one writer
@@ -32,6 +33,8 @@ public struct DatabaseLayout: Sendable {
     public var atomicLockPath: String { root + "/ATOMIC.lock" }
     /// The published compaction state.
     public var manifestPath: String { root + "/MANIFEST" }
+    /// The generation before it, kept until the next one is verified (docs/FORMAT.md, "Compaction").
+    public var previousManifestPath: String { root + "/MANIFEST.prev" }
     /// The lock compaction holds (and stray-file removal tries).
     public var compactLockPath: String { root + "/COMPACT.lock" }
     /// The directory of snapshots.

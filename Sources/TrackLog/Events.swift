@@ -26,6 +26,9 @@ public enum LogRecord: Sendable, Equatable {
     case groupImported(TrialGroup)
     /// A trial brought in whole by an import: metrics, chronos, errors and revision tag included.
     case trialImported(Trial)
+    /// Damage a compaction was told to fold over (`--accept-loss`): what was lost, in words
+    /// (each damaged file, offset and missing range). Kept in every later snapshot.
+    case lossAccepted(String)
 
     /// The trial the record concerns, if any.
     public var trialUID: String? {
@@ -35,7 +38,7 @@ public enum LogRecord: Sendable, Equatable {
              .chronoStarted(let t, _), .chronoFinished(let t, _), .argumentsLogged(let t, _), .metadataLogged(let t, _),
              .tagsAdded(let t, _), .statusSet(let t, _, _), .metricsLogged(let t, _, _):
             return t
-        case .projectCreated, .groupCreated, .groupMetadataSet, .projectImported, .groupImported:
+        case .projectCreated, .groupCreated, .groupMetadataSet, .projectImported, .groupImported, .lossAccepted:
             return nil
         }
     }
@@ -71,6 +74,7 @@ public enum LogRecord: Sendable, Equatable {
         case .projectImported: return "project_imported"
         case .groupImported: return "group_imported"
         case .trialImported: return "trial_imported"
+        case .lossAccepted: return "loss_accepted"
         }
     }
 }
@@ -102,6 +106,8 @@ enum EventTag {
     static let projectImported: UInt8 = 0x50
     static let groupImported: UInt8 = 0x51
     static let trialImported: UInt8 = 0x52
+    // Maintenance.
+    static let lossAccepted: UInt8 = 0x60
     // Scalar points: the low nibble (0...8) is how many XOR bytes follow.
     static let pointWithStep: UInt8 = 0x20
     static let pointWithoutStep: UInt8 = 0x30

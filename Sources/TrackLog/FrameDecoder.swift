@@ -185,6 +185,8 @@ public enum FrameDecoder {
                     do { t = try Trial(trackJSON: v) } catch { throw reader.malformed("imported trial: \(error.message)") }
                     guard t.uid == uid else { throw reader.malformed("imported trial \(t.uid) is filed under \(uid)") }
                     record = .trialImported(t)
+                case EventTag.lossAccepted:
+                    record = .lossAccepted(try reader.string())
                 default:
                     throw reader.malformed("unknown event tag 0x\(String(tag, radix: 16))")
                 }

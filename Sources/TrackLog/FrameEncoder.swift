@@ -257,6 +257,8 @@ public final class FrameEncoder: @unchecked Sendable {
             b.append(EventTag.groupImported); ValueCodec.encode(g.trackJSON, into: b)
         case .trialImported(let t):
             b.append(EventTag.trialImported); b.appendVarint(UInt64(trial)); ValueCodec.encode(t.trackJSON, into: b)
+        case .lossAccepted(let text):
+            b.append(EventTag.lossAccepted); b.appendString(text)
         case .metricsLogged(_, let step, let o):
             b.append(EventTag.metricsLogged)
             b.appendVarint(UInt64(trial))

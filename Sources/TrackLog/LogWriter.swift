@@ -25,6 +25,9 @@ public struct LogNotice: Sendable, CustomStringConvertible {
         case indexRebuilt
         /// A stream whose writer had died was taken over.
         case streamTakenOver
+        /// The newest compaction generation was damaged or missing; the previous one and the log
+        /// after it were read instead (nothing is lost; compacting again writes a new generation).
+        case generationFallback
     }
     /// The kind of notice.
     public var kind: Kind

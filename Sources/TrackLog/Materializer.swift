@@ -54,6 +54,8 @@ public final class Materializer: @unchecked Sendable {
     private var loaded = false
     /// The generation of the snapshot the state started from (0: none).
     public private(set) var snapshotGeneration: UInt64 = 0
+    /// Which MANIFEST the state started from (`previous` when the newest was damaged).
+    public private(set) var snapshotSource: Compactor.GenerationSource = .none
 
     /// Applies the frames appended since the last call; returns the objects that changed, with
     /// their revision tags before and after. The first call loads the snapshot, if any.
@@ -124,7 +126,7 @@ public final class Materializer: @unchecked Sendable {
             applied[located.stream] = header.endSequence
         }
         if tailer.positionLost, reloadingIfLost,
-           (try Compactor.readManifest(DatabaseLayout(root: database)))?.generation ?? 0 == snapshotGeneration {
+           (try? Compactor.readManifest(DatabaseLayout(root: database)))??.generation ?? 0 == snapshotGeneration {
             // Segments removed by the compaction this state started from: its snapshot covers them.
             tailer.clearPositionLost()
         }
@@ -167,16 +169,15 @@ public final class Materializer: @unchecked Sendable {
         projection = Projection()
         applied = [:]
         snapshotGeneration = 0
+        snapshotSource = .none
         var start: [StreamWatermark] = []
-        if let manifest = try Compactor.readManifest(layout) {
-            let path = layout.snapshotPath(manifest.snapshotName)
-            let file = try LogFile.open(path, flags: O_RDONLY)
-            let bytes = try file.readAll()
-            file.close()
-            projection = try Snapshot.decode(bytes, path: path)
+        if let generation = try Compactor.loadGeneration(layout, reporter: reporter) {
+            let manifest = generation.manifest
+            projection = generation.projection
             for w in manifest.watermarks { applied[w.stream] = w.sequence }
             start = manifest.watermarks
             snapshotGeneration = manifest.generation
+            snapshotSource = generation.source
         }
         tailer = try LogTailer(database: database, start: start, reporter: reporter)
         loaded = true

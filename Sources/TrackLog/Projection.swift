@@ -284,6 +284,9 @@ public final class Projection: @unchecked Sendable {
     public private(set) var maxHLC = HLC.zero
     /// Metric points held.
     public private(set) var pointCount = 0
+    /// Losses a compaction was told to accept (`LogRecord.lossAccepted`), oldest first: what
+    /// `verify`, `stats` and `summary` show.
+    public internal(set) var acceptedLosses: [(hlc: HLC, text: String)] = []
 
     /// An empty projection.
     public init() {}
@@ -632,6 +635,11 @@ public final class Projection: @unchecked Sendable {
             state.metadata.merge(p.metadata, at: hlc)
             for (i, uid) in p.trials.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.trials) }
             for (i, uid) in p.groups.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.groups) }
+        case .lossAccepted(let text):
+            if !acceptedLosses.contains(where: { $0.hlc == hlc && $0.text == text }) {
+                let position = acceptedLosses.firstIndex { $0.hlc > hlc } ?? acceptedLosses.count
+                acceptedLosses.insert((hlc, text), at: position)
+            }
         case .groupImported(let g):
             let state = container(&groups, g.uid)
             noteChange(.group, g.uid)

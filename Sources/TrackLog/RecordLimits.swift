@@ -53,6 +53,8 @@ extension LogRecord {
             try check.value(p.trackJSON(), "serialization")
         case .groupImported(let g):
             try check.value(g.trackJSON, "serialization")
+        case .lossAccepted(let text):
+            try check.string(text, "text")
         case .trialImported(let t):
             try check.string(t.uid, "uid")
             try check.value(t.trackJSON, "serialization")
@@ -66,6 +68,7 @@ extension LogRecord {
         case .projectCreated(let p), .projectImported(let p): return "project '\(p.name.prefix(80))'"
         case .groupCreated(let g), .groupImported(let g): return "group \(g.uid.prefix(80))"
         case .groupMetadataSet(let g, _): return "group \(g.prefix(80))"
+        case .lossAccepted: return "the database"
         default: return "trial \((trialUID ?? "").prefix(80))"
         }
     }

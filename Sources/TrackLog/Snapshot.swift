@@ -133,8 +133,8 @@ func readFixedString(_ r: inout ByteReader) throws(LogError) -> String {
 public enum Snapshot {
     /// The first eight bytes of a snapshot file.
     public static let magic: UInt64 = 0x3130_5041_4E53_4B54  // "TKSNAP01"
-    /// The snapshot format this build writes and reads.
-    public static let formatVersion: UInt16 = 1
+    /// The snapshot format this build writes (2: with accepted losses); it also reads version 1.
+    public static let formatVersion: UInt16 = 2
     static let chunkBytes = 16 << 20
 
     /// The file's bytes for `projection`.
@@ -180,7 +180,7 @@ public enum Snapshot {
         do {
             guard try r.fixed(UInt64.self) == magic else { throw fail("bad magic") }
             let version = try r.fixed(UInt16.self)
-            guard version == formatVersion else { throw fail("format version \(version) is not supported") }
+            guard version >= 1 && version <= formatVersion else { throw fail("format version \(version) is not supported (this build reads 1 to \(formatVersion))") }
             _ = try r.fixed(UInt16.self)
             let chunks = Int(try r.fixed(UInt32.self))
             _ = try r.fixed(UInt64.self)
@@ -206,7 +206,7 @@ public enum Snapshot {
             guard body.count == rawBytes, r.isAtEnd else { throw fail("sizes do not add up") }
             let decoded = body.withUnsafeBytes { b in Result { () throws(LogError) in
                 var reader = ByteReader(b)
-                let projection = try ProjectionCodec.decode(&reader)
+                let projection = try ProjectionCodec.decode(&reader, version: version)
                 guard reader.isAtEnd else { throw reader.malformed("trailing bytes") }
                 return projection
             } }
@@ -243,12 +243,15 @@ enum ProjectionCodec {
         let order = p.trialOrderEntries
         b.appendVarint(UInt64(order.count))
         for (uid, hlc) in order.sorted(by: { $0.key < $1.key }) { b.appendString(uid); b.appendVarint(hlc.rawValue) }
+        // Format version 2: accepted losses.
+        b.appendVarint(UInt64(p.acceptedLosses.count))
+        for loss in p.acceptedLosses { b.appendVarint(loss.hlc.rawValue); b.appendString(loss.text) }
     }
 
-    static func decode(_ r: inout ByteReader) throws(LogError) -> Projection {
+    static func decode(_ r: inout ByteReader, version: UInt16 = Snapshot.formatVersion) throws(LogError) -> Projection {
         let p = Projection()
-        let events = try r.varint(), points = try r.varint(), maxHLC = try r.varint()
-        p.restoreCounts(events: Int(events), points: Int(points), maxHLC: HLC(rawValue: maxHLC))
+        let events = try r.count(max: Int.max, "event count"), points = try r.count(max: Int.max, "point count"), maxHLC = try r.varint()
+        p.restoreCounts(events: events, points: points, maxHLC: HLC(rawValue: maxHLC))
         for kind in 0..<2 {
             let n = try r.count(max: r.remaining, "container count")
             for _ in 0..<n {
@@ -269,6 +272,12 @@ enum ProjectionCodec {
         var order: [String: HLC] = [:]
         for _ in 0..<(try r.count(max: r.remaining, "order count")) { let k = try r.string(); order[k] = HLC(rawValue: try r.varint()) }
         p.restoreTimers(timers, order: order)
+        if version >= 2 {
+            for _ in 0..<(try r.count(max: r.remaining, "loss count")) {
+                let hlc = HLC(rawValue: try r.varint())
+                p.acceptedLosses.append((hlc, try r.string()))
+            }
+        }
         return p
     }
 

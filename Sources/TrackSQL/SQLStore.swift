@@ -143,6 +143,7 @@ struct SQLStore {
         case .projectImported(let p): try connection.replaceProject(p)
         case .groupImported(let g): try connection.replaceGroup(g)
         case .trialImported(let t): try connection.replaceTrial(t)
+        case .lossAccepted: break  // a note of the event log's own maintenance: nothing to apply here
         }
     }
 }
@@ -164,6 +165,7 @@ func eventBody(_ record: LogRecord) -> String {
         body = ["trial": .string(t), "status": status.trackJSON, "error": error.map(Value.string) ?? .null]
     case .groupMetadataSet(let g, let v): body = ["group": .string(g), "values": .object(v)]
     case .metricsLogged(let t, let step, let m): body = ["trial": .string(t), "step": step.map(Value.int) ?? .null, "metrics": .object(m)]
+    case .lossAccepted(let text): body = ["loss": .string(text)]
     }
     return JSON.encode(.object(body))
 }

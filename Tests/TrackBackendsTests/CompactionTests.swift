@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Testing
 import TrackBackends
@@ -47,8 +48,8 @@ struct CompactionTests {
         try populate(backend, points: 5000)
         let before = try StateDump(backend)
         let report = try backend.compact()
-        #expect(report.segmentsDeleted > 0)
-        #expect(report.bytesAfter < report.bytesBefore)
+        // The log stays until a second generation covers it too (the first is the fallback then).
+        #expect(report.segmentsDeleted == 0)
         #expect(report.generation == 1)
         #expect(try StateDump(backend) == before, "the writing backend's view is unchanged")
         // Writing goes on after compaction, and a fresh open sees snapshot + log.
@@ -57,10 +58,16 @@ struct CompactionTests {
         try backend.close()
         let reopened = try EventLogBackend(path: db)
         #expect(try StateDump(reopened) == afterMore)
-        // A second compaction replaces the first snapshot.
+        // A second compaction deletes what both generations cover, and keeps the first as the
+        // fallback; a third replaces the first.
         let second = try reopened.compact()
         #expect(second.generation == 2)
-        #expect(FileSystem.list(DatabaseLayout(root: db).snapshotsDirectory) == [DatabaseLayout.snapshotName(2)])
+        #expect(second.segmentsDeleted > 0)
+        #expect(second.bytesAfter < second.bytesBefore)
+        #expect(FileSystem.list(DatabaseLayout(root: db).snapshotsDirectory) == [DatabaseLayout.snapshotName(1), DatabaseLayout.snapshotName(2)])
+        #expect(try StateDump(reopened) == afterMore)
+        _ = try reopened.compact()
+        #expect(FileSystem.list(DatabaseLayout(root: db).snapshotsDirectory) == [DatabaseLayout.snapshotName(2), DatabaseLayout.snapshotName(3)])
         #expect(try StateDump(reopened) == afterMore)
         try reopened.close()
         let third = try EventLogBackend(path: db)
@@ -85,6 +92,8 @@ struct CompactionTests {
         let state = try StateDump(backend)
         let expected = try twin.poll().flatMap { f in f.frame.events.map { "\(f.stream)#\($0.sequence)" } }
         #expect(expected.count > 1000)
+        let first = try Compactor.compact(database: db, upTo: limits, reporter: { _ in })
+        #expect(first.segmentsDeleted == 0)
         let report = try Compactor.compact(database: db, upTo: limits, reporter: { _ in })
         #expect(report.segmentsDeleted > 0)
         let manifest = try #require(try Compactor.readManifest(DatabaseLayout(root: db)))
@@ -122,6 +131,9 @@ struct CompactionTests {
         let db = dir.path + "/db"
         let backend = try EventLogBackend(path: db, segmentBytes: 8 << 10)
         try populate(backend, points: 4000)
+        // A first generation, so that the killed compaction has segments to delete.
+        try backend.compact()
+        try populate(backend, trials: 1, points: 2000, salt: 1)
         try backend.close()
         let before = try StateDump(try EventLogBackend(path: db))
         let worker = try startWorker(["compact", db, "--crash-at", point.rawValue])
@@ -136,13 +148,15 @@ struct CompactionTests {
         let manifest = try Compactor.readManifest(layout)
         switch point {
         case .whileWritingSnapshot, .afterSnapshotBeforeManifest:
-            #expect(manifest == nil)
-            #expect(snapshots.isEmpty, "the unpublished snapshot is removed: \(snapshots)")
-        case .afterManifestBeforeDeletion:
             #expect(manifest?.generation == 1)
-            #expect(snapshots == [DatabaseLayout.snapshotName(1)])
-            // The deletion it did not get to is finished on open.
-            for w in manifest!.watermarks {
+            #expect(snapshots == [DatabaseLayout.snapshotName(1)], "the unpublished snapshot is removed: \(snapshots)")
+        case .afterManifestBeforeDeletion:
+            #expect(manifest?.generation == 2)
+            #expect(snapshots == [DatabaseLayout.snapshotName(1), DatabaseLayout.snapshotName(2)])
+            // The deletion it did not get to (below the previous generation) is finished on open.
+            let previous = try Manifest.decode(Array(FileManager.default.contents(atPath: layout.previousManifestPath) ?? Data()), path: layout.previousManifestPath)
+            #expect(previous.generation == 1)
+            for w in previous.watermarks {
                 let bases = layout.segmentBases(w.stream)
                 #expect(bases.dropLast().allSatisfy { base in bases.first { $0 > base }! > w.sequence })
             }
@@ -151,6 +165,41 @@ struct CompactionTests {
         try reopened.compact()
         #expect(try StateDump(reopened) == before)
         try reopened.close()
+    }
+
+    @Test("FlippedSnapshotOrManifestFallsBack: one flipped byte in the newest snapshot or MANIFEST opens the previous generation, reported, nothing lost",
+          arguments: ["snapshot", "manifest"])
+    func damagedNewestGeneration(_ victim: String) throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db, segmentBytes: 8 << 10)
+        try populate(backend, points: 3000)
+        try backend.compact()
+        try populate(backend, trials: 1, points: 3000, salt: 1)
+        try backend.compact()
+        try populate(backend, trials: 1, points: 500, salt: 2)
+        let state = try StateDump(backend)
+        try backend.close()
+        let layout = DatabaseLayout(root: db)
+        let path = victim == "snapshot" ? layout.snapshotPath(DatabaseLayout.snapshotName(2)) : layout.manifestPath
+        var bytes = Array(FileManager.default.contents(atPath: path) ?? Data())
+        bytes[bytes.count / 2] ^= 0x10
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+
+        let notices = Notices()
+        let reopened = try EventLogBackend(path: db, reporter: notices.reporter)
+        #expect(try StateDump(reopened) == state)
+        #expect(notices.all.contains { $0.kind == .generationFallback && $0.path == path }, "\(notices.all)")
+        // Compacting again writes a good generation; the damaged one is replaced.
+        let report = try reopened.compact()
+        #expect(report.generation == 2)
+        #expect(try StateDump(reopened) == state)
+        try reopened.close()
+        let clean = Notices()
+        let again = try EventLogBackend(path: db, reporter: clean.reporter)
+        #expect(try StateDump(again) == state)
+        #expect(!clean.all.contains { $0.kind == .generationFallback || $0.kind == .damage }, "\(clean.all)")
+        try again.close()
     }
 
     @Test("compacted metric columns of a float32 loss curve take a few bytes per point")
@@ -185,4 +234,11 @@ struct CompactionTests {
         manifest[10] ^= 1
         #expect { try Manifest.decode(manifest, path: "M") } throws: { ($0 as? LogError)?.message.contains("CRC") == true }
     }
+}
+
+/// Collects notices.
+final class Notices: Sendable {
+    private let list = Mutex<[LogNotice]>([])
+    var reporter: LogReporter { { [self] n in list.withLock { $0.append(n) } } }
+    var all: [LogNotice] { list.withLock { $0 } }
 }

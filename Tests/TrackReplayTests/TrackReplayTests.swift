@@ -291,3 +291,79 @@ struct TrackReplayTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: notDB) == ["file.txt"])
     }
 }
+
+/// Issue 12: damage is never folded away silently.
+@Suite("track-replay and damage")
+struct DamageCommandTests {
+    @Test("CompactionRefusesToEraseDamage: compact refuses a damaged database; --accept-loss records the loss, which verify, stats and summary show")
+    func compactionKeepsDamage() throws {
+        let dir = Scratch()
+        let db = dir.path + "/db"
+        #expect(try trackReplay(["synth", db, "--points", "5000", "--segment-bytes", "4096", "--commit-every", "50"]).status == 0)
+        let layout = DatabaseLayout(root: db)
+        let stream = try #require(layout.streamNames().first)
+        let segment = layout.segmentPath(stream, base: 0)
+        var bytes = Array(FileManager.default.contents(atPath: segment) ?? Data())
+        let frames = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment).frames }
+        try #require(frames.count >= 3)
+        bytes[Int(frames[1].offset) + 80] ^= 0x40
+        FileManager.default.createFile(atPath: segment, contents: Data(bytes))
+        let files = FileSystem.list(layout.streamDirectory(stream))
+
+        let refused = try trackReplay(["compact", db])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("refused") && refused.stderr.contains("--accept-loss"), "\(refused.stderr)")
+        #expect(FileSystem.list(layout.streamDirectory(stream)) == files, "nothing deleted")
+        #expect(try trackReplay(["summary", db]).status != 0, "readers refuse the damaged database")
+
+        let accepted = try trackReplay(["compact", db, "--accept-loss"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        for round in 0..<2 {
+            let verify = try trackReplay(["verify", db])
+            #expect(verify.stdout.contains("LOSS ACCEPTED") && verify.stdout.contains(segment), "round \(round): \(verify.stdout)")
+            #expect(verify.status == 0, "round \(round): \(verify.stdout)")
+            let summary = try trackReplay(["summary", db])
+            #expect(summary.status == 0 && summary.stdout.contains("accepted losses: 1"), "round \(round): \(summary.stdout) \(summary.stderr)")
+            #expect(try trackReplay(["stats", db]).stdout.contains("accepted losses: 1"))
+            // A second compaction deletes the damaged segment; the record of the loss stays.
+            if round == 0 { #expect(try trackReplay(["compact", db]).status == 0) }
+        }
+        #expect(!FileManager.default.fileExists(atPath: segment))
+    }
+
+    @Test("MissingFirstSegmentIsReported: summary and verify report a stream that does not start at 0")
+    func missingFirstSegment() throws {
+        let dir = Scratch()
+        let db = dir.path + "/db"
+        #expect(try trackReplay(["synth", db, "--points", "5000", "--segment-bytes", "4096", "--commit-every", "50"]).status == 0)
+        let layout = DatabaseLayout(root: db)
+        let stream = try #require(layout.streamNames().first)
+        let bases = layout.segmentBases(stream)
+        try FileManager.default.removeItem(atPath: layout.segmentPath(stream, base: 0))
+        try? FileManager.default.removeItem(atPath: layout.indexPath(stream, base: 0))
+        let summary = try trackReplay(["summary", db])
+        #expect(summary.status != 0 && summary.stderr.contains("0..<\(bases[1])"), "\(summary.stderr)")
+        let verify = try trackReplay(["verify", db])
+        #expect(verify.status == 1 && verify.stdout.contains("0..<\(bases[1])"), "\(verify.stdout)")
+    }
+
+    @Test("VerifyDecodesFrames: a frame that passes its checksum but does not decode is damage to verify")
+    func verifyDecodes() throws {
+        let dir = Scratch()
+        let db = dir.path + "/db"
+        #expect(try trackReplay(["synth", db, "--points", "2000", "--commit-every", "500"]).status == 0)
+        let layout = DatabaseLayout(root: db)
+        let stream = try #require(layout.streamNames().first)
+        let segment = layout.segmentPath(stream, base: 0)
+        var bytes = Array(FileManager.default.contents(atPath: segment) ?? Data())
+        // A well-formed frame (valid CRC) whose payload is not events, after the last one.
+        let garbage: [UInt8] = [0xEE, 0x01, 0x02, 0x03]
+        let last = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment).frames.last! }
+        let frame = garbage.withUnsafeBytes { Frame.make(payload: $0, firstSequence: last.header.endSequence, eventCount: 1,
+                                                         minHLC: last.header.maxHLC, maxHLC: last.header.maxHLC, trials: []) }
+        bytes += frame.bytes
+        FileManager.default.createFile(atPath: segment, contents: Data(bytes))
+        let verify = try trackReplay(["verify", db])
+        #expect(verify.status == 1 && verify.stdout.contains("does not decode"), "\(verify.stdout)")
+    }
+}

@@ -98,6 +98,7 @@ struct Stats: ParsableCommand {
         var stored: Int64 = 0, raw: Int64 = 0
         var byKind: [String: Int] = [:]
         var oldest: HLC?, newest: HLC?
+        var logLosses: [(HLC, String)] = []
         let streams = reader.streams()
         let bar = ProgressBar("reading", total: (try? Compactor.diskBytes(reader.layout)) ?? 1)
         var done: Int64 = 0
@@ -117,7 +118,9 @@ struct Stats: ParsableCommand {
                     for e in f.events {
                         switch e.kind {
                         case .point: points += 1
-                        case .record(let r): byKind[r.kindName, default: 0] += 1
+                        case .record(let r):
+                            byKind[r.kindName, default: 0] += 1
+                            if case .lossAccepted(let text) = r { logLosses.append((e.hlc, text)) }
                         }
                     }
                     done += Int64(f.header.frameBytes)
@@ -137,6 +140,10 @@ struct Stats: ParsableCommand {
         for (kind, count) in byKind.sorted(by: { $0.value > $1.value }) { print("  \(column(kind, 24)) \(count)") }
         print("log bytes: \(byteCount(stored)) (\(events > 0 ? String(format: "%.2f", Double(stored) / Double(events)) : "-") bytes per event)")
         print("compression ratio: \(stored > 0 ? String(format: "%.2f", Double(raw) / Double(stored)) : "-")")
+        // Losses accepted by compaction: in the snapshot, or still in the log.
+        var losses = ((try? Compactor.loadGeneration(layout, reporter: { _ in }))??.projection.acceptedLosses) ?? []
+        for (hlc, text) in logLosses where !losses.contains(where: { $0.hlc == hlc && $0.text == text }) { losses.append((hlc, text)) }
+        printLosses(losses.sorted { $0.hlc < $1.hlc })
         if let manifest = try? Compactor.readManifest(layout) {
             print("snapshot: generation \(manifest.generation), \(byteCount((try? FileManager.default.attributesOfItem(atPath: layout.snapshotPath(manifest.snapshotName))[.size] as? Int64) ?? 0))")
         } else {
@@ -214,6 +221,7 @@ struct Tail: ParsableCommand {
         case .projectImported(let p): return p.name
         case .groupImported(let g): return "\(g.name) \(g.uid)"
         case .trialImported(let t): return "\(t.uid) \(t.name ?? "")"
+        case .lossAccepted(let text): return text
         }
     }
 }

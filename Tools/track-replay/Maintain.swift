@@ -18,6 +18,7 @@ struct Verify: ParsableCommand {
         do { try layout.validate() } catch { throw ToolError("\(error)") }
         var damaged = 0
         var frames = 0, segments = 0
+        var logLosses: [(HLC, String)] = []
         func report(_ line: String) { print("DAMAGED " + line); damaged += 1 }
         let bar = ProgressBar("verifying", total: (try? Compactor.diskBytes(layout)) ?? 1)
         var done: Int64 = 0
@@ -55,7 +56,12 @@ struct Verify: ParsableCommand {
                     let next = scan.frames.first { $0.offset >= d.offset + d.length }?.header.firstSequence
                     let previous = scan.frames.last { $0.endOffset <= d.offset }?.header.endSequence ?? base
                     let lost = next.map { "\($0 - min($0, previous)) events lost (sequences \(previous)..<\($0))" } ?? "events lost"
-                    report("\(path) offset \(d.offset): \(d.reason); \(d.length) bytes unreadable; \(lost)")
+                    if let start, let next, next <= start.sequence {
+                        // Events the snapshot already holds: a damaged file, but nothing lost.
+                        print("note: \(path) offset \(d.offset): \(d.reason); \(d.length) bytes unreadable, sequences \(previous)..<\(next), which the snapshot holds (nothing lost; the segment goes at a later compaction)")
+                    } else {
+                        report("\(path) offset \(d.offset): \(d.reason); \(d.length) bytes unreadable; \(lost)")
+                    }
                 }
                 // The durable-prefix rule: what the sync marker calls fsynced is never a torn tail.
                 let durableEnd = isLast ? marker.flatMap { $0.segmentBase == base ? $0.durableBytes : nil } ?? 0 : 0
@@ -75,6 +81,9 @@ struct Verify: ParsableCommand {
                         Result { () throws(LogError) in
                             try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: location.offset, path: path, checksumVerified: true)
                         }
+                    }
+                    if case .success(let frame) = result {
+                        for event in frame.events { if case .record(.lossAccepted(let text)) = event.kind { logLosses.append((event.hlc, text)) } }
                     }
                     if case .failure(let error) = result {
                         report("\(path) offset \(location.offset): the frame passes its checksum but does not decode: \(error.message); sequences \(location.header.firstSequence)..<\(location.header.endSequence) unreadable")
@@ -120,6 +129,11 @@ struct Verify: ParsableCommand {
                         case .success(let index):
                             let listed = index.entries.map(\.location)
                             if listed != scan.frames || index.segmentBytes != Int64(bytes.count) {
+                                if !scan.damage.isEmpty {
+                                    // It lists the frames as they were before the damage reported above.
+                                    print("note: \(indexPath): lists \(listed.count) frames, \(scan.frames.count) read back (the damage above); derived data, rebuilt on the next read")
+                                    continue
+                                }
                                 report("\(indexPath): does not match its segment (\(listed.count) frames listed, \(scan.frames.count) found); rebuilt on the next read")
                             }
                         }
@@ -130,6 +144,10 @@ struct Verify: ParsableCommand {
             }
         }
         bar.finish()
+        // Losses accepted by compaction are not damage any more, but they are never forgotten.
+        var losses = ((try? Compactor.loadGeneration(layout, reporter: { _ in }))??.projection.acceptedLosses) ?? []
+        for (hlc, text) in logLosses where !losses.contains(where: { $0.hlc == hlc && $0.text == text }) { losses.append((hlc, text)) }
+        for loss in losses.sorted(by: { $0.hlc < $1.hlc }) { print("LOSS ACCEPTED at \(isoTime(loss.hlc.seconds)): \(loss.text)") }
         do {
             if let manifest = try Compactor.readManifest(layout) {
                 let path = layout.snapshotPath(manifest.snapshotName)
@@ -144,6 +162,20 @@ struct Verify: ParsableCommand {
             }
         } catch {
             report("\(layout.manifestPath): \(error)")
+        }
+        // The previous generation is the fallback: it must read too.
+        if FileSystem.exists(layout.previousManifestPath) {
+            do {
+                let manifest = try Manifest.decode(Array(FileManager.default.contents(atPath: layout.previousManifestPath) ?? Data()), path: layout.previousManifestPath)
+                let path = layout.snapshotPath(manifest.snapshotName)
+                if let data = FileManager.default.contents(atPath: path) {
+                    do { _ = try Snapshot.decode(Array(data), path: path) } catch { report("\(path) (previous generation): \(error)") }
+                } else {
+                    report("\(layout.previousManifestPath): names snapshot \(manifest.snapshotName), which is missing")
+                }
+            } catch {
+                report("\(layout.previousManifestPath): \(error)")
+            }
         }
         print("\(streamsLine(layout)): \(segments) segments, \(frames) frames checked; \(damaged == 0 ? "no damage" : "\(damaged) problems")")
         if damaged > 0 { throw ExitCode(1) }
@@ -165,6 +197,9 @@ struct Compact: ParsableCommand {
     @Argument(help: "The database directory.")
     var database: String
 
+    @Flag(help: "Compact even though the database is damaged: record what was lost (verify, stats and summary show it) and fold what reads. Without it, damage refuses the compaction.")
+    var acceptLoss = false
+
     func run() throws {
         let report: Compactor.Report
         let layout = DatabaseLayout(root: database)
@@ -176,7 +211,8 @@ struct Compact: ParsableCommand {
         }
         let bar = ProgressBar("compacting", total: (try? Compactor.diskBytes(layout)) ?? 1)
         do {
-            report = try Compactor.compact(database: database, upTo: limits, reporter: { warn("warning: \($0)") }, progress: { done, _ in bar.update(done) })
+            report = try Compactor.compact(database: database, upTo: limits, acceptLoss: acceptLoss, reporter: { warn("warning: \($0)") },
+                                           progress: { done, _ in bar.update(done) })
         } catch {
             bar.finish()
             throw ToolError("\(error)")

@@ -50,7 +50,7 @@ final class DamageCollector: @unchecked Sendable {
     private var notices: [LogNotice] = []
     var reporter: LogReporter {
         { [self] notice in
-            if notice.kind == .damage { lock.lock(); notices.append(notice); lock.unlock() } else { warn("note: \(notice)") }
+            if notice.kind == .damage { lock.lock(); notices.append(notice); lock.unlock() } else { warn(notice.kind == .generationFallback ? "warning: \(notice)" : "note: \(notice)") }
         }
     }
     var first: LogNotice? { lock.lock(); defer { lock.unlock() }; return notices.first }
@@ -138,4 +138,12 @@ func printSummary(_ projection: Projection) {
             print("  \(column(String(t.uid.prefix(12)) + "_" + String(t.revision), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(updated)")
         }
     }
+    printLosses(projection.acceptedLosses)
+}
+
+/// The losses a compaction was told to accept, one line each (nothing when there are none).
+func printLosses(_ losses: [(hlc: HLC, text: String)]) {
+    guard !losses.isEmpty else { return }
+    print("accepted losses: \(losses.count)")
+    for loss in losses { print("  \(isoTime(loss.hlc.seconds)) \(loss.text)") }
 }
