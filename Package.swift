@@ -35,7 +35,7 @@ let package = Package(
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
         ),
         .target(name: "TrackLog", dependencies: ["TrackModel", "CLZ4"]),
-        .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog"]),
+        .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Track", dependencies: ["TrackBackends", "TrackLog"]),
         // track's socket protocol: the server and the socket:// client, with TLS.
         .target(

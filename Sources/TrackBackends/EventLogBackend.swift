@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Logging
 import TrackLog
 import TrackModel
 
@@ -40,7 +41,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         var options = WriterOptions()
         options.durability = durability
         if let segmentBytes { options.segmentBytes = segmentBytes }
-        if let reporter { options.reporter = reporter }
+        options.reporter = reporter ?? EventLogBackend.loggingReporter(Logger(label: "swift-track"))
         do {
             writer = try LogWriter.open(database: path, options: options)
             try Compactor.removeStrayFiles(database: path)
@@ -48,7 +49,19 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
             atomicLock = try LogFile.open(DatabaseLayout(root: path).atomicLockPath, flags: O_RDWR | O_CREAT)
             try materializer.smartReload()
         } catch {
-            throw TrackError(.io, "cannot open the database at '\(path)': \(error)", cause: error)
+            let wrapped = TrackError.wrap(error)
+            throw TrackError(wrapped.code, "cannot open the database at '\(path)': \(wrapped.message)", cause: wrapped.cause)
+        }
+    }
+
+    /// A reporter that sends the event log's notices to `logger`: damage at error level, the
+    /// rest (a torn tail cut, an index rebuilt, a stream taken over, a generation fallback) at
+    /// notice level, each with its file and offset as metadata.
+    public static func loggingReporter(_ logger: Logger) -> LogReporter {
+        { notice in
+            var metadata: Logger.Metadata = ["kind": .string(notice.kind.rawValue), "path": .string(notice.path)]
+            if let offset = notice.offset { metadata["offset"] = .string(String(offset)) }
+            logger.log(level: notice.kind == .damage ? .error : .notice, "\(notice.message)", metadata: metadata)
         }
     }
 
@@ -77,10 +90,15 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
 
     // MARK: - Plumbing
 
-    private func logError(_ error: any Error) -> TrackError {
-        if let e = error as? TrackError { return e }
-        if let e = error as? ModelError { return TrackError(e) }
-        return TrackError(.io, "\(error)", cause: error as? LogError)
+    private func logError(_ error: any Error) -> TrackError { TrackError.wrap(error) }
+
+    /// Every damage notice met while reading this database (damaged frames skipped, gaps in a
+    /// stream's sequences, durable bytes that do not read back), oldest first, each with its file
+    /// and offset. Also sent to the reporter (by default a swift-log logger, label `swift-track`).
+    public var damage: [LogNotice] {
+        lock.lock()
+        defer { lock.unlock() }
+        return materializer.damage
     }
 
     /// Runs `body` with the projection current: this process's appends written out, every
@@ -358,11 +376,14 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
             guard clashes.isEmpty else {
                 throw TrackError(.invalidArgument, "the database already holds \(clashes.count) of the imported objects (\(clashes.prefix(3).joined(separator: ", "))\(clashes.count > 3 ? ", ..." : "")); import into a new database")
             }
-            let total = database.projects.count + database.groups.count + database.trials.count
-            var done = 0
-            for project in database.projects { try append(.projectImported(project)); done += 1; progress(done, total) }
-            for group in database.groups { try append(.groupImported(group)); done += 1; progress(done, total) }
-            for trial in database.trials { try append(.trialImported(trial)); done += 1; progress(done, total) }
+            let records = database.projects.map(LogRecord.projectImported) + database.groups.map(LogRecord.groupImported)
+                + database.trials.map(LogRecord.trialImported)
+            // Every object is checked against the limits before the first is written: an import
+            // is refused whole, never stored in part.
+            for record in records {
+                do throws(LogError) { try record.checkLimits() } catch { throw TrackError(.invalidArgument, "cannot import: \(error.message)", cause: error) }
+            }
+            for (done, record) in records.enumerated() { try append(record); progress(done + 1, records.count) }
         }
     }
 

@@ -1,3 +1,4 @@
+import TrackLog
 import TrackModel
 
 /// The one error type of the backend layer: a code to switch on, a message that says what is
@@ -21,6 +22,12 @@ public struct TrackError: Error, Sendable, CustomStringConvertible {
         case io
         /// The user may not read or change the object (a server's access control).
         case permissionDenied
+        /// Stored data is damaged (a frame, a segment, a snapshot or a MANIFEST that does not read
+        /// back); the cause names the file and offset.
+        case damaged
+        /// The store cannot take writes now: its writer stopped after an error or was closed, or
+        /// another live process holds what it needs.
+        case unavailable
     }
 
     /// The kind of failure.
@@ -46,11 +53,25 @@ public struct TrackError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `error` as a `TrackError` (model errors are converted, others wrapped as `io`).
+    /// The backend-layer form of an event-log error: its code kept, the error as the cause.
+    public init(_ error: LogError) {
+        let code: Code
+        switch error.code {
+        case .io: code = .io
+        case .corruptFrame, .corruptFile, .malformedEvent: code = .damaged
+        case .streamLocked, .writerUnavailable: code = .unavailable
+        case .invalidArgument, .notADatabase: code = .invalidArgument
+        }
+        self.init(code, error.description, cause: error)
+    }
+
+    /// `error` as a `TrackError`: model and event-log errors keep their kind and become the
+    /// cause; anything else is wrapped as `io` with itself as the cause.
     public static func wrap(_ error: any Error) -> TrackError {
         if let e = error as? TrackError { return e }
         if let e = error as? ModelError { return TrackError(e) }
-        return TrackError(.io, "\(error)", cause: nil)
+        if let e = error as? LogError { return TrackError(e) }
+        return TrackError(.io, "\(error)", cause: error as? any Error & Sendable)
     }
 
     public var description: String { message }

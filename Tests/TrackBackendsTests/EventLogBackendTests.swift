@@ -119,3 +119,87 @@ struct MaterializerTests {
         #expect(m.projection.trial(uid)?.updateCount == 5000)
     }
 }
+
+/// Issue 12, point 15: callers see what kind of failure it was, and damage, through the API.
+@Suite("file:// errors and damage through the API")
+struct EventLogErrorTests {
+    @Test("ErrorCodesAreKept: an oversized value is invalidArgument with the event log's error as its cause, not io")
+    func codesKept() throws {
+        let dir = ScratchDirectory()
+        let backend = try EventLogBackend(path: dir.path + "/db", reporter: { _ in })
+        defer { try? backend.close() }
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p")))
+        do {
+            try backend.logTrialMetadata(trial.uid, ["blob": .string(String(repeating: "x", count: Limits.stringBytesMax + 1))])
+            Issue.record("an oversized string was accepted")
+        } catch let error as TrackError {
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect((error.cause as? LogError)?.code == .invalidArgument)
+            #expect(error.message.contains("metadata.blob"))
+        }
+        do {
+            try backend.logTrialMetric(trial.uid, name: "loss", step: .min, value: 1)
+            Issue.record("step -2^63 was accepted")
+        } catch let error as TrackError {
+            #expect(error.code == .invalidArgument, "\(error)")
+        }
+        // Nothing of it was written: the trial reads back clean, after a reopen too.
+        try backend.commit()
+        let again = try EventLogBackend(path: dir.path + "/db", reporter: { _ in })
+        #expect(try again.getTrial(uid: trial.uid)?.metadata["blob"] == nil)
+        #expect(again.damage.isEmpty)
+        try again.close()
+    }
+
+    @Test("OverflowingIncrementIsAnError: incrementing metadata past 2^63-1 is invalidArgument, the store unchanged")
+    func overflow() throws {
+        for uri in ["ephemeral://", "file://\(ScratchDirectory().path)/db"] {
+            let backend = try makeBackend(uri: uri)
+            _ = try backend.newProject(Project(name: "p"))
+            let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p")))
+            try backend.logTrialMetadata(trial.uid, ["n": .int(.max)])
+            #expect(throws: TrackError.self) {
+                _ = try backend.fetchAndUpdateTrial(Query([.init("name", .equal, "t")]), .incrementMetadata(key: "n", by: 1))
+            }
+            #expect(try backend.getTrial(uid: trial.uid)?.metadata["n"] == .int(.max), "\(uri)")
+            try backend.close()
+        }
+    }
+
+    @Test("DamageIsVisibleThroughTheAPI: a file:// backend lists the damage it read past")
+    func damageListed() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db, segmentBytes: 4096, reporter: { _ in })
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p")))
+        for step in 0..<10_000 {
+            try backend.logTrialMetric(trial.uid, name: "loss", step: Int64(step), value: sin(Double(step)) * 1.37)
+            if step % 200 == 199 { try backend.commit() }
+        }
+        try backend.close()
+        let layout = DatabaseLayout(root: db)
+        let stream = try #require(layout.streamNames().first)
+        let bases = layout.segmentBases(stream)
+        try #require(bases.count > 3)
+        try FileManager.default.removeItem(atPath: layout.segmentPath(stream, base: bases[1]))
+        let reopened = try EventLogBackend(path: db, reporter: { _ in })
+        _ = try reopened.getTrial(uid: trial.uid)
+        #expect(reopened.damage.contains { $0.message.contains("\(bases[1])..<\(bases[2])") }, "\(reopened.damage)")
+        try reopened.close()
+    }
+
+    @Test("OversizedImportIsRefusedWhole: an import with one object over the limits writes nothing")
+    func importRefusedWhole() throws {
+        let dir = ScratchDirectory()
+        let backend = try EventLogBackend(path: dir.path + "/db", reporter: { _ in })
+        defer { try? backend.close() }
+        var big = try Trial(name: "big", projectID: "p")
+        big.metadata["blob"] = .string(String(repeating: "x", count: Limits.stringBytesMax + 1))
+        let database = TrackFileDatabase(projects: [Project(name: "p")], groups: [], trials: [try Trial(name: "small", projectID: "p"), big])
+        #expect(throws: TrackError.self) { try backend.importDatabase(database) }
+        #expect(try backend.fetchProjects(.all).isEmpty)
+        #expect(try backend.fetchTrials(.all).isEmpty)
+    }
+}
