@@ -143,8 +143,10 @@ struct AccessCheck {
         try requireCreate(project: project, exists: { try backend.getProject(project) != nil }, "project '\(project)'")
     }
 
-    /// `requireCreate` for what a new trial belongs to.
+    /// `requireCreate` for what a new trial belongs to: its project, and the group it joins,
+    /// which must be one the user may use (a trial cannot be slipped into another's group).
     func requireCreate(trial: Trial) throws {
+        if let group = trial.groupID { try requireGroup(group) }
         if let project = trial.projectID { return try requireCreate(project: project) }
         try requireCreate(project: Self.owner(of: trial), exists: { try !backend.getTrial(hash: trial.hash).isEmpty }, "trial '\(trial.name ?? trial.hash)'")
     }

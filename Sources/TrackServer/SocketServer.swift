@@ -15,6 +15,19 @@ public struct ServerLimits: Sendable {
     public var idleSecondsMax: Int64 = 300
     /// Connections served at once; more are closed at once.
     public var connectionsMax = 1024
+    /// The largest message accepted before `authenticate` succeeds.
+    public var unauthenticatedMessageBytesMax = 64 << 10
+    /// Seconds a connection has to log in; then it is closed.
+    public var loginSecondsMax: Int64 = 10
+    /// Connections not yet logged in served at once (a smaller share of `connectionsMax`, so
+    /// that idle connections never lock out users and new logins).
+    public var unauthenticatedConnectionsMax = 64
+    /// Reply bytes one connection may have waiting to be sent; past it the connection's requests
+    /// wait (and it is not read further) until the client reads its replies.
+    public var replyBytesQueuedMax = 8 << 20
+    /// Logins (password key derivations) run at once, on threads of their own: a flood of
+    /// logins never delays the requests of connected clients.
+    public var loginsConcurrentMax = 1
 
     /// The default limits.
     public init() {}
@@ -28,12 +41,17 @@ final class MessageDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     let messageBytesMax: Int
     let messageSecondsMax: Int64?
+    /// The connection, once it has logged in; before, `unauthenticatedBytesMax` applies.
+    let state: ConnectionState?
+    let unauthenticatedBytesMax: Int
     /// When the incomplete message at the front of the buffer began to arrive.
     private var partialSince: NIODeadline?
 
-    init(messageBytesMax: Int, messageSecondsMax: Int64? = nil) {
+    init(messageBytesMax: Int, messageSecondsMax: Int64? = nil, state: ConnectionState? = nil, unauthenticatedBytesMax: Int = .max) {
         self.messageBytesMax = messageBytesMax
         self.messageSecondsMax = messageSecondsMax
+        self.state = state
+        self.unauthenticatedBytesMax = unauthenticatedBytesMax
     }
 
     private func incomplete() throws -> DecodingState {
@@ -53,12 +71,54 @@ final class MessageDecoder: ByteToMessageDecoder {
         guard length >= 4, Int(length) <= messageBytesMax else {
             throw ServerError("message length \(length) is outside 4...\(messageBytesMax) bytes")
         }
+        if let state, !state.isAuthenticated, Int(length) > unauthenticatedBytesMax {
+            throw ServerError("message length \(length) is over \(unauthenticatedBytesMax) bytes, the limit before authenticate succeeds")
+        }
         guard buffer.readableBytes >= Int(length) else { return try incomplete() }
         partialSince = nil
         buffer.moveReaderIndex(forwardBy: 4)
         context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length) - 4)!))
         return .continue
     }
+}
+
+/// What the decoder and the handler of one connection share: whether it has logged in. Once it
+/// has, it leaves the count of connections not logged in.
+final class ConnectionState: Sendable {
+    private let authenticated = Atomic<Bool>(false)
+    private let released = Atomic<Bool>(false)
+    private let release: @Sendable () -> Void
+
+    /// `release` is called once, when the connection logs in or closes, whichever comes first.
+    init(release: @escaping @Sendable () -> Void = {}) { self.release = release }
+
+    /// True once `authenticate` has succeeded.
+    var isAuthenticated: Bool { authenticated.load(ordering: .acquiring) }
+
+    /// Marks the connection logged in.
+    func markAuthenticated() {
+        authenticated.store(true, ordering: .releasing)
+        releaseOnce()
+    }
+
+    /// Leaves the count of connections not logged in (once).
+    func releaseOnce() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { release() }
+    }
+}
+
+/// Says why a connection is refused, once it is active, then closes it.
+final class RefusingHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let message: String
+    init(message: String) { self.message = message }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let reply = frame(RPCDispatcher.failure(message), allocator: context.channel.allocator)
+        context.writeAndFlush(NIOAny(reply)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
 /// Encodes a reply as a length-prefixed message.
@@ -86,14 +146,20 @@ func appendFrame(_ reply: Value, to buffer: inout ByteBuffer) {
 
 /// One connection: collects the messages of each read burst, runs them as one batch on the
 /// thread pool (backends block), and writes the batch's replies with one flush, in request order.
-/// While more than `queuedBytesMax` bytes of requests wait, the connection is not read further.
+/// While more than `queuedBytesMax` bytes of requests wait, the connection is not read further;
+/// a batch whose replies pass `replyBytesMax` is written in parts, each after the client has
+/// taken the one before. A batch of a connection not logged in runs on the login pool, so that
+/// password derivations never hold up other clients' requests.
 final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let dispatcher: RPCDispatcher
     let pool: NIOThreadPool
+    let loginPool: NIOThreadPool
     let logger: Logger
+    let state: ConnectionState
+    let replyBytesMax: Int
     /// Touched only by the batch running now (batches of a connection run one after another).
     var session = Session()
     /// The previous batch: the next one runs after it, so replies keep their order.
@@ -104,9 +170,12 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var queuedBytes = 0
     static let queuedBytesMax = 16 << 20
 
-    init(dispatcher: RPCDispatcher, pool: NIOThreadPool, logger: Logger) {
+    init(dispatcher: RPCDispatcher, pool: NIOThreadPool, loginPool: NIOThreadPool, state: ConnectionState, replyBytesMax: Int, logger: Logger) {
         self.dispatcher = dispatcher
         self.pool = pool
+        self.loginPool = loginPool
+        self.state = state
+        self.replyBytesMax = replyBytesMax
         self.logger = logger
     }
 
@@ -134,24 +203,40 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         if queuedBytes > Self.queuedBytesMax { channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
         let previous = tail ?? loop.makeSucceededVoidFuture()
         tail = previous.flatMap { [self] () -> EventLoopFuture<Void> in
-            pool.runIfActive(eventLoop: loop) { () -> ByteBuffer in
-                var out = channel.allocator.buffer(capacity: 64 * messages.count)
-                for message in messages { self.reply(to: message, into: &out) }
-                // No reply leaves before what it acknowledges is written (and fsynced, where
-                // the backend is durable per call): one write for the whole burst.
-                do {
-                    try self.dispatcher.backend.persist()
-                } catch {
-                    self.logger.error("could not write the changes of \(messages.count) requests: \(error)")
-                    out.clear()
-                    let failure = RPCDispatcher.failure("the server could not store the changes of this request: \(error)")
-                    for _ in messages { appendFrame(failure, to: &out) }
-                }
-                return out
-            }.flatMap { out in
+            run(messages[...], channel: channel, loop: loop).map {
                 self.queuedBytes -= size
                 if self.queuedBytes <= Self.queuedBytesMax / 2 { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
-                return channel.writeAndFlush(NIOAny(out))
+            }
+        }
+    }
+
+    /// Answers `messages` in parts of at most about `replyBytesMax` reply bytes: each part is
+    /// written, and the next one is only built once the client has taken it (the write completes).
+    private func run(_ messages: ArraySlice<[UInt8]>, channel: Channel, loop: EventLoop) -> EventLoopFuture<Void> {
+        guard !messages.isEmpty else { return loop.makeSucceededVoidFuture() }
+        let threads = state.isAuthenticated ? pool : loginPool
+        return threads.runIfActive(eventLoop: loop) { () -> (ByteBuffer, Int) in
+            var out = channel.allocator.buffer(capacity: 64 * messages.count)
+            var answered = 0
+            for message in messages {
+                self.reply(to: message, into: &out)
+                answered += 1
+                if out.readableBytes >= self.replyBytesMax { break }
+            }
+            // No reply leaves before what it acknowledges is written (and fsynced, where
+            // the backend is durable per call): one write for the whole part.
+            do {
+                try self.dispatcher.backend.persist()
+            } catch {
+                self.logger.error("could not write the changes of \(answered) requests: \(error)")
+                out.clear()
+                let failure = RPCDispatcher.failure("the server could not store the changes of this request: \(error)")
+                for _ in 0..<answered { appendFrame(failure, to: &out) }
+            }
+            return (out, answered)
+        }.flatMap { (out, answered) in
+            channel.writeAndFlush(NIOAny(out)).flatMap {
+                self.run(messages.dropFirst(answered), channel: channel, loop: loop)
             }
         }
     }
@@ -168,6 +253,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             do {
                 let request = try JSON.decode(bytes)
                 reply = dispatcher.handle(request, session: &session)
+                if session.user != nil && !state.isAuthenticated { state.markAuthenticated() }
             } catch {
                 reply = RPCDispatcher.failure("the message is not valid JSON: \(error.message)")
             }
@@ -203,6 +289,8 @@ public final class SocketServer: @unchecked Sendable {
     private let logger: Logger
     private var channel: Channel?
     private let connections = Atomic<Int>(0)
+    private let unauthenticated = Atomic<Int>(0)
+    private let loginPool: NIOThreadPool
     private let tls: NIOSSLContext?
 
     /// A server over `dispatcher`; with `tls`, only TLS connections are accepted.
@@ -215,12 +303,14 @@ public final class SocketServer: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
+        loginPool = NIOThreadPool(numberOfThreads: max(1, limits.loginsConcurrentMax))
+        loginPool.start()
     }
 
     /// Starts listening on `host`:`port` (0: any free port); returns the port bound.
     @discardableResult
     public func start(host: String, port: Int) throws -> Int {
-        let dispatcher = self.dispatcher, pool = self.pool, logger = self.logger, limits = self.limits, tls = self.tls
+        let dispatcher = self.dispatcher, pool = self.pool, loginPool = self.loginPool, logger = self.logger, limits = self.limits, tls = self.tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -231,11 +321,30 @@ public final class SocketServer: @unchecked Sendable {
                     logger.warning("refusing a connection: \(open - 1) already open (limit \(limits.connectionsMax))")
                     return channel.close()
                 }
+                let waiting = unauthenticated.wrappingAdd(1, ordering: .relaxed).newValue
+                let state = ConnectionState { self.unauthenticated.wrappingSubtract(1, ordering: .relaxed) }
+                channel.closeFuture.whenComplete { _ in state.releaseOnce() }
+                if waiting > limits.unauthenticatedConnectionsMax {
+                    logger.warning("refusing a connection: \(waiting - 1) connections have not logged in yet (limit \(limits.unauthenticatedConnectionsMax))")
+                    let message = "too many connections are waiting to log in (limit \(limits.unauthenticatedConnectionsMax)); try again later"
+                    return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RefusingHandler(message: message)) }
+                }
+                // A connection that has not logged in within the deadline is closed.
+                let deadline = channel.eventLoop.scheduleTask(in: .seconds(limits.loginSecondsMax)) {
+                    guard !state.isAuthenticated, channel.isActive else { return }
+                    logger.info("closing a connection that did not log in within \(limits.loginSecondsMax) s")
+                    let reply = frame(RPCDispatcher.failure("not logged in within \(limits.loginSecondsMax) s; closing the connection"), allocator: channel.allocator)
+                    channel.writeAndFlush(reply).whenComplete { _ in channel.close(promise: nil) }
+                }
+                channel.closeFuture.whenComplete { _ in deadline.cancel() }
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleSecondsMax)))
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(messageBytesMax: limits.messageBytesMax, messageSecondsMax: limits.idleSecondsMax)))
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(dispatcher: dispatcher, pool: pool, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(
+                        messageBytesMax: limits.messageBytesMax, messageSecondsMax: limits.idleSecondsMax,
+                        state: state, unauthenticatedBytesMax: limits.unauthenticatedMessageBytesMax)))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
+                        dispatcher: dispatcher, pool: pool, loginPool: loginPool, state: state, replyBytesMax: limits.replyBytesQueuedMax, logger: logger))
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -275,6 +384,7 @@ public final class SocketServer: @unchecked Sendable {
         // The batch running now finishes; batches not started are cancelled (their clients see
         // the connection close). Then everything applied is made durable.
         try pool.syncShutdownGracefully()
+        try loginPool.syncShutdownGracefully()
         try dispatcher.backend.commit()
         try group.syncShutdownGracefully()
     }

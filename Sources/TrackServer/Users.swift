@@ -1,33 +1,27 @@
+import _CryptoExtras
+import Crypto
 import Foundation
 import Synchronization
 import TrackModel
 
-/// HMAC-SHA256 and PBKDF2-HMAC-SHA256 over the model's SHA-256 (RFC 2104, RFC 8018).
+/// HMAC-SHA256 and PBKDF2-HMAC-SHA256 (RFC 2104, RFC 8018), from swift-crypto (BoringSSL).
 public enum PasswordHash {
     /// HMAC-SHA256 of `message` under `key`.
     public static func hmac(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var k = key
-        if k.count > 64 { var h = SHA256(); h.update(k); k = h.finalize() }
-        k += [UInt8](repeating: 0, count: 64 - k.count)
-        var inner = SHA256()
-        inner.update(k.map { $0 ^ 0x36 })
-        inner.update(message)
-        var outer = SHA256()
-        outer.update(k.map { $0 ^ 0x5C })
-        outer.update(inner.finalize())
-        return outer.finalize()
+        Array(HMAC<Crypto.SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
     }
 
-    /// PBKDF2-HMAC-SHA256, 32 bytes.
+    /// PBKDF2-HMAC-SHA256, 32 bytes (the users file's hash: what the first version, which derived
+    /// it by hand, wrote is read unchanged).
     public static func pbkdf2(password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
-        let p = Array(password.utf8)
-        var u = hmac(key: p, message: salt + [0, 0, 0, 1])
-        var t = u
-        for _ in 1..<max(1, iterations) {
-            u = hmac(key: p, message: u)
-            for i in 0..<t.count { t[i] ^= u[i] }
+        do {
+            let key = try KDF.Insecure.PBKDF2.deriveKey(from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: 32,
+                                                          unsafeUncheckedRounds: max(1, iterations))
+            return key.withUnsafeBytes { Array($0) }
+        } catch {
+            // Never equal to a stored 32-byte hash: the check fails, it does not trap.
+            return []
         }
-        return t
     }
 
     /// True when the two byte strings are equal, in time that depends only on their length.

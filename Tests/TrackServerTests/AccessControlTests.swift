@@ -79,6 +79,8 @@ struct AccessControlTests {
         #expect(bob.denied("set_trial_status", ["trial": .string(uid), "status": ["name": "completed", "value": 302]]))
         #expect(bob.denied("log_trial_chrono_start", ["trial": .string(uid), "name": "x"]))
         #expect(bob.denied("add_group_trial", ["group": .string(groupUID), "trial": .string(uid)]))
+        #expect(bob.denied("log_trial_chrono_finish", ["trial": .string(uid), "name": "x"]))
+        #expect(bob.denied("add_project_trial", ["project": "vision", "trial": .string(uid)]))
         // Queries see only bob's own objects; a fetch-and-update cannot reach alice's trial.
         #expect(bob.ok("fetch_projects", ["query": [:]]).arrayValue?.isEmpty == true)
         #expect(bob.ok("fetch_groups", ["query": [:]]).arrayValue?.isEmpty == true)
@@ -101,6 +103,18 @@ struct AccessControlTests {
         let loose = alice.ok("new_trial", ["trial": try Trial(name: "loose").trackJSON])
         #expect(bob.denied("log_trial_metadata", ["trial": loose["uid"] ?? .null, "x": 1]))
         #expect(bob.ok("get_trial", ["trial": loose["uid"] ?? .null]) == .null)
+        // AnotherUsersGroupIsRefused: a new trial of bob's own project, or of none, cannot join
+        // alice's group (new_trial used to check only the project).
+        _ = bob.ok("new_project", ["project": "bobs"])
+        #expect(bob.denied("new_trial", ["trial": try Trial(name: "sneak", projectID: "bobs", groupID: groupUID).trackJSON]))
+        #expect(bob.denied("new_trial", ["trial": try Trial(name: "sneak2", groupID: groupUID).trackJSON]))
+        #expect(bob.denied("new_trial", ["trial": try Trial(name: "sneak3", projectID: "bobs", groupID: groupUID).trackJSON, "auto_increment": true]))
+        let own = bob.ok("new_trial", ["trial": try Trial(name: "own", projectID: "bobs").trackJSON])
+        #expect(bob.denied("add_group_trial", ["group": .string(groupUID), "trial": own["uid"] ?? .null]))
+        #expect(bob.denied("add_project_trial", ["project": "vision", "trial": own["uid"] ?? .null]))
+        let groupUpdate = bob.call("fetch_and_update_group", ["query": ["name": "g"], "attr": "set_group_metadata", "k": 2])
+        #expect(groupUpdate["status"]?.intValue == 1)
+        #expect(alice.ok("get_trial_group", ["group": .string(groupUID)])["trials"]?.arrayValue?.count == 1, "bob's trials never joined alice's group")
     }
 
     @Test("grants in the users file, '*' for every project; claims survive a restart")
