@@ -67,6 +67,20 @@ public struct RPCDispatcher: Sendable {
     /// A success reply.
     public static func success(_ value: Value) -> Value { ["status": 0, "return": value] }
 
+    /// The reply to one message's bytes (a message body, its length prefix removed): a
+    /// one-metric `log_trial_metrics` read straight from the bytes, anything else decoded as JSON;
+    /// bytes that are not UTF-8 or not JSON get an error reply. What the server runs for every
+    /// message, and what the fuzz target `request` drives.
+    public func reply(toMessage bytes: [UInt8], session: inout Session) -> Value {
+        if let metric = FastMetric.parse(bytes), let reply = handle(metric, session: session) { return reply }
+        guard String(validating: bytes, as: UTF8.self) != nil else { return RPCDispatcher.failure("the message is not valid UTF-8") }
+        do {
+            return handle(try JSON.decode(bytes), session: &session)
+        } catch {
+            return RPCDispatcher.failure("the message is not valid JSON: \(error.message)")
+        }
+    }
+
     /// The reply to `request`.
     public func handle(_ request: Value, session: inout Session) -> Value {
         guard case .object(let fields) = request else {

@@ -243,22 +243,8 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// The framed reply to one message, appended to `out`. Runs on the pool.
     private func reply(to bytes: [UInt8], into out: inout ByteBuffer) {
-        if let metric = FastMetric.parse(bytes), let reply = dispatcher.handle(metric, session: session) {
-            return appendFrame(reply, to: &out)
-        }
-        let reply: Value
-        if String(validating: bytes, as: UTF8.self) == nil {
-            reply = RPCDispatcher.failure("the message is not valid UTF-8")
-        } else {
-            do {
-                let request = try JSON.decode(bytes)
-                reply = dispatcher.handle(request, session: &session)
-                if session.user != nil && !state.isAuthenticated { state.markAuthenticated() }
-            } catch {
-                reply = RPCDispatcher.failure("the message is not valid JSON: \(error.message)")
-            }
-        }
-        appendFrame(reply, to: &out)
+        appendFrame(dispatcher.reply(toMessage: bytes, session: &session), to: &out)
+        if session.user != nil && !state.isAuthenticated { state.markAuthenticated() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -16,7 +16,7 @@ struct ServerCrashTests {
         let uri = "file://\(dir)/db?durability=\(durability)"
         var random = SeededRandom(seed: durability == "buffered" ? 12 : 13)
         var acknowledged: [(uid: String, steps: [Int], metadata: Bool)] = []
-        let rounds = 13
+        let rounds = 25 * crashScale
         for round in 0..<rounds {
             let err = dir + "/stderr-\(round)"
             let server = try startServer(["--listen", "127.0.0.1:0", "--backend", uri, "--allow-anonymous"], errPath: err)
@@ -57,3 +57,6 @@ struct ServerCrashTests {
         #expect(points > 0)
     }
 }
+
+/// How many times more kills `make crash` asks for (CRASH_SCALE).
+let crashScale = max(1, Int(ProcessInfo.processInfo.environment["CRASH_SCALE"] ?? "1") ?? 1)
