@@ -81,6 +81,9 @@ public enum IOFaults {
         recordingArmed.store(true, ordering: .releasing)
     }
 
+    /// How many calls the recording holds so far.
+    public static var recordedCount: Int { recording.withLock { $0?.events.count ?? 0 } }
+
     /// Stops recording and returns what was recorded.
     public static func stopRecording() -> [IOEvent] {
         recordingArmed.store(false, ordering: .releasing)
