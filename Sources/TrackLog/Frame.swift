@@ -37,11 +37,24 @@ public enum Frame {
         }
         header.crc = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: FrameHeader.crcOffset, as: UInt32.self)) }
         if verify {
-            // Invariant: what is written reads back.
+            // Invariant: what is written reads back (tests; the writer calls `check` and fails instead).
             let ok = bytes.withUnsafeBytes { raw in (try? Frame.decode(raw, at: 0, path: "(frame being written)")) != nil }
             precondition(ok, "a frame failed to decode right after encoding")
         }
         return EncodedFrame(header: header, bytes: bytes, trials: trials)
+    }
+
+    /// Reads `frame` back as a reader would (checksum, decompression, every record), so that a
+    /// frame no reader could read is never written, let alone acknowledged. Throws
+    /// `corruptFrame` naming `path` when it does not read.
+    public static func check(_ frame: EncodedFrame, path: String) throws(LogError) {
+        let result = frame.bytes.withUnsafeBytes { raw in
+            Result { () throws(LogError) in _ = try Frame.decode(raw, at: 0, path: path) }
+        }
+        if case .failure(let error) = result {
+            throw LogError(.corruptFrame, "a frame of events \(frame.header.firstSequence)..<\(frame.header.endSequence) would not read back "
+                           + "(\(error.message)); it was not written", path: path)
+        }
     }
 
     /// The payload of the frame whose bytes (header then stored payload) are `bytes`,

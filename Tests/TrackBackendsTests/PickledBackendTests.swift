@@ -53,4 +53,26 @@ struct PickledBackendTests {
         FileManager.default.createFile(atPath: path, contents: Data("not a snapshot".utf8))
         #expect { try PickledBackend(path: path) } throws: { ($0 as? TrackError)?.message.contains(path) == true }
     }
+
+    @Test("PickledOversizedValueIsRefused: a value the file could not hold is refused, and the file still opens")
+    func oversizedValue() throws {
+        let dir = ScratchDirectory()
+        let path = dir.path + "/db.snap"
+        let backend = try PickledBackend(path: path)
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p"), autoIncrement: false))
+        let big = String(repeating: "x", count: Limits.stringBytesMax + 1)
+        #expect { try backend.logTrialMetadata(trial.uid, ["blob": .string(big)]) } throws: {
+            guard let e = $0 as? TrackError else { return false }
+            return e.code == .invalidArgument && e.message.contains("metadata.blob") && e.message.contains("limit")
+        }
+        #expect { try backend.fetchAndUpdateTrial(Query([.init("name", .equal, "t")]), .logMetadata(["blob": .string(big)])) } throws: {
+            ($0 as? TrackError)?.code == .invalidArgument
+        }
+        try backend.logTrialMetadata(trial.uid, ["small": 1])
+        try backend.commit()
+        let reopened = try PickledBackend(path: path)
+        #expect(try reopened.getTrial(uid: trial.uid)?.metadata["small"] == 1)
+    }
 }
+

@@ -171,6 +171,20 @@ struct DurabilityTests {
         }
     }
 
+    @Test("UnreadableFrameIsNeverWritten: the writer reads each frame back and fails instead of writing one that would not read")
+    func unreadableFrameFailsTheCheck() throws {
+        var garbage = [UInt8](repeating: 0xFF, count: 300)
+        garbage[0] = 0x7F
+        let frame = garbage.withUnsafeBytes {
+            Frame.make(payload: $0, firstSequence: 0, eventCount: 3, minHLC: HLC(rawValue: 1), maxHLC: HLC(rawValue: 1), trials: [])
+        }
+        #expect { try Frame.check(frame, path: "seg") } throws: {
+            guard let e = $0 as? LogError else { return false }
+            return e.code == .corruptFrame && e.message.contains("not written")
+        }
+        #expect(WriterOptions().verifyFrames, "the read-back check is on by default")
+    }
+
     @Test("ReservedStepIsRefused: step -2^63 is an error, not a point without a step")
     func reservedStep() throws {
         let dir = TemporaryDirectory()
