@@ -367,6 +367,10 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     /// and without steps), chronos, errors and revision tags. Refuses, writing nothing, when any
     /// of its projects, groups or trials already exists here. `progress` is called with the
     /// objects written so far and the total.
+    ///
+    /// The import is one unit: it is written into a stream of its own that readers do not see
+    /// until it is complete and fsynced, then published with one rename. An import cut short
+    /// (killed, a full disk) leaves nothing visible, and running it again starts afresh.
     public func importDatabase(_ database: TrackFileDatabase, progress: (Int, Int) -> Void = { _, _ in }) throws {
         try atomically { p in
             var clashes: [String] = []
@@ -383,7 +387,23 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
             for record in records {
                 do throws(LogError) { try record.checkLimits() } catch { throw TrackError(.invalidArgument, "cannot import: \(error.message)", cause: error) }
             }
-            for (done, record) in records.enumerated() { try append(record); progress(done + 1, records.count) }
+            var options = writer.options
+            options.streamName = nil
+            options.durability = .buffered
+            do {
+                let unit = try LogWriter.openUnpublished(database: path, options: options)
+                do {
+                    unit.observe(p.maxHLC)
+                    for (done, record) in records.enumerated() { try unit.append(record); progress(done + 1, records.count) }
+                    try unit.publish()
+                } catch {
+                    try? unit.close()
+                    _ = try? Compactor.removeStrayFiles(database: path)
+                    throw error
+                }
+            } catch {
+                throw logError(error)
+            }
         }
     }
 

@@ -93,7 +93,8 @@ public enum Compactor {
                 return all
             })
         }
-        let watermarks = materializer.watermarks
+        // A stream that is gone (its loss accepted above) is no longer named.
+        let watermarks = materializer.watermarks.filter { FileSystem.isDirectory(layout.streamDirectory($0.stream)) }
         let generation = materializer.snapshotGeneration + 1
         try FileSystem.createDirectory(layout.snapshotsDirectory)
         let name = DatabaseLayout.snapshotName(generation)
@@ -248,6 +249,12 @@ public enum Compactor {
         precondition(holdingLock)
         for name in FileSystem.list(layout.root) where name.hasPrefix("MANIFEST.") && name.hasSuffix(".tmp") {
             try FileSystem.remove(layout.root + "/" + name)
+        }
+        // An unpublished stream whose writer died (an import cut short) was never visible.
+        for name in layout.pendingStreamNames() {
+            guard let lock = try? LogFile.open(layout.lockPath(name), flags: O_RDWR) else { continue }
+            defer { lock.close() }
+            if try lock.tryLockExclusive() { try FileSystem.removeDirectory(layout.streamDirectory(name)) }
         }
         // Nothing is deleted on the word of a MANIFEST that does not read: it may be the only
         // record of what a snapshot or a segment holds.

@@ -76,9 +76,19 @@ public struct DatabaseLayout: Sendable {
         return UInt64(name.dropLast(4))
     }
 
-    /// The names of the streams, sorted.
+    /// The names of the published streams, sorted: readers and writers see these. A stream
+    /// still being written as one unit (`pendingStreamPrefix`) is not among them.
     public func streamNames() -> [String] {
-        FileSystem.list(streamsDirectory).filter { FileSystem.isDirectory(streamDirectory($0)) }
+        FileSystem.list(streamsDirectory).filter { !$0.hasPrefix(".") && FileSystem.isDirectory(streamDirectory($0)) }
+    }
+
+    /// The prefix of a stream written as one unit (an import) and not yet published: no reader
+    /// sees it until `LogWriter.publish()` renames it to its name without the prefix.
+    public static let pendingStreamPrefix = ".pending-"
+
+    /// The names of unpublished streams (published ones never start with a dot), sorted.
+    public func pendingStreamNames() -> [String] {
+        FileSystem.list(streamsDirectory).filter { $0.hasPrefix(DatabaseLayout.pendingStreamPrefix) && FileSystem.isDirectory(streamDirectory($0)) }
     }
 
     /// The base sequences of a stream's segments, ascending.

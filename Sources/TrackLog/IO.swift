@@ -357,6 +357,18 @@ public enum FileSystem {
         IOFaults.note(path, .unlink)
     }
 
+    /// Deletes a directory of files (not of directories) and the directory itself; a missing
+    /// one is fine.
+    public static func removeDirectory(_ path: String) throws(LogError) {
+        guard isDirectory(path) else { return }
+        for name in list(path) { try remove(path + "/" + name) }
+        if rmdir(path) != 0 {
+            let code = Glibc.errno
+            if code == ENOENT { return }
+            throw LogError(.io, "rmdir failed: \(errnoText(code)) (errno \(code))", path: path, errno: code)
+        }
+    }
+
     /// Renames atomically.
     public static func rename(_ from: String, to: String) throws(LogError) {
         if let rule = IOFaults.fire(.rename, path: from) {

@@ -145,8 +145,17 @@ public final class LogReader: @unchecked Sendable {
 
     /// Calls `body` with every frame of one stream, in order, decoding one frame at a time
     /// (memory stays bounded by one segment, whatever the size of the stream).
+    /// The active segment is judged by the stream's sync marker (docs/FORMAT.md, "Sync marker"):
+    /// fsynced bytes that do not read back are damage, not a torn tail.
     public func forEachFrame(stream: String, _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
-        for segment in segments(stream) {
+        // Read before the segments: what it calls durable was written before it.
+        let marker = SyncMarker.read(layout: layout, stream: stream, reporter: reporter)
+        let all = segments(stream)
+        if let marker, let last = all.last, marker.segmentBase > last.base {
+            try handleUnreadable(LogError(.corruptFrame, "segment \(DatabaseLayout.segmentName(marker.segmentBase)) of stream '\(stream)', which held durable events up to sequence \(marker.nextSequence) (sync marker), is missing",
+                                          path: layout.segmentPath(stream, base: marker.segmentBase)))
+        }
+        for segment in all {
             let file = try LogFile.open(segment.path, flags: O_RDONLY)
             let bytes = try file.readAll()
             file.close()
@@ -156,6 +165,10 @@ public final class LogReader: @unchecked Sendable {
                 let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment.path) }
                 try handle(scan.damage)
                 entries = scan.frames.map { IndexEntry(location: $0, trials: nil) }
+                if let marker, marker.segmentBase == segment.base, marker.durableBytes > scan.validEnd {
+                    try handleUnreadable(LogError(.corruptFrame, "bytes \(scan.validEnd)..<\(marker.durableBytes) of stream '\(stream)' were fsynced (sync marker) but do not read back: damage to durable data, not a torn tail",
+                                                  path: segment.path, offset: scan.validEnd))
+                }
             } else {
                 entries = try self.entries(segment)
             }

@@ -28,6 +28,9 @@ public struct LogNotice: Sendable, CustomStringConvertible {
         /// The newest compaction generation was damaged or missing; the previous one and the log
         /// after it were read instead (nothing is lost; compacting again writes a new generation).
         case generationFallback
+        /// A stream's `SYNCED` marker did not read (it is never fsynced itself); the stream's tail
+        /// was judged by the torn-tail rule instead, as if there were no marker.
+        case syncMarkerUnreadable
     }
     /// The kind of notice.
     public var kind: Kind
@@ -63,8 +66,10 @@ public struct WriterOptions: Sendable {
     public var pendingFramesMax: Int = 16
     /// The stream to write; nil takes over a stream whose writer died, or makes a new one.
     public var streamName: String?
-    /// Decode every frame right after encoding it (a paired check; slower).
-    public var verifyFrames: Bool = false
+    /// Read every frame back (checksum, decompression, every record) before it is written: a
+    /// frame that would not read fails the commit instead of being acknowledged. On by default;
+    /// it costs the flusher thread a decode per frame, not the appending thread.
+    public var verifyFrames: Bool = true
     /// Where notices go.
     public var reporter: LogReporter = standardErrorReporter
 
@@ -190,9 +195,35 @@ public final class LogWriter: @unchecked Sendable {
         guard options.frameRawBytesTarget > 0 && options.frameRawBytesTarget <= Limits.frameRawBytesTargetMax else {
             throw LogError(.invalidArgument, "frame target \(options.frameRawBytesTarget) must be between 1 and \(Limits.frameRawBytesTargetMax) bytes")
         }
+        return try open(database: path, options: options, pending: false)
+    }
+
+    /// Opens a writer on a new stream that no reader sees until `publish()`: what it holds
+    /// appears all at once or, if the process dies first, not at all (the unpublished stream is
+    /// removed by `Compactor.removeStrayFiles`). For writing a whole import as one unit.
+    public static func openUnpublished(database path: String, options: WriterOptions = WriterOptions()) throws(LogError) -> LogWriter {
+        try open(database: path, options: options, pending: true)
+    }
+
+    /// Commits and closes an unpublished writer's stream, then publishes it with one rename (the
+    /// streams directory fsynced): readers see all of it from then on. Returns its published name.
+    @discardableResult
+    public func publish() throws(LogError) -> String {
+        let prefix = DatabaseLayout.pendingStreamPrefix
+        guard streamName.hasPrefix(prefix) else {
+            throw LogError(.invalidArgument, "stream '\(streamName)' is already published", path: layout.streamDirectory(streamName))
+        }
+        try close()
+        let published = String(streamName.dropFirst(prefix.count))
+        try FileSystem.rename(layout.streamDirectory(streamName), to: layout.streamDirectory(published))
+        try FileSystem.syncDirectory(layout.streamsDirectory)
+        return published
+    }
+
+    private static func open(database path: String, options: WriterOptions, pending: Bool) throws(LogError) -> LogWriter {
         let layout = DatabaseLayout(root: path)
         try layout.create()
-        let (stream, lock, takenOver) = try acquireStream(layout, wanted: options.streamName)
+        let (stream, lock, takenOver) = try acquireStream(layout, wanted: options.streamName, pending: pending)
         if takenOver {
             options.reporter(LogNotice(kind: .streamTakenOver, message: "stream '\(stream)' had no live writer; continuing it", path: layout.streamDirectory(stream)))
         }
@@ -206,7 +237,7 @@ public final class LogWriter: @unchecked Sendable {
         }
     }
 
-    private static func acquireStream(_ layout: DatabaseLayout, wanted: String?) throws(LogError) -> (String, LogFile, Bool) {
+    private static func acquireStream(_ layout: DatabaseLayout, wanted: String?, pending: Bool) throws(LogError) -> (String, LogFile, Bool) {
         func tryLock(_ name: String) throws(LogError) -> LogFile? {
             try FileSystem.createDirectory(layout.streamDirectory(name))
             let file = try LogFile.open(layout.lockPath(name), flags: O_RDWR | O_CREAT)
@@ -214,7 +245,7 @@ public final class LogWriter: @unchecked Sendable {
             file.close()
             return nil
         }
-        if let wanted {
+        if let wanted, !pending {
             guard !wanted.isEmpty, wanted.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !wanted.hasPrefix(".") else {
                 throw LogError(.invalidArgument, "stream name '\(wanted)' may hold only letters, digits, '-', '_' and '.'")
             }
@@ -224,14 +255,17 @@ public final class LogWriter: @unchecked Sendable {
             }
             return (wanted, lock, existed)
         }
-        for name in layout.streamNames() {
-            if let lock = try tryLock(name) { return (name, lock, true) }
+        if !pending {
+            for name in layout.streamNames() {
+                if let lock = try tryLock(name) { return (name, lock, true) }
+            }
         }
         var host = ProcessInfo.processInfo.hostName.filter { $0.isLetter || $0.isNumber || $0 == "-" }
         if host.isEmpty { host = "host" }
         for _ in 0..<100 {
-            let name = "\(host.prefix(24))-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
-            if FileSystem.isDirectory(layout.streamDirectory(name)) { continue }
+            let published = "\(host.prefix(24))-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+            let name = pending ? DatabaseLayout.pendingStreamPrefix + published : published
+            if FileSystem.isDirectory(layout.streamDirectory(name)) || FileSystem.isDirectory(layout.streamDirectory(published)) { continue }
             if let lock = try tryLock(name) { return (name, lock, false) }
         }
         throw LogError(.streamLocked, "could not create a new stream in \(layout.streamsDirectory)", path: layout.streamsDirectory)
@@ -632,7 +666,8 @@ public final class LogWriter: @unchecked Sendable {
     private func write(_ pending: PendingFrame) throws(LogError) {
         let frame = Frame.make(payload: pending.buffer.bytes, firstSequence: pending.firstSequence, eventCount: pending.eventCount,
                                minHLC: pending.minHLC, maxHLC: pending.maxHLC, trials: pending.trials,
-                               pointsOnly: pending.pointsOnly, verify: options.verifyFrames)
+                               pointsOnly: pending.pointsOnly)
+        if options.verifyFrames { try Frame.check(frame, path: layout.segmentPath(streamName, base: segmentBase)) }
         if segmentSize > Int64(SegmentHeader.sizeBytes) && segmentSize + Int64(frame.bytes.count) > options.segmentBytes {
             try rollSegment(nextBase: pending.firstSequence)
         }

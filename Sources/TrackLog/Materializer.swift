@@ -178,6 +178,12 @@ public final class Materializer: @unchecked Sendable {
             start = manifest.watermarks
             snapshotGeneration = manifest.generation
             snapshotSource = generation.source
+            // A stream the MANIFEST names must still be there: its events after the watermark
+            // (and the segments the snapshot does not cover) live nowhere else.
+            for w in manifest.watermarks where !FileSystem.isDirectory(layout.streamDirectory(w.stream)) {
+                reporter(LogNotice(kind: .damage, message: "stream '\(w.stream)', which the MANIFEST (generation \(manifest.generation)) names, is missing: every event it held from sequence \(w.sequence) on is lost",
+                                   path: layout.streamDirectory(w.stream), offset: nil))
+            }
         }
         tailer = try LogTailer(database: database, start: start, reporter: reporter)
         loaded = true

@@ -77,8 +77,10 @@ public struct SyncMarker: Sendable, Equatable {
                                    nextSequence: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 32, as: UInt64.self))))
     }
 
-    /// The stream's marker: nil when there is none; a damaged one is reported through `reporter`
-    /// (it only ever understates what is durable, so reading on without it loses nothing) and read as none.
+    /// The stream's marker: nil when there is none. A damaged one is read as none, with a
+    /// `syncMarkerUnreadable` notice through `reporter`: the marker is never fsynced, so a power
+    /// cut may tear it, and without it the torn-tail rule applies (docs/FORMAT.md, "Sync marker");
+    /// it is not damage to data.
     public static func read(layout: DatabaseLayout, stream: String, reporter: LogReporter) -> SyncMarker? {
         let path = layout.syncMarkerPath(stream)
         guard let file = try? LogFile.open(path, flags: O_RDONLY) else { return nil }
@@ -88,7 +90,7 @@ public struct SyncMarker: Sendable, Equatable {
         switch bytes.withUnsafeBytes({ decode($0) }) {
         case .success(let marker): return marker
         case .failure(let error):
-            reporter(LogNotice(kind: .damage, message: "\(error.message); the stream's tail is judged without it", path: path, offset: 0))
+            reporter(LogNotice(kind: .syncMarkerUnreadable, message: "the stream's sync marker is unreadable (\(error.message)); its tail is judged by the torn-tail rule, as without a marker", path: path, offset: 0))
             return nil
         }
     }

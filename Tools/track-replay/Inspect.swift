@@ -5,19 +5,26 @@ import TrackLog
 
 /// `track-replay summary DB`.
 struct Summary: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Rebuild the state and print projects, groups and trials as tables.")
+    static let configuration = CommandConfiguration(abstract: "Rebuild the state and print projects, groups and trials as tables.",
+                                                    discussion: damageHelp)
 
     @Argument(help: "The database directory.")
     var database: String
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        printSummary(try replay(database).projection)
+        let replayed = try replay(database, strict: reading.strict)
+        printSummary(replayed.projection)
+        if let line = replayed.damageLine { print(line) }
+        try replayed.finish()
     }
 }
 
 /// `track-replay show DB TRIAL`.
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print one trial as JSON in track's serialization (dtype \"trial\").")
+    static let configuration = CommandConfiguration(abstract: "Print one trial as JSON in track's serialization (dtype \"trial\").",
+                                                    discussion: damageHelp)
 
     @Argument(help: "The database directory.")
     var database: String
@@ -25,15 +32,19 @@ struct Show: ParsableCommand {
     @Argument(help: "The trial: its uid, a unique uid prefix, or a unique name.")
     var trial: String
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        let trial = try resolveTrial(self.trial, in: try replay(database).projection)
+        let replayed = try replay(database, strict: reading.strict)
+        let trial = try resolveTrial(self.trial, in: replayed.projection)
         print(JSON.encode(trial.trackJSON, pretty: true))
+        try replayed.finish()
     }
 }
 
 /// `track-replay metrics DB TRIAL [NAME...] --format csv|json`.
 struct Metrics: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the metric series of one trial as CSV or JSON.")
+    static let configuration = CommandConfiguration(abstract: "Print the metric series of one trial as CSV or JSON.", discussion: damageHelp)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, json }
 
@@ -49,8 +60,11 @@ struct Metrics: ParsableCommand {
     @Option(help: "csv (metric,step,value) or json ({metric: [{step, value}, ...]}).")
     var format: Format = .csv
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        let trial = try resolveTrial(self.trial, in: try replay(database).projection)
+        let replayed = try replay(database, strict: reading.strict)
+        let trial = try resolveTrial(self.trial, in: replayed.projection)
         let selected = names.isEmpty ? Array(trial.metrics.keys) : names
         for name in selected where trial.metrics[name] == nil {
             throw ToolError("trial \(trial.uid) has no metric '\(name)'; it has: \(trial.metrics.keys.joined(separator: ", "))")
@@ -71,6 +85,7 @@ struct Metrics: ParsableCommand {
             }
             print(JSON.encode(.object(object), pretty: true))
         }
+        try replayed.finish()
     }
 
     private func csvValue(_ v: Value) -> String {
@@ -86,14 +101,18 @@ struct Metrics: ParsableCommand {
 
 /// `track-replay stats DB`.
 struct Stats: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print streams, segments, frames, events by type, sizes and the time span of the log.")
+    static let configuration = CommandConfiguration(abstract: "Print streams, segments, frames, events by type, sizes and the time span of the log.",
+                                                    discussion: damageHelp)
 
     @Argument(help: "The database directory.")
     var database: String
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
         let reader: LogReader
-        do { reader = try LogReader(database: database, damagePolicy: .reportAndSkip, reporter: { warn("warning: \($0)") }) } catch { throw ToolError("\(error)") }
+        let damage = DamageCollector()
+        do { reader = try LogReader(database: database, damagePolicy: .reportAndSkip, reporter: damage.reporter) } catch { throw ToolError("\(error)") }
         var segments = 0, frames = 0, events = 0, points = 0
         var stored: Int64 = 0, raw: Int64 = 0
         var byKind: [String: Int] = [:]
@@ -129,6 +148,9 @@ struct Stats: ParsableCommand {
             }
         } catch { throw ToolError("\(error)") }
         bar.finish()
+        if reading.strict, let first = damage.first {
+            throw ToolError("the database is damaged: \(describe(first))\(damage.count > 1 ? " and \(damage.count - 1) more places" : ""); run track-replay verify for details, or leave out --strict to see what is intact")
+        }
         let layout = DatabaseLayout(root: database)
         print("database: \(database)")
         print("streams: \(streams.count)")
@@ -151,6 +173,8 @@ struct Stats: ParsableCommand {
         }
         print("oldest event: \(oldest.map { isoTime($0.seconds) } ?? "-")")
         print("newest event: \(newest.map { isoTime($0.seconds) } ?? "-")")
+        if let line = damageSummaryLine(damage.all) { print(line) }
+        try finishReading(damage: damage.all)
     }
 }
 

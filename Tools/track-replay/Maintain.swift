@@ -22,13 +22,22 @@ struct Verify: ParsableCommand {
         func report(_ line: String) { print("DAMAGED " + line); damaged += 1 }
         let bar = ProgressBar("verifying", total: (try? Compactor.diskBytes(layout)) ?? 1)
         var done: Int64 = 0
-        // Where each stream must start: 0, or the MANIFEST's watermark (what lies before it is in the snapshot).
-        let watermarks = Dictionary(((try? Compactor.readManifest(layout))??.watermarks ?? []).map { ($0.stream, $0) }, uniquingKeysWith: { a, _ in a })
+        // Where each stream must start: 0, or the watermark of the generation readers use (the
+        // newest that reads back: MANIFEST, else MANIFEST.prev); what lies before it is in the snapshot.
+        let fallback = NoticeList()
+        var generation: Compactor.Generation? = nil
+        do {
+            generation = try Compactor.loadGeneration(layout, reporter: fallback.add)
+        } catch {
+            report("\(error.path ?? layout.manifestPath): \(error.message); no compaction generation reads back, so what the snapshots held is lost")
+        }
+        let watermarks = Dictionary((generation?.manifest.watermarks ?? []).map { ($0.stream, $0) }, uniquingKeysWith: { a, _ in a })
         for stream in layout.streamNames() {
             // Read before the segments: what the marker calls durable was written before it.
             let markerProblems = NoticeList()
             let marker = SyncMarker.read(layout: layout, stream: stream, reporter: markerProblems.add)
-            for notice in markerProblems.notices { report("\(notice.path): \(notice.message)") }
+            // The marker is never fsynced, so a power cut may tear it: not damage to data.
+            for notice in markerProblems.notices { print("note: \(notice.path): \(notice.message)") }
             let bases = layout.segmentBases(stream)
             let start = watermarks[stream]
             var expectedSequence: UInt64? = nil
@@ -145,36 +154,32 @@ struct Verify: ParsableCommand {
         }
         bar.finish()
         // Losses accepted by compaction are not damage any more, but they are never forgotten.
-        var losses = ((try? Compactor.loadGeneration(layout, reporter: { _ in }))??.projection.acceptedLosses) ?? []
+        var losses = generation?.projection.acceptedLosses ?? []
         for (hlc, text) in logLosses where !losses.contains(where: { $0.hlc == hlc && $0.text == text }) { losses.append((hlc, text)) }
         for loss in losses.sorted(by: { $0.hlc < $1.hlc }) { print("LOSS ACCEPTED at \(isoTime(loss.hlc.seconds)): \(loss.text)") }
-        do {
-            if let manifest = try Compactor.readManifest(layout) {
-                let path = layout.snapshotPath(manifest.snapshotName)
-                if let data = FileManager.default.contents(atPath: path) {
-                    do { _ = try Snapshot.decode(Array(data), path: path) } catch { report("\(path): \(error)") }
-                } else {
-                    report("\(layout.manifestPath): names snapshot \(manifest.snapshotName), which is missing")
-                }
-                for w in manifest.watermarks where !FileSystem.isDirectory(layout.streamDirectory(w.stream)) {
-                    report("\(layout.manifestPath): stream \(w.stream) is missing")
+        if let generation {
+            let manifest = generation.manifest
+            let used = generation.source == .previous ? layout.previousManifestPath : layout.manifestPath
+            if generation.source == .previous {
+                // Readers fall back to the previous generation: nothing is lost, but the newest file is damaged.
+                let why = fallback.notices.first.map(\.message) ?? "MANIFEST is missing"
+                report("\(layout.manifestPath): \(why) (nothing lost: readers use \(layout.previousManifestPath), generation \(manifest.generation), and the log after it)")
+            } else if FileSystem.exists(layout.previousManifestPath) {
+                // The previous generation is the fallback: it must read too.
+                do {
+                    let previous = try Manifest.decode(Array(FileManager.default.contents(atPath: layout.previousManifestPath) ?? Data()), path: layout.previousManifestPath)
+                    let path = layout.snapshotPath(previous.snapshotName)
+                    if let data = FileManager.default.contents(atPath: path) {
+                        do { _ = try Snapshot.decode(Array(data), path: path) } catch { report("\(path) (previous generation): \(error)") }
+                    } else {
+                        report("\(layout.previousManifestPath): names snapshot \(previous.snapshotName), which is missing")
+                    }
+                } catch {
+                    report("\(layout.previousManifestPath): \(error)")
                 }
             }
-        } catch {
-            report("\(layout.manifestPath): \(error)")
-        }
-        // The previous generation is the fallback: it must read too.
-        if FileSystem.exists(layout.previousManifestPath) {
-            do {
-                let manifest = try Manifest.decode(Array(FileManager.default.contents(atPath: layout.previousManifestPath) ?? Data()), path: layout.previousManifestPath)
-                let path = layout.snapshotPath(manifest.snapshotName)
-                if let data = FileManager.default.contents(atPath: path) {
-                    do { _ = try Snapshot.decode(Array(data), path: path) } catch { report("\(path) (previous generation): \(error)") }
-                } else {
-                    report("\(layout.previousManifestPath): names snapshot \(manifest.snapshotName), which is missing")
-                }
-            } catch {
-                report("\(layout.previousManifestPath): \(error)")
+            for w in manifest.watermarks where !FileSystem.isDirectory(layout.streamDirectory(w.stream)) {
+                report("\(layout.streamDirectory(w.stream)): stream \(w.stream), which \(used) names, is missing; every event it held from sequence \(w.sequence) on is lost")
             }
         }
         print("\(streamsLine(layout)): \(segments) segments, \(frames) frames checked; \(damaged == 0 ? "no damage" : "\(damaged) problems")")

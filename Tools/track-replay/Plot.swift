@@ -7,7 +7,7 @@ import TrackLog
 struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw one metric of one or several trials as an SVG line plot.",
-        discussion: "With axes, ticks, labels and a legend. Points without a step are placed by their position. Non-finite values are left out. Long series are thinned to at most 2,000 drawn points per trial, keeping each stretch's lowest and highest value.")
+        discussion: "With axes, ticks, labels and a legend. Points without a step are placed by their position. Non-finite values are left out. Long series are thinned to at most 2,000 drawn points per trial, keeping each stretch's lowest and highest value.\n\n" + damageHelp)
 
     @Argument(help: "The database directory.")
     var database: String
@@ -21,13 +21,16 @@ struct Plot: ParsableCommand {
     @Option(name: .shortAndLong, help: "The SVG file to write.")
     var output: String
 
+    @OptionGroup var reading: ReadingOptions
+
     func validate() throws {
         guard !trials.isEmpty else { throw ValidationError("give at least one trial") }
         guard output.hasSuffix(".svg") else { throw ValidationError("the output file must end in .svg") }
     }
 
     func run() throws {
-        let projection = try replay(database).projection
+        let replayed = try replay(database, strict: reading.strict)
+        let projection = replayed.projection
         var series: [(label: String, points: [(Double, Double)])] = []
         for key in trials {
             let trial = try resolveTrial(key, in: projection)
@@ -46,6 +49,7 @@ struct Plot: ParsableCommand {
             throw ToolError("cannot write '\(output)': \(error.localizedDescription)")
         }
         warn("wrote \(output)")
+        try replayed.finish()
     }
 }
 

@@ -54,12 +54,65 @@ final class DamageCollector: @unchecked Sendable {
         }
     }
     var first: LogNotice? { lock.lock(); defer { lock.unlock() }; return notices.first }
+    var all: [LogNotice] { lock.lock(); defer { lock.unlock() }; return notices }
     var count: Int { lock.lock(); defer { lock.unlock() }; return notices.count }
 }
 
+/// The exit status of a reading command that met damage: what is intact was shown, the damage
+/// was listed on standard error.
+let damageExitStatus: Int32 = 3
+
+/// What `--help` of every reading command says about damage.
+let damageHelp = """
+On a damaged database, everything intact is shown, each damaged place is listed on standard error \
+with its file, offset and what it covers, and the exit status is \(damageExitStatus) (0: no damage, 1: an \
+error). With --strict the command refuses a damaged database instead (exit status 1).
+"""
+
+/// `--strict`, shared by the commands that read a whole database.
+struct ReadingOptions: ParsableArguments {
+    @Flag(help: "Refuse a damaged database instead of showing what is intact.")
+    var strict = false
+}
+
+/// A replayed database and the damage met on the way.
+struct Replayed {
+    /// The state of everything that read back.
+    let materializer: Materializer
+    /// Each damaged place, with its file and offset.
+    let damage: [LogNotice]
+    var projection: Projection { materializer.projection }
+
+    /// One line for `summary`'s output: nothing damaged is presented as whole.
+    var damageLine: String? { damageSummaryLine(damage) }
+
+    /// Call after the output: lists the damage on standard error and exits with
+    /// `damageExitStatus` when there was any.
+    func finish() throws { try finishReading(damage: damage) }
+}
+
+/// One line for a command's output saying damage was met (nil when none was).
+func damageSummaryLine(_ damage: [LogNotice]) -> String? {
+    damage.isEmpty ? nil : "DAMAGED: \(damage.count) damaged \(damage.count == 1 ? "place" : "places") met while reading; what is shown leaves out what they cover (listed on standard error; track-replay verify has details)"
+}
+
+/// Lists `damage` on standard error and exits with `damageExitStatus` when there is any.
+func finishReading(damage: [LogNotice]) throws {
+    guard !damage.isEmpty else { return }
+    warn("warning: the database is damaged; everything intact was shown, leaving out what these \(damage.count) places cover:")
+    for notice in damage { warn("  damaged: \(describe(notice))") }
+    throw ExitCode(damageExitStatus)
+}
+
+/// A notice as "message [path at offset N]".
+func describe(_ notice: LogNotice) -> String {
+    "\(notice.message) [\(notice.path)\(notice.offset.map { " at offset \($0)" } ?? "")]"
+}
+
 /// Opens an existing database and replays it (snapshot then log), with a progress bar. Damage
-/// anywhere is an error naming the file and offset (`verify` lists all of it).
-func replay(_ path: String) throws -> Materializer {
+/// is read around and returned (`Replayed.finish()` reports it); with `strict` it is an error
+/// naming the file and offset (`verify` lists all of it).
+func replay(_ path: String, strict: Bool = false) throws -> Replayed {
     let layout = DatabaseLayout(root: path)
     let damage = DamageCollector()
     do {
@@ -68,10 +121,10 @@ func replay(_ path: String) throws -> Materializer {
         let bar = ProgressBar("replaying", total: try Compactor.diskBytes(layout))
         try materializer.reload { bar.update($0) }
         bar.finish()
-        if let first = damage.first {
-            throw ToolError("the database is damaged: \(first.message) [\(first.path)\(first.offset.map { " at offset \($0)" } ?? "")]\(damage.count > 1 ? " and \(damage.count - 1) more places" : ""); run track-replay verify for details")
+        if strict, let first = damage.first {
+            throw ToolError("the database is damaged: \(describe(first))\(damage.count > 1 ? " and \(damage.count - 1) more places" : ""); run track-replay verify for details, or leave out --strict to see what is intact")
         }
-        return materializer
+        return Replayed(materializer: materializer, damage: damage.all)
     } catch let error as LogError {
         throw ToolError(error.description)
     }

@@ -96,5 +96,7 @@ struct Demo: ParsableCommand {
         print("replayed \(projection.eventCount) events (\(projection.pointCount) metric points) in \(String(format: "%.2f", replaySeconds)) s")
         print("")
         printSummary(projection)
+        if let line = materializer.damageLine { print(line) }
+        try materializer.finish()
     }
 }

@@ -7,7 +7,7 @@ import TrackLog
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the whole state as the JSON database of track's FileProtocol.",
-        discussion: "The file is a list of projects embedding their trials and groups, loadable by Python track (file://FILE). Trials and groups that no project lists cannot be represented and are reported on standard error.")
+        discussion: "The file is a list of projects embedding their trials and groups, loadable by Python track (file://FILE). Trials and groups that no project lists cannot be represented and are reported on standard error.\n\n" + damageHelp)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case trackJSON = "track-json" }
 
@@ -20,8 +20,11 @@ struct Export: ParsableCommand {
     @Option(name: .shortAndLong, help: "The file to write (standard output when not given).")
     var output: String?
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        let projection = try replay(database).projection
+        let replayed = try replay(database, strict: reading.strict)
+        let projection = replayed.projection
         let file = TrackFileDatabase(projects: projection.allProjects, groups: projection.allGroups, trials: projection.allTrials)
         var unplaced: [String] = []
         let text = JSON.encode(file.trackJSON(unplaced: &unplaced), pretty: true, pythonSeparators: true) + "\n"
@@ -30,6 +33,7 @@ struct Export: ParsableCommand {
         }
         guard let output else {
             FileHandle.standardOutput.write(Data(text.utf8))
+            try replayed.finish()
             return
         }
         // Written beside the target and renamed: a reader never sees half a file.
@@ -42,7 +46,8 @@ struct Export: ParsableCommand {
             try? FileManager.default.removeItem(atPath: temporary)
             throw ToolError("cannot write '\(output)': \(error.localizedDescription)")
         }
-        warn("exported \(file.projects.count) projects, \(file.groups.count) groups, \(file.trials.count) trials to \(output)")
+        warn("exported \(file.projects.count) projects, \(file.groups.count) groups, \(file.trials.count) trials to \(output)\(replayed.damage.isEmpty ? "" : " (not the whole database: it is damaged)")")
+        try replayed.finish()
     }
 }
 
@@ -50,7 +55,7 @@ struct Export: ParsableCommand {
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read a track FileProtocol JSON database into the event log.",
-        discussion: "Keeps uids, revisions, statuses, metrics with and without steps, chronos, errors and revision tags. The database is created if it does not exist; nothing is written if the file cannot be read whole, or if any of its objects already exists in the database.")
+        discussion: "Keeps uids, revisions, statuses, metrics with and without steps, chronos, errors and revision tags. The database is created if it does not exist; nothing is written if the file cannot be read whole, or if any of its objects already exists in the database. An import is one unit: readers see none of it until all of it is written and fsynced, so an import that was killed or failed midway leaves nothing visible, and running it again imports it whole.")
 
     @Argument(help: "The JSON file written by track's FileProtocol.")
     var file: String
