@@ -192,23 +192,20 @@ public enum JSON {
                 case UInt8(ascii: "t"): scratch.append(0x09)
                 case UInt8(ascii: "u"):
                     var code = try parseHex4()
+                    // A lone surrogate (half of a UTF-16 pair) cannot be held by a Swift String:
+                    // it is refused rather than stored changed.
+                    func lone(_ half: UInt32) -> ModelError {
+                        error("a lone surrogate \\u\(String(half, radix: 16, uppercase: true)) (half of a UTF-16 pair) cannot be stored exactly; send the whole character or a surrogate pair")
+                    }
                     if (0xD800...0xDBFF).contains(code) {
-                        // A high surrogate: combine with a following low surrogate if there is one.
-                        if index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
-                            let save = index
-                            index += 2
-                            let low = try parseHex4()
-                            if (0xDC00...0xDFFF).contains(low) {
-                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                            } else {
-                                index = save
-                                code = 0xFFFD
-                            }
-                        } else {
-                            code = 0xFFFD
-                        }
+                        // A high surrogate must be followed by a low one.
+                        guard index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else { throw lone(code) }
+                        index += 2
+                        let low = try parseHex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw lone(code) }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(code) {
-                        code = 0xFFFD  // a lone low surrogate cannot be held by a Swift String
+                        throw lone(code)
                     }
                     let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
                     scratch.append(contentsOf: Array(String(Character(scalar)).utf8))

@@ -5,6 +5,12 @@ import TrackModel
 public struct Session: Sendable {
     /// The authenticated user, nil before `authenticate` succeeds.
     public var user: String?
+    /// Failed logins on this connection so far.
+    public var failedLogins = 0
+    /// Set by a failed `authenticate`: milliseconds to hold its reply, and the connection's next
+    /// request, on a timer (slowing password guessing without holding a thread); the server
+    /// resets it once it has waited.
+    public var loginFailureDelayMilliseconds = 0
 
     /// A session before authentication.
     public init() {}
@@ -14,6 +20,13 @@ public struct Session: Sendable {
 public protocol CredentialChecker: Sendable {
     /// True when `password` is `user`'s.
     func check(user: String, password: String) -> Bool
+    /// Milliseconds the reply to a failed login of `user` should wait (after `check` said no).
+    func failureDelayMilliseconds(user: String) -> Int
+}
+
+extension CredentialChecker {
+    /// No delay.
+    public func failureDelayMilliseconds(user: String) -> Int { 0 }
 }
 
 /// `track`'s socket protocol, without the socket: turns one request (a JSON object naming its
@@ -77,7 +90,7 @@ public struct RPCDispatcher: Sendable {
         do {
             return handle(try JSON.decode(bytes), session: &session)
         } catch {
-            return RPCDispatcher.failure("the message is not valid JSON: \(error.message)")
+            return RPCDispatcher.failure("the message is not valid JSON: \(error.message)", code: .invalidArgument)
         }
     }
 
@@ -98,6 +111,10 @@ public struct RPCDispatcher: Sendable {
             }
             guard credentials.check(user: user, password: password) else {
                 session.user = nil
+                session.failedLogins += 1
+                // 100 ms per earlier failure of this user or on this connection, up to 2 s.
+                session.loginFailureDelayMilliseconds = max(credentials.failureDelayMilliseconds(user: user),
+                                                            min(2_000, 100 * (session.failedLogins - 1)))
                 return Self.failure("authentication failed for user '\(user)'")
             }
             session.user = user

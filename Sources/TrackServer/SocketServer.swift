@@ -22,6 +22,9 @@ public struct ServerLimits: Sendable {
     /// Connections not yet logged in served at once (a smaller share of `connectionsMax`, so
     /// that idle connections never lock out users and new logins).
     public var unauthenticatedConnectionsMax = 64
+    /// Of those, how many one client address may hold: one client cannot take every slot and
+    /// lock others out of logging in.
+    public var unauthenticatedConnectionsPerAddressMax = 8
     /// Reply bytes one connection may have waiting to be sent; past it the connection's requests
     /// wait (and it is not read further) until the client reads its replies.
     public var replyBytesQueuedMax = 8 << 20
@@ -144,12 +147,34 @@ func appendFrame(_ reply: Value, to buffer: inout ByteBuffer) {
     buffer.writeString(text)
 }
 
+/// Client addresses whose logins failed lately. Their login attempts, and those of any
+/// connection that has failed one, run on a login pool of their own, so a password-guessing
+/// flood never queues in front of a new client's login.
+final class FailedLogins: Sendable {
+    private let byAddress = Mutex<[String: Int]>([:])
+
+    /// True when a login from `address` failed since its last success.
+    func hasFailed(_ address: String) -> Bool { byAddress.withLock { $0[address] != nil } }
+
+    /// Notes a failed (`ok` false) or successful login from `address`.
+    func note(_ address: String, ok: Bool) {
+        byAddress.withLock { counts in
+            if ok { counts[address] = nil; return }
+            // Bounded: many addresses cannot grow it without end.
+            if counts.count >= 10_000 && counts[address] == nil { counts.removeAll() }
+            counts[address, default: 0] += 1
+        }
+    }
+}
+
 /// One connection: collects the messages of each read burst, runs them as one batch on the
 /// thread pool (backends block), and writes the batch's replies with one flush, in request order.
 /// While more than `queuedBytesMax` bytes of requests wait, the connection is not read further;
 /// a batch whose replies pass `replyBytesMax` is written in parts, each after the client has
 /// taken the one before. A batch of a connection not logged in runs on the login pool, so that
-/// password derivations never hold up other clients' requests.
+/// password derivations never hold up other clients' requests; one from a connection or an
+/// address whose login failed runs on the suspect pool, and a failed login's reply is held on a
+/// timer (never on a thread) before the connection's next request is read.
 final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -157,6 +182,9 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let dispatcher: RPCDispatcher
     let pool: NIOThreadPool
     let loginPool: NIOThreadPool
+    let suspectPool: NIOThreadPool
+    let failedLogins: FailedLogins
+    let address: String
     let logger: Logger
     let state: ConnectionState
     let replyBytesMax: Int
@@ -170,10 +198,14 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var queuedBytes = 0
     static let queuedBytesMax = 16 << 20
 
-    init(dispatcher: RPCDispatcher, pool: NIOThreadPool, loginPool: NIOThreadPool, state: ConnectionState, replyBytesMax: Int, logger: Logger) {
+    init(dispatcher: RPCDispatcher, pool: NIOThreadPool, loginPool: NIOThreadPool, suspectPool: NIOThreadPool, failedLogins: FailedLogins,
+         address: String, state: ConnectionState, replyBytesMax: Int, logger: Logger) {
         self.dispatcher = dispatcher
         self.pool = pool
         self.loginPool = loginPool
+        self.suspectPool = suspectPool
+        self.failedLogins = failedLogins
+        self.address = address
         self.state = state
         self.replyBytesMax = replyBytesMax
         self.logger = logger
@@ -214,14 +246,23 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// written, and the next one is only built once the client has taken it (the write completes).
     private func run(_ messages: ArraySlice<[UInt8]>, channel: Channel, loop: EventLoop) -> EventLoopFuture<Void> {
         guard !messages.isEmpty else { return loop.makeSucceededVoidFuture() }
-        let threads = state.isAuthenticated ? pool : loginPool
-        return threads.runIfActive(eventLoop: loop) { () -> (ByteBuffer, Int) in
+        let threads = state.isAuthenticated ? pool
+            : (session.failedLogins > 0 || failedLogins.hasFailed(address) ? suspectPool : loginPool)
+        return threads.runIfActive(eventLoop: loop) { () -> (ByteBuffer, Int, Int) in
             var out = channel.allocator.buffer(capacity: 64 * messages.count)
             var answered = 0
+            var delay = 0
             for message in messages {
                 self.reply(to: message, into: &out)
                 answered += 1
                 if out.readableBytes >= self.replyBytesMax { break }
+                // A failed login: its reply, and the next request, wait on a timer (not here).
+                if self.session.loginFailureDelayMilliseconds > 0 {
+                    delay = self.session.loginFailureDelayMilliseconds
+                    self.session.loginFailureDelayMilliseconds = 0
+                    self.failedLogins.note(self.address, ok: false)
+                    break
+                }
             }
             // No reply leaves before what it acknowledges is written (and fsynced, where
             // the backend is durable per call): one write for the whole part.
@@ -233,10 +274,13 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 let failure = RPCDispatcher.failure("the server could not store the changes of this request: \(error)")
                 for _ in 0..<answered { appendFrame(failure, to: &out) }
             }
-            return (out, answered)
-        }.flatMap { (out, answered) in
-            channel.writeAndFlush(NIOAny(out)).flatMap {
-                self.run(messages.dropFirst(answered), channel: channel, loop: loop)
+            return (out, answered, delay)
+        }.flatMap { (out, answered, delay) in
+            let waited = delay > 0 ? loop.scheduleTask(in: .milliseconds(Int64(delay))) {}.futureResult : loop.makeSucceededVoidFuture()
+            return waited.flatMap {
+                channel.writeAndFlush(NIOAny(out)).flatMap {
+                    self.run(messages.dropFirst(answered), channel: channel, loop: loop)
+                }
             }
         }
     }
@@ -244,7 +288,10 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// The framed reply to one message, appended to `out`. Runs on the pool.
     private func reply(to bytes: [UInt8], into out: inout ByteBuffer) {
         appendFrame(dispatcher.reply(toMessage: bytes, session: &session), to: &out)
-        if session.user != nil && !state.isAuthenticated { state.markAuthenticated() }
+        if session.user != nil && !state.isAuthenticated {
+            state.markAuthenticated()
+            failedLogins.note(address, ok: true)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -276,7 +323,11 @@ public final class SocketServer: @unchecked Sendable {
     private var channel: Channel?
     private let connections = Atomic<Int>(0)
     private let unauthenticated = Atomic<Int>(0)
+    /// Per client address, its connections not logged in yet.
+    private let unauthenticatedByAddress = Mutex<[String: Int]>([:])
     private let loginPool: NIOThreadPool
+    private let suspectPool: NIOThreadPool
+    private let failedLogins = FailedLogins()
     private let tls: NIOSSLContext?
 
     /// A server over `dispatcher`; with `tls`, only TLS connections are accepted.
@@ -291,12 +342,15 @@ public final class SocketServer: @unchecked Sendable {
         pool.start()
         loginPool = NIOThreadPool(numberOfThreads: max(1, limits.loginsConcurrentMax))
         loginPool.start()
+        suspectPool = NIOThreadPool(numberOfThreads: 1)
+        suspectPool.start()
     }
 
     /// Starts listening on `host`:`port` (0: any free port); returns the port bound.
     @discardableResult
     public func start(host: String, port: Int) throws -> Int {
         let dispatcher = self.dispatcher, pool = self.pool, loginPool = self.loginPool, logger = self.logger, limits = self.limits, tls = self.tls
+        let suspectPool = self.suspectPool, failedLogins = self.failedLogins
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -308,8 +362,24 @@ public final class SocketServer: @unchecked Sendable {
                     return channel.close()
                 }
                 let waiting = unauthenticated.wrappingAdd(1, ordering: .relaxed).newValue
-                let state = ConnectionState { self.unauthenticated.wrappingSubtract(1, ordering: .relaxed) }
+                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                let fromAddress = unauthenticatedByAddress.withLock { counts -> Int in
+                    counts[address, default: 0] += 1
+                    return counts[address]!
+                }
+                let state = ConnectionState {
+                    self.unauthenticated.wrappingSubtract(1, ordering: .relaxed)
+                    self.unauthenticatedByAddress.withLock { counts in
+                        let left = (counts[address] ?? 1) - 1
+                        counts[address] = left > 0 ? left : nil
+                    }
+                }
                 channel.closeFuture.whenComplete { _ in state.releaseOnce() }
+                if fromAddress > limits.unauthenticatedConnectionsPerAddressMax {
+                    logger.warning("refusing a connection from \(address): \(fromAddress - 1) of its connections have not logged in yet (limit \(limits.unauthenticatedConnectionsPerAddressMax) per address)")
+                    let message = "too many connections from your address (\(address)) are waiting to log in (limit \(limits.unauthenticatedConnectionsPerAddressMax) per address); log in on the open ones or try again later"
+                    return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RefusingHandler(message: message)) }
+                }
                 if waiting > limits.unauthenticatedConnectionsMax {
                     logger.warning("refusing a connection: \(waiting - 1) connections have not logged in yet (limit \(limits.unauthenticatedConnectionsMax))")
                     let message = "too many connections are waiting to log in (limit \(limits.unauthenticatedConnectionsMax)); try again later"
@@ -330,7 +400,8 @@ public final class SocketServer: @unchecked Sendable {
                         messageBytesMax: limits.messageBytesMax, messageSecondsMax: limits.idleSecondsMax,
                         state: state, unauthenticatedBytesMax: limits.unauthenticatedMessageBytesMax)))
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
-                        dispatcher: dispatcher, pool: pool, loginPool: loginPool, state: state, replyBytesMax: limits.replyBytesQueuedMax, logger: logger))
+                        dispatcher: dispatcher, pool: pool, loginPool: loginPool, suspectPool: suspectPool, failedLogins: failedLogins,
+                        address: address, state: state, replyBytesMax: limits.replyBytesQueuedMax, logger: logger))
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -371,6 +442,7 @@ public final class SocketServer: @unchecked Sendable {
         // the connection close). Then everything applied is made durable.
         try pool.syncShutdownGracefully()
         try loginPool.syncShutdownGracefully()
+        try suspectPool.syncShutdownGracefully()
         try dispatcher.backend.commit()
         try group.syncShutdownGracefully()
     }

@@ -135,16 +135,19 @@ public final class UserStore: CredentialChecker, @unchecked Sendable {
         let record = users[user] ?? UserRecord(name: "", iterations: users.values.first?.iterations ?? 1000, salt: [0], hash: [UInt8](repeating: 0, count: 32))
         let ok = PasswordHash.constantTimeEqual(PasswordHash.pbkdf2(password: password, salt: record.salt, iterations: record.iterations), record.hash)
             && users[user] != nil
-        let previous = failures.withLock { f -> Int in
-            let n = f[user] ?? 0
-            f[user] = ok ? 0 : n + 1
-            return n
-        }
-        if !ok && previous > 0 {
-            // Slow down guessing: 100 ms per earlier failure, up to 2 s.
-            usleep(UInt32(min(2_000_000, 100_000 * previous)))
+        failures.withLock { f in
+            // Bounded: guesses at many user names cannot grow it without end.
+            if f.count >= 10_000 && f[user] == nil { f.removeAll() }
+            f[user] = ok ? nil : (f[user] ?? 0) + 1
         }
         return ok
+    }
+
+    /// Slows down guessing: 100 ms per earlier failed login of `user` since its last success, up
+    /// to 2 s. The server waits on a timer, never on a login thread.
+    public func failureDelayMilliseconds(user: String) -> Int {
+        let failures = failures.withLock { $0[user] ?? 0 }
+        return min(2_000, 100 * max(0, failures - 1))
     }
 }
 

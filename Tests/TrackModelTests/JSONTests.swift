@@ -41,12 +41,21 @@ struct JSONTests {
 
     @Test("escapes and unicode, surrogate pairs included")
     func strings() throws {
-        let value = try JSON.decode(#"["h\u00e9llo \ud83d\ude80", "tab\tnew\nline \"q\" \\ \/", "lone \ud800 x"]"#)
+        let value = try JSON.decode(#"["h\u00e9llo \ud83d\ude80", "tab\tnew\nline \"q\" \\ \/"]"#)
         #expect(value.arrayValue?[0] == "héllo 🚀")
         #expect(value.arrayValue?[1] == "tab\tnew\nline \"q\" \\ /")
-        #expect(value.arrayValue?[2] == "lone \u{FFFD} x")
         #expect(try JSON.decode(JSON.encode(value)) == value)
         #expect(JSON.encode("\u{01}") == #""\u0001""#)
+    }
+
+    @Test("LoneSurrogateIsRefused: a lone \\ud800 or \\udc00 is an error naming it, never stored as U+FFFD", arguments: [
+        #""lone \ud800 x""#, #""lone \udfff""#, #""\ud800\u0041""#, #""end \ud83d""#, #"{"name": "\udc00"}"#,
+    ])
+    func loneSurrogate(_ text: String) {
+        #expect { try JSON.decode(text) } throws: { error in
+            guard let e = error as? ModelError else { return false }
+            return e.code == .malformedJSON && e.message.contains("lone surrogate")
+        }
     }
 
     @Test("a repeated key keeps its first position and its last value, like a Python dict")

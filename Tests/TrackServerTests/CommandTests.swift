@@ -86,14 +86,18 @@ struct CommandTests {
         #expect(String(decoding: FileManager.default.contents(atPath: users + ".owners") ?? Data(), as: UTF8.self).contains("\"owner\":\"alice\""))
     }
 
-    @Test("repeated wrong passwords are slowed down")
+    @Test("repeated wrong passwords are slowed down: 100 ms per earlier failure, up to 2 s, reset by a success")
     func slowedFailures() {
         let store = UserStore([UserRecord(name: "u", password: "right", iterations: 1000)])
         #expect(!store.check(user: "u", password: "a"))
-        let started = Date()
+        #expect(store.failureDelayMilliseconds(user: "u") == 0)
         #expect(!store.check(user: "u", password: "b"))
+        #expect(store.failureDelayMilliseconds(user: "u") == 100)
         #expect(!store.check(user: "u", password: "c"))
-        #expect(Date().timeIntervalSince(started) >= 0.3) // 100 ms after the first failure, 200 ms after the second
+        #expect(store.failureDelayMilliseconds(user: "u") == 200)
+        for _ in 0..<30 { _ = store.check(user: "u", password: "x") }
+        #expect(store.failureDelayMilliseconds(user: "u") == 2_000)
         #expect(store.check(user: "u", password: "right"))
+        #expect(store.failureDelayMilliseconds(user: "u") == 0)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TrackBackends
 import TrackModel
@@ -31,6 +32,7 @@ struct HostileClientTests {
         var limits = ServerLimits()
         limits.loginSecondsMax = 1
         limits.unauthenticatedConnectionsMax = 4
+        limits.unauthenticatedConnectionsPerAddressMax = 100  // the global cap is tested here
         limits.unauthenticatedMessageBytesMax = 1024
         let (server, port) = try Self.server(limits)
         defer { try? server.stop() }
@@ -155,5 +157,82 @@ struct LoginFloodTests {
             #expect(recv(c.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) < 0, "a login finished before the logged-in client was answered")
         }
         for c in flood { #expect(c.receive()?["status"] == 0) }
+    }
+}
+
+/// Issue 23, points 6 to 8: the server under a hostile client, second round.
+@Suite("hostile clients, second round", .serialized)
+struct HostileClientSecondRoundTests {
+    @Test("OneAddressCannotTakeEveryLoginSlot: 80 idle connections from one address leave logins from others unhindered")
+    func perAddressShare() throws {
+        var limits = ServerLimits()
+        limits.loginSecondsMax = 5
+        let (server, port) = try HostileClientTests.server(limits)
+        defer { try? server.stop() }
+        let share = limits.unauthenticatedConnectionsPerAddressMax
+        let idle = try (0..<80).map { _ in try WireClient(port: port, from: "127.0.0.1") }
+        // Past its share, each is refused at once, with the reason.
+        for c in idle[share...] {
+            let reply = c.receive()
+            #expect((reply?["error"]?.stringValue ?? "").contains("from your address"), "\(String(describing: reply))")
+        }
+        for i in 0..<15 {
+            let other = try WireClient(port: port, from: "127.0.0.\(2 + i % 3)")
+            let reply = other.call(#"{"__rpc__": "authenticate", "username": "u\#(i)", "password": "p"}"#)
+            #expect(reply?["status"] == 0, "login \(i) from another address: \(String(describing: reply))")
+        }
+    }
+
+    @Test("WrongPasswordFloodDoesNotStopLogins: while 16 connections send wrong passwords in a loop, a new login gets in")
+    func wrongPasswordFlood() throws {
+        var limits = ServerLimits()
+        limits.loginSecondsMax = 4
+        let users = UserStore([UserRecord(name: "alice", password: "right", iterations: 20_000),
+                               UserRecord(name: "bob", password: "bobs", iterations: 20_000)])
+        let (server, port) = try HostileClientTests.server(limits, credentials: users)
+        defer { try? server.stop() }
+        let stop = Atomic<Bool>(false)
+        let failures = Atomic<Int>(0)
+        let threads = (0..<16).map { i in
+            let thread = Thread {
+                var client = try? WireClient(port: port, from: "127.0.1.\(1 + i)")
+                while !stop.load(ordering: .relaxed) {
+                    guard let c = client else { break }
+                    let reply = c.call(#"{"__rpc__": "authenticate", "username": "alice", "password": "guess"}"#)
+                    if (reply?["error"]?.stringValue ?? "").contains("authentication failed") {
+                        failures.add(1, ordering: .relaxed)
+                    } else {
+                        client = try? WireClient(port: port, from: "127.0.1.\(1 + i)")  // closed at the login deadline
+                    }
+                }
+            }
+            thread.start()
+            return thread
+        }
+        defer { stop.store(true, ordering: .relaxed); _ = threads }
+        // The flood is under way once every connection has failed a few times (delays growing).
+        while failures.load(ordering: .relaxed) < 32 { usleep(1_000) }
+        for round in 0..<3 {
+            let client = try WireClient(port: port, from: "127.0.2.1")
+            let reply = client.call(#"{"__rpc__": "authenticate", "username": "bob", "password": "bobs"}"#)
+            #expect(reply?["status"] == 0, "round \(round): \(String(describing: reply))")
+            #expect(client.call(#"{"__rpc__": "new_project", "project": "p\#(round)"}"#)?["status"] == 0)
+        }
+    }
+
+    @Test("LoneSurrogateIsRefused: a name or value holding a lone surrogate is refused with invalidArgument, nothing stored changed")
+    func loneSurrogate() throws {
+        let (server, port) = try HostileClientTests.server(ServerLimits())
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        #expect(client.call(#"{"__rpc__": "authenticate", "username": "u", "password": "p"}"#)?["status"] == 0)
+        for request in [#"{"__rpc__": "new_project", "project": "bad\ud800name"}"#,
+                        #"{"__rpc__": "new_project", "project": "p", "metadata": {"k": "\udc00"}}"#] {
+            let reply = client.call(request)
+            #expect(reply?["status"] == 1 && reply?["code"] == "invalidArgument" && (reply?["error"]?.stringValue ?? "").contains("lone surrogate"),
+                    "\(String(describing: reply))")
+        }
+        let projects = client.call(#"{"__rpc__": "fetch_projects", "query": {}}"#)
+        #expect(projects?["return"]?.arrayValue?.isEmpty == true, "\(String(describing: projects))")
     }
 }
