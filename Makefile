@@ -8,7 +8,7 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-postgres deps-compare demo test bench compare build release clean help
+.PHONY: all deps deps-postgres deps-compare demo test bench compare build release clean help fuzz fuzz-build crash
 
 all: test
 
@@ -17,6 +17,8 @@ help:
 	@echo "make test    run every test (installs liblz4-dev and pkg-config if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
+	@echo "make fuzz    run every fuzz target (libFuzzer) for FUZZ_SECONDS each (default 60); a crash input is kept"
+	@echo "make crash   the crash and power-loss tests with more kills and cut points (CRASH_SCALE=10)"
 	@echo "make build   debug build; make release: release build; make clean: remove .build"
 
 # Installs liblz4-dev and pkg-config when they are missing, saying what it installs.
@@ -62,9 +64,37 @@ deps-postgres:
 	  echo "deps: missing$$missing and there is no apt-get; install PostgreSQL (set PG_BIN to the folder holding initdb and pg_ctl) and openssl" >&2; exit 1; \
 	fi
 
-# The tests use Swift Testing only, so XCTest's empty run is skipped.
+# The tests use Swift Testing only, so XCTest's empty run is skipped. Without a sanitizer build,
+# TrackFuzzTests feeds every decoder the seed corpus, Fuzz/regressions and seeded mutations.
 test: deps deps-postgres
 	$(SWIFT) test --disable-xctest
+
+# The crash, power-loss and damage tests with CRASH_SCALE times the kills, cut points and flips.
+CRASH_SCALE ?= 10
+crash: deps
+	CRASH_SCALE=$(CRASH_SCALE) $(SWIFT) test --disable-xctest --filter "RandomKillTests|ServerCrashTests|PowerLossTests|FlipTests|DurabilityTests"
+
+# Coverage-guided fuzzing (libFuzzer from the Swift toolchain) of every decoder of files and
+# messages: frames, segments, indices, snapshots, MANIFESTs, sync markers, server requests. Each
+# target starts from its committed seed corpus (Fuzz/corpus, made by Fuzz/make-seeds.sh) and new
+# inputs go to .build-fuzz/corpus; a crash leaves its input in .build-fuzz/artifacts and fails.
+# Keep each crash input under Fuzz/regressions/<target>/ once fixed: make test replays them.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := frame segment index snapshot manifest marker request
+fuzz-build: deps
+	cd Fuzz && $(SWIFT) build -c release --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer --product track-fuzz
+
+fuzz: fuzz-build
+	@mkdir -p .build-fuzz/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  TRACK_FUZZ_TARGET=$$t .build-fuzz/release/track-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+	    -artifact_prefix=.build-fuzz/artifacts/$$t- -print_final_stats=0 .build-fuzz/corpus/$$t Fuzz/corpus/$$t > .build-fuzz/$$t.log 2>&1 \
+	    || { tail -40 .build-fuzz/$$t.log; echo "fuzz: target $$t crashed; its input is $$(ls -t .build-fuzz/artifacts/$$t-* 2>/dev/null | head -1) (copy it to Fuzz/regressions/$$t/ with the fix)" >&2; exit 1; }; \
+	  grep -E "^#[0-9]+ *DONE" .build-fuzz/$$t.log | tail -1 || true; \
+	done
+	@echo "fuzz: every target ran $(FUZZ_SECONDS) s without a crash"
 
 # The benchmark suite is its own package (Benchmarks/), built in release mode.
 bench: deps deps-postgres

@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "TrackConformance", targets: ["TrackConformance"]),
         .library(name: "TrackServer", targets: ["TrackServer"]),
         .library(name: "TrackSQL", targets: ["TrackSQL"]),
+        // Test support: the decoders as fuzz targets, for Fuzz/ (libFuzzer) and the corpus-replay test.
+        .library(name: "TrackFuzzTargets", targets: ["TrackFuzzTargets"]),
         .executable(name: "track-server", targets: ["track-server"]),
         .executable(name: "track-replay", targets: ["track-replay"]),
     ],
@@ -76,6 +78,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Every decoder of files and messages as a fuzz target (test support; no product links it).
+        .target(name: "TrackFuzzTargets", dependencies: ["TrackLog", "TrackModel", "TrackBackends", "TrackServer"]),
         // The conformance suite every backend must pass; a module so later backends' tests reuse it.
         .target(name: "TrackConformance", dependencies: ["TrackBackends"]),
         .executableTarget(
@@ -98,5 +102,7 @@ let package = Package(
         .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
         .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog"]),
+        // The committed fuzz corpus, every crash input kept and seeded mutations, through every decoder.
+        .testTarget(name: "TrackFuzzTests", dependencies: ["TrackFuzzTargets"]),
     ]
 )

@@ -9,12 +9,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "track-fuzz",
-            dependencies: [
-                .product(name: "TrackLog", package: "swift-track"),
-                .product(name: "TrackModel", package: "swift-track"),
-                .product(name: "TrackServer", package: "swift-track"),
-                .product(name: "TrackBackends", package: "swift-track"),
-            ],
+            dependencies: [.product(name: "TrackFuzzTargets", package: "swift-track")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
     ]
