@@ -126,32 +126,21 @@ public final class MetricHandle: Sendable {
     public let trial: String
     /// The metric's name.
     public let name: String
-    /// On the event log: the writer and the registered series, appended to directly.
-    private let direct: (writer: LogWriter, slot: SeriesSlot)?
+    /// The backend's sink for this series (on the event log: a series slot of its writer).
+    private let sink: any MetricSink
 
     /// A handle for metric `name` of `trial` on `backend`.
     public init(backend: any TrackProtocol, trial: String, name: String) {
         self.backend = backend
         self.trial = trial
         self.name = name
-        if let eventLog = backend as? EventLogBackend {
-            direct = (eventLog.writer, eventLog.writer.slot(trial: trial, name: name))
-        } else {
-            direct = nil
-        }
+        sink = backend.metricSink(trial: trial, name: name)
     }
 
-    /// Records `value` at `step` (nil: appended without a step).
+    /// Records `value` at `step` (nil: appended without a step), with the effect and the errors
+    /// of `backend.logTrialMetric`.
     @inline(__always)
     public func log(_ value: Double, step: Int64? = nil) throws {
-        if let direct {
-            do {
-                try direct.writer.append(direct.slot, step: step, value: value)
-            } catch {
-                throw TrackError(.io, "logging \(name) of trial \(trial) failed: \(error)", cause: error)
-            }
-        } else {
-            try backend.logTrialMetric(trial, name: name, step: step, value: value)
-        }
+        try sink.log(value, step: step)
     }
 }

@@ -23,7 +23,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     /// Whether references to missing projects and groups are refused.
     public let strict: Bool
     /// The writer of this process's stream.
-    public let writer: LogWriter
+    let writer: LogWriter
     private let materializer: Materializer
     private let atomicLock: LogFile
     private let lock = NSLock()
@@ -339,6 +339,20 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         do { try writer.appendPoint(trial: trial, name: name, step: step, value: value) } catch { throw logError(error) }
     }
 
+    /// The allocation-free path: a registered series of the writer, appended to directly once
+    /// the first point has found the trial (the same checks and errors as `logTrialMetric`).
+    public func metricSink(trial: String, name: String) -> any MetricSink {
+        EventLogMetricSink(backend: self, slot: writer.slot(trial: trial, name: name), trial: trial)
+    }
+
+    /// `metricSink`'s way in: the trial check of `logTrialMetric`.
+    fileprivate func checkTrial(_ uid: String) throws { try requireTrial(uid) }
+
+    /// Writes this process's appends into the segment file (the page cache), without an fsync.
+    public func flush() throws {
+        do { try writer.flush() } catch { throw logError(error) }
+    }
+
     public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
         try requireTrial(trial)
         try append(.tagsAdded(trial: trial, tags))
@@ -455,5 +469,31 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         } catch {
             throw logError(error)
         }
+    }
+}
+
+/// A metric sink of the event log: one series slot of the backend's writer.
+final class EventLogMetricSink: MetricSink, @unchecked Sendable {
+    private let backend: EventLogBackend
+    private let writer: LogWriter
+    private let slot: SeriesSlot
+    private let trial: String
+    /// Set once the trial was found; a race only repeats the check.
+    private var checked = false
+
+    init(backend: EventLogBackend, slot: SeriesSlot, trial: String) {
+        self.backend = backend
+        self.writer = backend.writer
+        self.slot = slot
+        self.trial = trial
+    }
+
+    @inline(__always)
+    func log(_ value: Double, step: Int64?) throws {
+        if !checked {
+            try backend.checkTrial(trial)
+            checked = true
+        }
+        do { try writer.append(slot, step: step, value: value) } catch { throw TrackError(error) }
     }
 }

@@ -69,6 +69,11 @@ public protocol TrackProtocol: AnyObject, Sendable {
     /// Records one scalar metric: the fast path of training loops. Same effect as
     /// `logTrialMetrics(trial, step: step, [name: .double(value)])`.
     func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws
+    /// A sink for metric `name` of `trial`, for logging it over and over (what a training loop's
+    /// metric handle holds). Its `log` has exactly the effect and the errors of
+    /// `logTrialMetric`; what does not change between points (the trial exists) is checked on
+    /// first use, not per point. The default calls `logTrialMetric`.
+    func metricSink(trial: String, name: String) -> any MetricSink
     /// Merges tags into the trial's tags.
     func addTrialTags(_ trial: String, _ tags: ValueObject) throws
     /// Sets the trial's status; a non-nil `error` is appended to its errors.
@@ -86,7 +91,36 @@ public protocol TrackProtocol: AnyObject, Sendable {
     func close() throws
 }
 
+/// Logs one scalar metric of one trial (see `TrackProtocol.metricSink(trial:name:)`).
+public protocol MetricSink: AnyObject, Sendable {
+    /// Records `value` at `step` (nil: appended without a step), as `logTrialMetric` would.
+    func log(_ value: Double, step: Int64?) throws
+}
+
+/// The sink of a backend without a faster path: each point is a `logTrialMetric` call.
+public final class CallingMetricSink: MetricSink {
+    private let backend: any TrackProtocol
+    private let trial: String
+    private let name: String
+
+    /// A sink that calls `backend.logTrialMetric(trial, name:...)` for each point.
+    public init(backend: any TrackProtocol, trial: String, name: String) {
+        self.backend = backend
+        self.trial = trial
+        self.name = name
+    }
+
+    public func log(_ value: Double, step: Int64?) throws {
+        try backend.logTrialMetric(trial, name: name, step: step, value: value)
+    }
+}
+
 extension TrackProtocol {
+    /// A sink calling `logTrialMetric` for each point.
+    public func metricSink(trial: String, name: String) -> any MetricSink {
+        CallingMetricSink(backend: self, trial: trial, name: name)
+    }
+
     /// Same as `logTrialMetrics` with one `.double` value.
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
         try logTrialMetrics(trial, step: step, [name: .double(value)])

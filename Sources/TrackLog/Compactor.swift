@@ -214,12 +214,13 @@ public enum Compactor {
         while true { pause() }
     }
 
-    /// The current MANIFEST, or nil when the database was never compacted.
-    public static func readManifest(_ layout: DatabaseLayout) throws(LogError) -> Manifest? {
-        guard FileSystem.exists(layout.manifestPath) else { return nil }
-        let file = try LogFile.open(layout.manifestPath, flags: O_RDONLY)
+    /// The current MANIFEST (with `previous`, `MANIFEST.prev`), or nil when there is none.
+    public static func readManifest(_ layout: DatabaseLayout, previous: Bool = false) throws(LogError) -> Manifest? {
+        let path = previous ? layout.previousManifestPath : layout.manifestPath
+        guard FileSystem.exists(path) else { return nil }
+        let file = try LogFile.open(path, flags: O_RDONLY)
         defer { file.close() }
-        return try Manifest.decode(try file.readAll(), path: layout.manifestPath)
+        return try Manifest.decode(try file.readAll(), path: path)
     }
 
     static func writeManifest(_ manifest: Manifest, _ layout: DatabaseLayout) throws(LogError) {
@@ -261,8 +262,7 @@ public enum Compactor {
         let current: Manifest?, previous: Manifest?
         do {
             current = try readManifest(layout)
-            previous = FileSystem.exists(layout.previousManifestPath)
-                ? try Manifest.decode(try LogFile.open(layout.previousManifestPath, flags: O_RDONLY).readAll(), path: layout.previousManifestPath) : nil
+            previous = try readManifest(layout, previous: true)
         } catch {
             return 0
         }

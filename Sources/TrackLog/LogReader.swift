@@ -194,9 +194,22 @@ public final class LogReader: @unchecked Sendable {
         }
     }
 
-    /// Calls `body` with every frame of every stream, stream by stream.
+    /// Calls `body` with every frame of every stream, stream by stream. A stream that the
+    /// MANIFEST (or, when it does not read, `MANIFEST.prev`) names and that is gone is damage.
     public func forEachFrame(_ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
+        try checkNamedStreams()
         for stream in streams() { try forEachFrame(stream: stream, body) }
+    }
+
+    /// Reports (or, under `.fail`, throws) each stream that the MANIFEST (or, when it does not
+    /// read, `MANIFEST.prev`) names and that is gone: its events after the watermark are lost.
+    public func checkNamedStreams() throws(LogError) {
+        let manifest = (try? Compactor.readManifest(layout)) ?? (try? Compactor.readManifest(layout, previous: true))
+        guard let manifest else { return }
+        for w in manifest.watermarks where !FileSystem.isDirectory(layout.streamDirectory(w.stream)) {
+            try handleUnreadable(LogError(.corruptFile, "stream '\(w.stream)', which the MANIFEST (generation \(manifest.generation)) names, is missing: every event it held from sequence \(w.sequence) on is lost",
+                                          path: layout.streamDirectory(w.stream)))
+        }
     }
 
     /// Every frame of one stream, in order.

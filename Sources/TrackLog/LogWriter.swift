@@ -109,7 +109,10 @@ public final class LogWriter: @unchecked Sendable {
 
     // Guarded by `coordination`.
     private var queue: [PendingFrame] = []
-    private var spareBuffers: [EncodeBuffer] = []
+    /// Written frames' buffers, for the next frames. A spin lock of its own (never the
+    /// condition), because sealing takes one while the append lock is held: no blocking wait
+    /// may happen under the append lock.
+    private let spareBuffers = SpinLocked<[EncodeBuffer]>([])
     private var writtenSequence: UInt64
     private var durableSequence: UInt64
     private var commitTarget: UInt64 = 0
@@ -516,9 +519,7 @@ public final class LogWriter: @unchecked Sendable {
         let e = s.encoder
         let pending = PendingFrame(buffer: e.buffer, firstSequence: e.firstSequence, eventCount: e.eventCount,
                                    minHLC: e.minHLC, maxHLC: e.lastHLC, trials: e.trials, pointsOnly: e.pointsOnly)
-        coordination.lock()
-        let spare = spareBuffers.popLast()
-        coordination.unlock()
+        let spare = spareBuffers.withLock { $0.popLast() }
         e.reset(firstSequence: e.nextSequence, buffer: spare ?? EncodeBuffer(capacity: options.frameRawBytesTarget + 4096))
         return pending
     }
@@ -642,8 +643,11 @@ public final class LogWriter: @unchecked Sendable {
                 }
             }
 
+            for buffer in written { buffer.reset() }
+            spareBuffers.withLock { spares in
+                for buffer in written where spares.count < options.pendingFramesMax { spares.append(buffer) }
+            }
             coordination.lock()
-            for buffer in written where spareBuffers.count < options.pendingFramesMax { buffer.reset(); spareBuffers.append(buffer) }
             if let lastEnd { writtenSequence = lastEnd }
             if error == nil && !segmentDirty { durableSequence = writtenSequence }
             if let error, failure == nil {

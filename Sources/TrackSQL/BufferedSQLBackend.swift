@@ -137,7 +137,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     @discardableResult
     public func ship(flushing: Bool = true) throws -> Bool {
         if flushing {
-            do { try local.writer.flush() } catch { throw TrackError(.io, "cannot write the buffer at '\(bufferPath)': \(error)") }
+            do { try local.flush() } catch { throw TrackError(.io, "cannot write the buffer at '\(bufferPath)': \(error)") }
         }
         shipLock.lock()
         defer { shipLock.unlock() }

@@ -64,6 +64,8 @@ struct TrustTests {
 
         let summary = try runTrackReplay(["summary", dir.db])
         #expect(summary.status == 3 && summary.stderr.contains(second.streamName), "\(summary.status) \(summary.stderr)")
+        let stats = try runTrackReplay(["stats", dir.db])
+        #expect(stats.status == 3 && stats.stderr.contains(second.streamName), "\(stats.status) \(stats.stderr)")
         let refused = captureLogError { _ = try Compactor.compact(database: dir.db, reporter: { _ in }) }
         #expect(refused?.message.contains("refused") == true, "\(String(describing: refused))")
         // Accepting the loss records it once; the stream is then no longer named.

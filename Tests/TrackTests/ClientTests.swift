@@ -116,3 +116,43 @@ struct FileClientTests {
         try client.backend.close()
     }
 }
+
+/// Issue 24, point 3: a metric handle goes through the backend contract, with its errors.
+@Suite("metric handles and the backend contract")
+struct MetricSinkTests {
+    static func scratch() -> String {
+        let path = NSTemporaryDirectory() + "swift-track-sink-tests/\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// The error code of `body`, or nil when it did not throw.
+    static func code(_ body: () throws -> Void) -> TrackError.Code? {
+        do { try body(); return nil } catch { return (error as? TrackError)?.code ?? .io }
+    }
+
+    @Test("HandleAndCallAgree: the same inputs through MetricHandle.log and backend.logTrialMetric give the same outcome",
+          arguments: ["ephemeral://", "file://", "pickled://"])
+    func handleMatchesCall(_ scheme: String) throws {
+        let dir = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let uri = scheme == "ephemeral://" ? scheme : scheme + dir + (scheme == "pickled://" ? "/db.pkl" : "/db")
+        let backend = try makeBackend(uri: uri)
+        defer { try? backend.close() }
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p"), autoIncrement: false)).uid
+        let missing = String(repeating: "0", count: 64) + "_0"
+        // (trial, step) probes: the reserved step, a trial that does not exist, a good point.
+        let probes: [(String, Int64?, TrackError.Code?)] = [(trial, Int64.min, .invalidArgument), (missing, 1, .itemNotFound), (trial, 2, nil)]
+        for (uid, step, expected) in probes {
+            let viaCall = Self.code { try backend.logTrialMetric(uid, name: "loss", step: step, value: 1) }
+            let handleStep = step.map { $0 == Int64.min ? $0 : $0 + 100 }
+            let viaHandle = Self.code { try MetricHandle(backend: backend, trial: uid, name: "loss").log(1, step: handleStep) }
+            #expect(viaCall == expected, "\(scheme) logTrialMetric(\(uid.prefix(6)), step \(String(describing: step)))")
+            #expect(viaHandle == expected, "\(scheme) MetricHandle(\(uid.prefix(6)), step \(String(describing: step)))")
+        }
+        // Nothing was written for the refused points: one point from each path.
+        #expect(try backend.getTrial(uid: trial)?.metrics["loss"]?.points.map(\.step) == [2, 102])
+        #expect(try backend.getTrial(uid: missing) == nil)
+    }
+}

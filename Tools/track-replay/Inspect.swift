@@ -122,6 +122,7 @@ struct Stats: ParsableCommand {
         let bar = ProgressBar("reading", total: (try? Compactor.diskBytes(reader.layout)) ?? 1)
         var done: Int64 = 0
         do {
+            try reader.checkNamedStreams()
             for stream in streams {
                 segments += reader.segments(stream).count
                 try reader.forEachFrame(stream: stream) { located in
