@@ -228,3 +228,28 @@ public struct ByteReader {
         return s
     }
 }
+
+/// The frame every checksummed file of the database shares (MANIFEST, snapshot, index): a
+/// trailing CRC32C over everything before it, and a header starting with a u64 magic, a u16
+/// format version and a reserved u16. Checked once, here, for all three.
+enum ChecksummedFile {
+    /// A reader over the file's contents without the CRC, positioned after the reserved u16, and
+    /// the format version; throws `corruptFile` naming `what` and `path` when the file is shorter
+    /// than `minimumBytes`, fails its CRC32C, has another magic or a version outside `versions`.
+    static func open(_ raw: UnsafeRawBufferPointer, what: String, path: String, minimumBytes: Int,
+                     magic: UInt64, versions: ClosedRange<UInt16>) throws(LogError) -> (reader: ByteReader, version: UInt16) {
+        func fail(_ why: String) -> LogError { LogError(.corruptFile, "\(what) unusable: \(why)", path: path) }
+        guard raw.count >= max(minimumBytes, 16) else { throw fail("too short") }
+        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: raw.count - 4, as: UInt32.self))
+        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 4])) else { throw fail("it fails its CRC32C check") }
+        var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 4]))
+        guard try r.fixed(UInt64.self) == magic else { throw fail("bad magic") }
+        let version = try r.fixed(UInt16.self)
+        guard versions.contains(version) else {
+            throw fail(versions.count == 1 ? "format version \(version) is not supported"
+                                           : "format version \(version) is not supported (this build reads \(versions.lowerBound) to \(versions.upperBound))")
+        }
+        _ = try r.fixed(UInt16.self)
+        return (r, version)
+    }
+}

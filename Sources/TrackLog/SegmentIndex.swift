@@ -111,14 +111,8 @@ public struct SegmentIndex: Sendable, Equatable {
     public static func decode(_ bytes: UnsafeRawBufferPointer, path: String) -> Result<SegmentIndex, LogError> {
         func fail(_ why: String) -> Result<SegmentIndex, LogError> { .failure(LogError(.corruptFile, "index unusable: \(why)", path: path)) }
         guard bytes.count >= headerBytes + 8 else { return fail("shorter than its header") }
-        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self))
-        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bytes.count - 4])) else { return fail("it fails its CRC32C check") }
-        var r = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[0..<bytes.count - 4]))
         do {
-            guard try r.fixed(UInt64.self) == magic else { return fail("bad magic") }
-            let version = try r.fixed(UInt16.self)
-            guard version == formatVersion else { return fail("format version \(version) is not supported") }
-            _ = try r.fixed(UInt16.self)
+            var (r, _) = try ChecksummedFile.open(bytes, what: "index", path: path, minimumBytes: headerBytes + 8, magic: magic, versions: formatVersion...formatVersion)
             let frameCount = Int(try r.fixed(UInt32.self))
             let base = try r.fixed(UInt64.self)
             let segmentSize = try r.fixed(UInt64.self)
@@ -162,7 +156,7 @@ public struct SegmentIndex: Sendable, Equatable {
             guard r.isAtEnd else { return fail("trailing bytes") }
             return .success(SegmentIndex(baseSequence: base, segmentBytes: segmentBytes, trialTable: table, entries: entries))
         } catch {
-            return fail(error.message)
+            return error.message.hasPrefix("index unusable") ? .failure(error) : fail(error.message)
         }
     }
 

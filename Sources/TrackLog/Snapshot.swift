@@ -81,14 +81,7 @@ public struct Manifest: Sendable, Equatable {
 
     private static func decode(_ raw: UnsafeRawBufferPointer, path: String) throws(LogError) -> Manifest {
         func fail(_ why: String) -> LogError { LogError(.corruptFile, "MANIFEST unusable: \(why)", path: path) }
-        guard raw.count >= 32 else { throw fail("too short") }
-        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: raw.count - 4, as: UInt32.self))
-        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 4])) else { throw fail("it fails its CRC32C check") }
-        var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 4]))
-        guard try r.fixed(UInt64.self) == magic else { throw fail("bad magic") }
-        let version = try r.fixed(UInt16.self)
-        guard version == formatVersion else { throw fail("format version \(version) is not supported") }
-        _ = try r.fixed(UInt16.self)
+        var (r, _) = try ChecksummedFile.open(raw, what: "MANIFEST", path: path, minimumBytes: 32, magic: magic, versions: formatVersion...formatVersion)
         _ = try r.fixed(UInt32.self)
         let generation = try r.fixed(UInt64.self)
         let name = try readFixedString(&r)
@@ -173,15 +166,10 @@ public enum Snapshot {
 
     private static func decode(_ raw: UnsafeRawBufferPointer, path: String) throws(LogError) -> Projection {
         func fail(_ why: String) -> LogError { LogError(.corruptFile, "snapshot unusable: \(why)", path: path) }
-        guard raw.count >= 36 else { throw fail("too short") }
-        let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: raw.count - 4, as: UInt32.self))
-        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 4])) else { throw fail("it fails its CRC32C check") }
-        var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 4]))
+        let opened = try ChecksummedFile.open(raw, what: "snapshot", path: path, minimumBytes: 36, magic: magic, versions: 1...formatVersion)
+        var r = opened.reader
+        let version = opened.version
         do {
-            guard try r.fixed(UInt64.self) == magic else { throw fail("bad magic") }
-            let version = try r.fixed(UInt16.self)
-            guard version >= 1 && version <= formatVersion else { throw fail("format version \(version) is not supported (this build reads 1 to \(formatVersion))") }
-            _ = try r.fixed(UInt16.self)
             let chunks = Int(try r.fixed(UInt32.self))
             _ = try r.fixed(UInt64.self)
             let rawSize = try r.fixed(UInt64.self)
