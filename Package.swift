@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Track", targets: ["Track"]),
         .library(name: "TrackBackends", targets: ["TrackBackends"]),
         .library(name: "TrackLog", targets: ["TrackLog"]),
+        .library(name: "TrackStore", targets: ["TrackStore"]),
         .library(name: "TrackModel", targets: ["TrackModel"]),
         .library(name: "TrackConformance", targets: ["TrackConformance"]),
         .library(name: "TrackServer", targets: ["TrackServer"]),
@@ -38,7 +39,10 @@ let package = Package(
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
         ),
         .target(name: "TrackLog", dependencies: ["TrackModel", "CLZ4"]),
-        .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog", .product(name: "Logging", package: "swift-log")]),
+        // track's state over the engine: the projection and its materializer, the projection's
+        // snapshot codec, compaction over them.
+        .target(name: "TrackStore", dependencies: ["TrackModel", "TrackLog"]),
+        .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog", "TrackStore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Track", dependencies: ["TrackBackends", "TrackLog"]),
         // track's socket protocol: the server and the socket:// client, with TLS.
         .target(
@@ -70,6 +74,7 @@ let package = Package(
             dependencies: [
                 "TrackBackends",
                 "TrackLog",
+                "TrackStore",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -79,29 +84,32 @@ let package = Package(
             ]
         ),
         // Every decoder of files and messages as a fuzz target (test support; no product links it).
-        .target(name: "TrackFuzzTargets", dependencies: ["TrackLog", "TrackModel", "TrackBackends", "TrackServer"]),
+        .target(name: "TrackFuzzTargets", dependencies: ["TrackLog", "TrackStore", "TrackModel", "TrackBackends", "TrackServer"]),
         // The conformance suite every backend must pass; a module so later backends' tests reuse it.
         .target(name: "TrackConformance", dependencies: ["TrackBackends"]),
         .executableTarget(
             name: "track-replay",
             dependencies: [
                 "Track",
+                "TrackStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/track-replay"
         ),
         // A worker the multi-process tests start: increments, logs, holds locks, crashes on cue.
-        .executableTarget(name: "track-test-worker", dependencies: ["TrackBackends", "TrackLog"], path: "Tests/TrackTestWorker"),
+        .executableTarget(name: "track-test-worker", dependencies: ["TrackBackends", "TrackLog", "TrackStore"], path: "Tests/TrackTestWorker"),
         .testTarget(name: "TrackModelTests", dependencies: ["TrackModel"]),
-        .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "CLZ4"]),
-        .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackConformance"]),
+        .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "TrackStore", "CLZ4"]),
+        // Fixtures: databases written by earlier builds, read through #filePath.
+        .testTarget(name: "TrackStoreTests", dependencies: ["TrackStore", "TrackLog", "TrackModel"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackStore", "TrackConformance"]),
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
         // Fixtures: test-only TLS certificates, read through #filePath.
         // Runs a real PostgreSQL server (initdb into a temporary folder, 127.0.0.1, a free port).
-        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "TrackConformance", "TrackLog"]),
+        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "TrackConformance", "TrackLog", "TrackStore"]),
         .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
-        .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog"]),
+        .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog", "TrackStore"]),
         // The committed fuzz corpus, every crash input kept and seeded mutations, through every decoder.
         .testTarget(name: "TrackFuzzTests", dependencies: ["TrackFuzzTargets"]),
     ]

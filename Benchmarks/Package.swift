@@ -23,6 +23,7 @@ let package = Package(
                 "CSQLite",
                 .product(name: "Track", package: "swift-track"),
                 .product(name: "TrackLog", package: "swift-track"),
+                .product(name: "TrackStore", package: "swift-track"),
             ],
             path: "Compare",
             swiftSettings: [.swiftLanguageMode(.v5)]
@@ -33,6 +34,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "TrackLog", package: "swift-track"),
+                .product(name: "TrackStore", package: "swift-track"),
                 .product(name: "Track", package: "swift-track"),
                 .product(name: "TrackModel", package: "swift-track"),
                 .product(name: "TrackServer", package: "swift-track"),

@@ -2,6 +2,7 @@ import CSQLite
 import Foundation
 import Track
 import TrackLog
+import TrackStore
 
 /// One metric point to store.
 struct Point {

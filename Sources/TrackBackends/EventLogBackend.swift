@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// The default backend (`file://path/to/db`, or a bare path): every operation becomes an event

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// `pickled://path/to/file.snap`: `track`'s pickled backend in our form. The whole state lives

@@ -1,5 +1,6 @@
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 import TrackServer
 

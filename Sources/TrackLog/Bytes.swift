@@ -160,7 +160,7 @@ public struct ByteReader {
     /// How many bytes are left.
     @inline(__always) public var remaining: Int { bytes.count - position }
 
-    func malformed(_ what: String) -> LogError {
+    package func malformed(_ what: String) -> LogError {
         LogError(.malformedEvent, "malformed event bytes at payload offset \(position): \(what)", offset: Int64(position))
     }
 

@@ -1,11 +1,14 @@
 /// Writes bits, most significant first, into bytes.
-struct BitWriter {
+package struct BitWriter {
     private(set) var bytes: [UInt8] = []
     private var current: UInt64 = 0
     private var used = 0  // bits in `current`
 
+    /// An empty writer.
+    package init() {}
+
     /// Appends the `count` low bits of `value` (count 0...64).
-    mutating func write(_ value: UInt64, _ count: Int) {
+    package mutating func write(_ value: UInt64, _ count: Int) {
         guard count > 0 else { return }
         let v = count == 64 ? value : value & ((1 << UInt64(count)) - 1)
         let free = 64 - used
@@ -30,7 +33,7 @@ struct BitWriter {
     }
 
     /// The bytes, the last one padded with zero bits.
-    mutating func finish() -> [UInt8] {
+    package mutating func finish() -> [UInt8] {
         var shift = 56
         var remaining = used
         while remaining > 0 {
@@ -45,13 +48,13 @@ struct BitWriter {
 }
 
 /// Reads bits written by `BitWriter`; reading past the end throws.
-struct BitReader {
+package struct BitReader {
     let bytes: UnsafeRawBufferPointer
     private var bitPosition = 0
 
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    package init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-    mutating func read(_ count: Int) throws(LogError) -> UInt64 {
+    package mutating func read(_ count: Int) throws(LogError) -> UInt64 {
         guard count > 0 else { return 0 }
         guard bitPosition + count <= bytes.count * 8 else {
             throw LogError(.malformedEvent, "metric column ends early (bit \(bitPosition) of \(bytes.count * 8))")
@@ -70,15 +73,15 @@ struct BitReader {
         return value
     }
 
-    mutating func bit() throws(LogError) -> Bool { try read(1) == 1 }
+    package mutating func bit() throws(LogError) -> Bool { try read(1) == 1 }
 }
 
 /// The compacted form of metric columns (docs/FORMAT.md, "Snapshots"): steps and timestamps as
 /// delta-of-delta, values as Gorilla XOR (Pelkonen et al., 2015), bit-packed.
-enum ColumnCodec {
+package enum ColumnCodec {
     /// Delta-of-delta buckets: '0' zero; '10' 7 bits; '110' 9 bits; '1110' 12 bits; '11110' 32 bits;
     /// '11111' 64 bits (two's complement, sign-extended on read).
-    static func writeDeltaOfDelta(_ dod: Int64, into w: inout BitWriter) {
+    package static func writeDeltaOfDelta(_ dod: Int64, into w: inout BitWriter) {
         switch dod {
         case 0: w.write(0, 1)
         case -63...64: w.write(0b10, 2); w.write(UInt64(bitPattern: dod), 7)
@@ -89,7 +92,7 @@ enum ColumnCodec {
         }
     }
 
-    static func readDeltaOfDelta(_ r: inout BitReader) throws(LogError) -> Int64 {
+    package static func readDeltaOfDelta(_ r: inout BitReader) throws(LogError) -> Int64 {
         func signExtend(_ v: UInt64, _ bits: Int) -> Int64 {
             let shift = UInt64(64 - bits)
             return Int64(bitPattern: v << shift) >> Int64(shift)
@@ -102,7 +105,7 @@ enum ColumnCodec {
         return Int64(bitPattern: try r.read(64))
     }
 
-    static func writeIntegers(_ values: [Int64], into w: inout BitWriter) {
+    package static func writeIntegers(_ values: [Int64], into w: inout BitWriter) {
         var previous: Int64 = 0, delta: Int64 = 0
         for v in values {
             let d = v &- previous
@@ -112,7 +115,7 @@ enum ColumnCodec {
         }
     }
 
-    static func readIntegers(_ count: Int, _ r: inout BitReader) throws(LogError) -> [Int64] {
+    package static func readIntegers(_ count: Int, _ r: inout BitReader) throws(LogError) -> [Int64] {
         var out: [Int64] = []
         out.reserveCapacity(count)
         var previous: Int64 = 0, delta: Int64 = 0
@@ -126,7 +129,7 @@ enum ColumnCodec {
 
     /// Gorilla XOR: '0' same value; '10' meaningful bits inside the previous window; '11' then
     /// 6 bits of leading zeros, 6 bits of length − 1, then the bits.
-    static func writeDoubles(_ values: [Double], into w: inout BitWriter) {
+    package static func writeDoubles(_ values: [Double], into w: inout BitWriter) {
         var previous: UInt64 = 0
         var leading = 65, trailing = 65
         for v in values {
@@ -152,7 +155,7 @@ enum ColumnCodec {
 
     /// True when every value survives a round trip through `Float` bit for bit (training
     /// frameworks log float32 tensors), so the values can be coded on 32 bits.
-    static func allFloat32(_ values: [Double]) -> Bool {
+    package static func allFloat32(_ values: [Double]) -> Bool {
         values.allSatisfy { v in
             let f = Float(v)
             return Double(f).bitPattern == v.bitPattern
@@ -164,7 +167,7 @@ enum ColumnCodec {
     /// value; '10' then (32 − previous leading) bits when the new value has at least as many
     /// leading zeros (and not more than 5 more, when a new window is cheaper); '11' then 5 bits
     /// of leading zeros, then (32 − leading) bits.
-    static func writeFloats(_ values: [Double], into w: inout BitWriter) {
+    package static func writeFloats(_ values: [Double], into w: inout BitWriter) {
         var previous: UInt32 = 0
         var leading = 33
         for v in values {
@@ -186,7 +189,7 @@ enum ColumnCodec {
         }
     }
 
-    static func readFloats(_ count: Int, _ r: inout BitReader) throws(LogError) -> [Double] {
+    package static func readFloats(_ count: Int, _ r: inout BitReader) throws(LogError) -> [Double] {
         var out: [Double] = []
         out.reserveCapacity(count)
         var previous: UInt32 = 0
@@ -205,7 +208,7 @@ enum ColumnCodec {
         return out
     }
 
-    static func readDoubles(_ count: Int, _ r: inout BitReader) throws(LogError) -> [Double] {
+    package static func readDoubles(_ count: Int, _ r: inout BitReader) throws(LogError) -> [Double] {
         var out: [Double] = []
         out.reserveCapacity(count)
         var previous: UInt64 = 0

@@ -41,6 +41,14 @@ public struct LogNotice: Sendable, CustomStringConvertible {
     /// The byte offset concerned.
     public var offset: Int64?
 
+    /// A notice of `kind` about `path` (at `offset`).
+    package init(kind: Kind, message: String, path: String, offset: Int64? = nil) {
+        self.kind = kind
+        self.message = message
+        self.path = path
+        self.offset = offset
+    }
+
     public var description: String { "\(kind.rawValue): \(message) [\(path)\(offset.map { " at byte \($0)" } ?? "")]" }
 }
 

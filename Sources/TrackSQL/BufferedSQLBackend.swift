@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// The SQL backend through a local buffer (`cockroach://host/db?buffer=PATH`): every write goes

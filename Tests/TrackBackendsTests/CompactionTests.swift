@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// Everything a backend shows, for comparing states.

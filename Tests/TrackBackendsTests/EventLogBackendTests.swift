@@ -3,6 +3,7 @@ import Testing
 import TrackBackends
 import TrackConformance
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// A fresh temporary directory, removed afterwards.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// Issue 12: every file kind, truncated and with bytes flipped, densely sampled. Each outcome must

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// How many times more kills, cut points and flips `make crash` asks for (CRASH_SCALE).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// Issue 12: nothing acknowledged is lost, and no damage is silent. Each test is named after the

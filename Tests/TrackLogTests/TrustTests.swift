@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
+import TrackStore
 import TrackModel
 
 /// The outcome of one run of the built `track-replay`.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 @testable import TrackSQL
 

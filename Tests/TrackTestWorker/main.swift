@@ -8,6 +8,7 @@
 import Foundation
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 
 func say(_ line: String) {

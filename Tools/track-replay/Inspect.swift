@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Track
 import TrackLog
+import TrackStore
 
 /// `track-replay summary DB`.
 struct Summary: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Track
 import TrackLog
+import TrackStore
 import Synchronization
 
 /// `track-replay verify DB`.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Track
 import TrackLog
+import TrackStore
 
 /// A one-line error for the user: ArgumentParser prints it after "Error: " and exits non-zero.
 struct ToolError: Error, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import TrackLog
+import TrackStore
 import TrackModel
 
 // The targets of issue 4, measured here:

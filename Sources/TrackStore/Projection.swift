@@ -1,3 +1,4 @@
+import TrackLog
 import TrackModel
 
 /// A value with the timestamp of the event that set it.

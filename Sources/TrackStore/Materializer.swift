@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import TrackLog
 
 /// The damage notices a reader met, shared with its reporter closure.
 final class DamageList: Sendable {
