@@ -66,7 +66,10 @@ extension Trial {
         let parameters = try object("parameters")
         var revision = 0
         if let r = f["revision"], !r.isNull {
-            guard let i = r.intValue, i >= 0 else { throw ModelError(.malformedObject, "trial field 'revision' must be a non-negative integer, got \(r)") }
+            // Python's Trial.uid setter leaves the revision a string ("0"): read it as the number.
+            guard let i = r.intValue ?? r.stringValue.flatMap({ Int64($0) }), i >= 0 else {
+                throw ModelError(.malformedObject, "trial field 'revision' must be a non-negative integer (or its digits as a string), got \(r)")
+            }
             revision = Int(i)
         }
         var hash: String

@@ -22,12 +22,20 @@ public protocol CredentialChecker: Sendable {
     func check(user: String, password: String) -> Bool
     /// Milliseconds the reply to a failed login of `user` should wait (after `check` said no).
     func failureDelayMilliseconds(user: String) -> Int
+    /// True when a login without credentials (`username` and `password` null, as Python's
+    /// client sends for a URI without them) is accepted.
+    var acceptsAnonymous: Bool { get }
 }
 
 extension CredentialChecker {
     /// No delay.
     public func failureDelayMilliseconds(user: String) -> Int { 0 }
+    /// No anonymous logins.
+    public var acceptsAnonymous: Bool { false }
 }
+
+/// The user name of a login without credentials, where the server accepts them.
+public let anonymousUser = "anonymous"
 
 /// `track`'s socket protocol, without the socket: turns one request (a JSON object naming its
 /// operation in `__rpc__`) into one reply (`{"status": 0, "return": ...}` or
@@ -106,8 +114,18 @@ public struct RPCDispatcher: Sendable {
             return Self.failure("unknown operation '\(rpc)'; known operations: \(Self.operations.sorted().joined(separator: ", "))")
         }
         if rpc == "authenticate" {
+            // Python's client sends nulls for a URI without credentials (socket://host:port).
+            if (fields["username"] ?? .null).isNull && (fields["password"] ?? .null).isNull {
+                guard credentials.acceptsAnonymous else {
+                    session.user = nil
+                    return Self.failure("this server checks credentials: give a user name and password, as socket://USER:PASSWORD@host:port",
+                                        code: .invalidArgument)
+                }
+                session.user = anonymousUser
+                return Self.success(Self.success(true))
+            }
             guard let user = fields["username"]?.stringValue, let password = fields["password"]?.stringValue else {
-                return Self.failure("authenticate needs string arguments \"username\" and \"password\"")
+                return Self.failure("authenticate needs string arguments \"username\" and \"password\" (or both null, on a server that accepts anonymous logins)")
             }
             guard credentials.check(user: user, password: password) else {
                 session.user = nil
@@ -199,6 +217,9 @@ public struct RPCDispatcher: Sendable {
             try access.requireCreate(trial: trial)
             return try b.newTrial(trial, autoIncrement: a.fields["auto_increment"]?.boolValue ?? false)?.trackJSON ?? .null
         case "get_trial", "get_trail":
+            // A revision that is not a number (Python's client sends "exist" for a malformed uid)
+            // names no trial: null, as Python answers.
+            if case .object(let o)? = a.fields["trial"], let r = o["revision"]?.stringValue, Int64(r) == nil { return .null }
             let trials = try b.getTrial(hash: try a.trialHash()).filter(access.mayUse(trial:))
             return trials.isEmpty ? .null : .array(trials.map(\.trackJSON))
         case "fetch_trials":

@@ -171,14 +171,16 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         }
         let reply: Value
         do {
-            reply = try call("authenticate", ["username": .string(uri.username ?? ""), "password": .string(uri.password ?? "")])
+            // Without credentials in the URI, nulls, as Python's client sends them.
+            reply = try call("authenticate", ["username": uri.username.map(Value.string) ?? .null, "password": uri.password.map(Value.string) ?? .null])
         } catch let error as TrackError {
             // Every stored property is set, so deinit runs and closes the channel and the group
             // (closing them here as well scheduled work on a loop already shut down).
             throw TrackError(error.code, "cannot log in to \(uri.host):\(port): \(error.message)" + (tls == nil ? " (a server started with --tls-cert needs ?tls=true)" : ""))
         }
         guard reply["status"]?.intValue == 0 else {
-            throw TrackError(.invalidArgument, "the server refused user '\(uri.username ?? "")': \(reply["error"]?.stringValue ?? "")")
+            throw TrackError(.invalidArgument, uri.username == nil ? "the server refused a login without credentials: \(reply["error"]?.stringValue ?? "")"
+                                                                  : "the server refused user '\(uri.username!)': \(reply["error"]?.stringValue ?? "")")
         }
     }
 

@@ -156,6 +156,8 @@ public struct AnyCredentials: CredentialChecker {
     /// A checker that accepts everyone.
     public init() {}
     public func check(user: String, password: String) -> Bool { true }
+    /// Anyone, with or without credentials.
+    public var acceptsAnonymous: Bool { true }
 }
 
 /// An error of the server layer, with a message saying what to do.

@@ -62,7 +62,7 @@ struct RecoveryTests {
             let before = try reader.allFrames()
             #expect(before.count == 2, "cut at \(cut)")
             // The writer's recovery cuts the torn tail and reports it, then appends after it.
-            let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices))
+            let writer = try openStream(dir.db, stream, writerOptions(notices))
             if cut > Int(last.offset) {
                 let torn = notices.of(.tornTailCut)
                 #expect(torn.count == 1 && torn.first?.offset == last.offset, "cut at \(cut): \(notices.all)")
@@ -199,6 +199,26 @@ extension FileManager {
 }
 
 /// The `LogError` `body` throws, if any.
+/// Opens a writer on `stream` itself. A child process that another test thread is starting
+/// holds a copy of the stream's lock between its fork and its exec (flock locks belong to the open
+/// file description, which the child shares until exec closes it), so a writer opened right after
+/// the previous one closed may find the lock held for a moment; without a name it would then
+/// start a new stream. Waits until the lock is free.
+func openStream(_ database: String, _ stream: String, _ options: WriterOptions) throws -> LogWriter {
+    var named = options
+    named.streamName = stream
+    let deadline = Date().addingTimeInterval(10)
+    while true {
+        let result = Result { () throws(LogError) -> LogWriter in try LogWriter.open(database: database, options: named) }
+        switch result {
+        case .success(let writer): return writer
+        case .failure(let error):
+            guard error.code == .streamLocked, Date() < deadline else { throw error }
+            usleep(1_000)
+        }
+    }
+}
+
 func captureLogError(_ body: () throws -> Void) -> LogError? {
     do { try body() } catch { return error as? LogError }
     return nil

@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import TrackBackends
+import TrackModel
+@testable import TrackServer
+
+/// Issue 13: what Python `track` clients send is answered as Python's server would.
+@Suite("Python track clients", .serialized)
+struct PythonCompatibilityTests {
+    @Test("AnonymousLoginIsAcceptedWhenAllowed: authenticate with null username and password, as TrackClient('socket://host:port') sends it")
+    func anonymousAllowed() throws {
+        let (server, port) = try HostileClientTests.server(ServerLimits(), credentials: AnyCredentials())
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        let reply = client.call(#"{"__rpc__": "authenticate", "username": null, "password": null}"#)
+        #expect(reply == ["status": 0, "return": ["status": 0, "return": true]], "\(String(describing: reply))")
+        #expect(client.call(#"{"__rpc__": "new_project", "project": "p"}"#)?["status"] == 0)
+        // The Swift client without credentials in the URI does the same.
+        registerSocketBackend()
+        let backend = try makeBackend(uri: "socket://127.0.0.1:\(port)?pipeline=false")
+        defer { try? backend.close() }
+        #expect(try backend.getProject("p") != nil)
+    }
+
+    @Test("AnonymousLoginIsRefusedWithUsers: with a users file, a login without credentials is refused with a reason")
+    func anonymousRefused() throws {
+        let users = UserStore([UserRecord(name: "alice", password: "right", iterations: 1000)])
+        let (server, port) = try HostileClientTests.server(ServerLimits(), credentials: users)
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        let reply = client.call(#"{"__rpc__": "authenticate", "username": null, "password": null}"#)
+        #expect(reply?["status"] == 1 && (reply?["error"]?.stringValue ?? "").contains("checks credentials"), "\(String(describing: reply))")
+        #expect((client.call(#"{"__rpc__": "new_project", "project": "p"}"#)?["error"]?.stringValue ?? "").contains("not authenticated"))
+        registerSocketBackend()
+        #expect { try makeBackend(uri: "socket://127.0.0.1:\(port)?pipeline=false") } throws: {
+            ($0 as? TrackError)?.message.contains("without credentials") == true
+        }
+    }
+}
+
+extension PythonCompatibilityTests {
+    @Test("StringRevisionsAreAccepted: a trial whose revision is \"0\" (Python's uid setter) is found; \"exist\" finds nothing")
+    func stringRevisions() throws {
+        let (server, port) = try HostileClientTests.server(ServerLimits(), credentials: AnyCredentials())
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        #expect(client.call(#"{"__rpc__": "authenticate", "username": "u", "password": "p"}"#)?["status"] == 0)
+        #expect(client.call(#"{"__rpc__": "new_project", "project": "p"}"#)?["status"] == 0)
+        let created = client.call(#"{"__rpc__": "new_trial", "trial": {"dtype": "trial", "name": "t", "project_id": "p", "parameters": {"lr": 0.1}, "revision": "0"}}"#)
+        let uid = try #require(created?["return"]?["uid"]?.stringValue, "\(String(describing: created))")
+        let hash = String(uid.prefix(while: { $0 != "_" }))
+        // TrackClient.set_trial(uid=...): a trial with only uid, hash and revision, as strings.
+        let found = client.call(#"{"__rpc__": "get_trial", "trial": {"dtype": "trial", "uid": "\#(uid)", "hash": "\#(hash)", "revision": "0", "parameters": {}}}"#)
+        #expect(found?["status"] == 0 && found?["return"]?.arrayValue?.first?["uid"]?.stringValue == uid, "\(String(describing: found))")
+        let missing = client.call(#"{"__rpc__": "get_trial", "trial": {"dtype": "trial", "uid": "\#(hash)_exist", "hash": "\#(hash)", "revision": "exist", "parameters": {}}}"#)
+        #expect(missing == ["status": 0, "return": nil], "\(String(describing: missing))")
+    }
+}
