@@ -207,13 +207,15 @@ extension Trial: QueryTarget {
     public static let queryAttributeNames = [
         "uid", "hash", "revision", "name", "description", "tags", "version", "group_id", "project_id",
         "parameters", "metadata", "metrics", "chronos", "status", "errors",
+        // Python's getattr reaches the private field behind a property too.
+        "_hash",
     ]
     public static var queryTypeName: String { "trial" }
 
     public func queryAttribute(_ name: String) -> Value? {
         switch name {
         case "uid": return .string(uid)
-        case "hash": return .string(hash)
+        case "hash", "_hash": return .string(hash)
         case "revision": return .int(Int64(revision))
         case "name": return self.name.map(Value.string) ?? .null
         case "description": return description.map(Value.string) ?? .null
@@ -231,12 +233,12 @@ extension Trial: QueryTarget {
 }
 
 extension TrialGroup: QueryTarget {
-    public static let queryAttributeNames = ["uid", "name", "description", "metadata", "project_id", "trials"]
+    public static let queryAttributeNames = ["uid", "name", "description", "metadata", "project_id", "trials", "_uid"]
     public static var queryTypeName: String { "trial group" }
 
     public func queryAttribute(_ name: String) -> Value? {
         switch name {
-        case "uid": return .string(uid)
+        case "uid", "_uid": return .string(uid)
         case "name": return .string(self.name)
         case "description": return description.map(Value.string) ?? .null
         case "metadata": return .object(metadata)

@@ -159,7 +159,7 @@ struct SQLPushdown {
 
     /// The attributes of a trial that map onto `track_trials`.
     static let trialColumns: [String: Column] = [
-        "uid": .text("uid", nullable: false), "hash": .text("hash", nullable: false), "revision": .integer("revision"),
+        "uid": .text("uid", nullable: false), "hash": .text("hash", nullable: false), "_hash": .text("hash", nullable: false), "revision": .integer("revision"),
         "name": .text("name", nullable: true), "project_id": .text("project_id", nullable: true),
         "group_id": .text("group_id", nullable: true), "status": .status,
         "metadata": .json, "parameters": .json, "tags": .json,
@@ -167,7 +167,7 @@ struct SQLPushdown {
 
     /// The attributes of a group that map onto `track_groups`.
     static let groupColumns: [String: Column] = [
-        "uid": .text("uid", nullable: false), "name": .text("name", nullable: false),
+        "uid": .text("uid", nullable: false), "_uid": .text("uid", nullable: false), "name": .text("name", nullable: false),
         "project_id": .text("project_id", nullable: false), "metadata": .json,
     ]
 

@@ -196,6 +196,8 @@ public struct RPCDispatcher: Sendable {
         case "new_trial_group":
             let group = try a.group()
             try access.requireCreate(project: group.projectID)
+            // Python's new_trial_group returns None for a group that exists already.
+            if try b.getTrialGroup(group.uid) != nil { return .null }
             return groupJSON(try b.newTrialGroup(group))
         case "get_trial_group":
             let uid = try a.groupUID()

@@ -375,7 +375,10 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         try (try value("fetch_projects", ["query": query.trackJSON]).arrayValue ?? []).compactMap { try project($0) }
     }
     public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
-        try required("new_trial_group", try self.group(try value("new_trial_group", ["group": group.trackJSON])))
+        // A track server answers null for a group that exists (as Python's does): this API
+        // returns the existing group then, as every backend does.
+        if let created = try self.group(try value("new_trial_group", ["group": group.trackJSON])) { return created }
+        return try required("new_trial_group", try getTrialGroup(group.uid))
     }
     public func getTrialGroup(_ uid: String) throws -> TrialGroup? { try group(try value("get_trial_group", ["group": .string(uid)])) }
     public func fetchGroups(_ query: Query) throws -> [TrialGroup] {

@@ -56,3 +56,37 @@ extension PythonCompatibilityTests {
         #expect(missing == ["status": 0, "return": nil], "\(String(describing: missing))")
     }
 }
+
+extension PythonCompatibilityTests {
+    @Test("PrivateAttributePathsWork: {\"_hash\": ...} on trials and {\"_uid\": ...} on groups select as in Python")
+    func privateAttributes() throws {
+        let (server, port) = try HostileClientTests.server(ServerLimits(), credentials: AnyCredentials())
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        #expect(client.call(#"{"__rpc__": "authenticate", "username": "u", "password": "p"}"#)?["status"] == 0)
+        #expect(client.call(#"{"__rpc__": "new_project", "project": "p"}"#)?["status"] == 0)
+        let group = client.call(#"{"__rpc__": "new_trial_group", "group": {"dtype": "trial_group", "name": "g", "project_id": "p", "metadata": {}, "trials": []}}"#)
+        let groupUID = try #require(group?["return"]?["uid"]?.stringValue, "\(String(describing: group))")
+        let trial = client.call(#"{"__rpc__": "new_trial", "trial": {"dtype": "trial", "name": "t", "project_id": "p", "parameters": {"lr": 0.1}}}"#)
+        let hash = try #require(trial?["return"]?["hash"]?.stringValue, "\(String(describing: trial))")
+        let trials = client.call(#"{"__rpc__": "fetch_trials", "query": {"_hash": "\#(hash)"}}"#)
+        #expect(trials?["return"]?.arrayValue?.count == 1, "\(String(describing: trials))")
+        let groups = client.call(#"{"__rpc__": "fetch_groups", "query": {"_uid": "\#(groupUID)"}}"#)
+        #expect(groups?["return"]?.arrayValue?.count == 1, "\(String(describing: groups))")
+    }
+}
+
+extension PythonCompatibilityTests {
+    @Test("ExistingGroupIsNone: new_trial_group on a group that exists answers null, as Python")
+    func existingGroup() throws {
+        let (server, port) = try HostileClientTests.server(ServerLimits(), credentials: AnyCredentials())
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        #expect(client.call(#"{"__rpc__": "authenticate", "username": "u", "password": "p"}"#)?["status"] == 0)
+        #expect(client.call(#"{"__rpc__": "new_project", "project": "p"}"#)?["status"] == 0)
+        let request = #"{"__rpc__": "new_trial_group", "group": {"dtype": "trial_group", "name": "g", "project_id": "p", "metadata": {}, "trials": []}}"#
+        #expect(client.call(request)?["return"]?["name"] == "g")
+        let again = client.call(request)
+        #expect(again == ["status": 0, "return": nil], "\(String(describing: again))")
+    }
+}
