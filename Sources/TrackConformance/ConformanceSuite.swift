@@ -354,6 +354,21 @@ extension Conformance {
             try expectEqual(stat.count, 2, "kept observations (the first is dropped)")
             try expect(stat.min >= 0 && stat.max >= stat.min, "min \(stat.min) and max \(stat.max)")
         },
+        ConformanceCase("chronoFinishedOnceKeepsTheObservation") { b in
+            // Python's StatStream (drop_first_obs=1) keeps the first observation: count 1, and
+            // first_obs, min and max hold it.
+            try makeProject(b)
+            let t = try unwrap(try makeTrial(b), "trial").uid
+            try b.logTrialChronoStart(t, name: "epoch")
+            try b.logTrialChronoFinish(t, name: "epoch")
+            let chrono = try unwrap(try readTrial(b, t).chronos["epoch"], "epoch chrono")
+            guard case .stat(let stat) = chrono else {
+                throw ExpectationFailed(message: "a chrono is a stat aggregator, got \(chrono)")
+            }
+            try expectEqual(stat.observationCount, 1, "current_count")
+            try expect(stat.min.isFinite && stat.min >= 0 && stat.min == stat.max && stat.min == stat.firstObservation,
+                       "first_obs \(stat.firstObservation), min \(stat.min) and max \(stat.max) hold the one observation")
+        },
         ConformanceCase("commitKeepsEverything") { b in
             try makeProject(b)
             let t = try unwrap(try makeTrial(b), "trial").uid

@@ -27,14 +27,16 @@ public struct StatStream: Sendable, Equatable {
         self.dropObservations = Swift.max(0, dropObservations)
     }
 
-    /// Adds one observation.
+    /// Adds one observation, with the arithmetic of Python's `StatStream.update` (weight 1)
+    /// exactly, quirks included: the observation at index `dropObservations - 1` is already
+    /// kept, and while `count` is 1 each kept observation becomes `firstObservation` again.
     public mutating func append(_ value: Double) {
         observationCount += 1
-        if observationCount <= dropObservations {
+        if observationCount < dropObservations {
             currentObservation = value
             return
         }
-        if observationCount == dropObservations + 1 { firstObservation = value }
+        if count == 1 { firstObservation = value }
         currentObservation = value - firstObservation
         sum += currentObservation
         sumOfSquares += currentObservation * currentObservation
@@ -42,15 +44,15 @@ public struct StatStream: Sendable, Equatable {
         max = Swift.max(max, value)
     }
 
-    /// The number of kept observations.
-    public var count: Int { Swift.max(observationCount - dropObservations, 0) }
+    /// Python's `count`: observations past the dropped ones, and at least 1.
+    public var count: Int { Swift.max(observationCount - dropObservations, 1) }
 
-    /// The mean of kept observations (0 when none).
-    public var mean: Double { count == 0 ? 0 : sum / Double(count) + firstObservation }
+    /// Python's `avg`: `sum / count + first_obs`.
+    public var mean: Double { sum / Double(count) + firstObservation }
 
-    /// The population variance of kept observations (0 when none).
+    /// Python's `var`, `sum_sqr / count - (sum / count)²`, but never below 0 (Python's
+    /// `sd` raises on the rounding error that makes it so).
     public var variance: Double {
-        guard count > 0 else { return 0 }
         let m = sum / Double(count)
         return Swift.max(0, sumOfSquares / Double(count) - m * m)
     }
@@ -61,8 +63,8 @@ public struct StatStream: Sendable, Equatable {
     /// The sum of kept observations.
     public var total: Double { sum + firstObservation * Double(count) }
 
-    /// The last observation.
-    public var last: Double { observationCount > dropObservations ? currentObservation + firstObservation : currentObservation }
+    /// The last observation (Python's `val`).
+    public var last: Double { currentObservation + firstObservation }
 
     /// `track`'s serialized form, `{"dtype": "statstream", "sum": ..., ...}`.
     public var trackJSON: Value {

@@ -3,26 +3,33 @@ import TrackModel
 
 @Suite("Aggregators")
 struct AggregatorTests {
-    @Test("stat stream: count, mean, sd, min, max after dropping the first k")
+    @Test("stat stream: Python's StatStream.update arithmetic, quirks included")
     func stat() {
         var s = StatStream(dropObservations: 2)
         for v in [100.0, 50.0, 1.0, 2.0, 3.0, 4.0] { s.append(v) }
+        // Python: 100 dropped; 50 kept (index drop - 1) and made first_obs, then 1 made first_obs
+        // again while count is still 1; min and max include 50.
         #expect(s.observationCount == 6)
         #expect(s.count == 4)
+        #expect(s.firstObservation == 1 && s.sum == 6 && s.sumOfSquares == 14)
         #expect(abs(s.mean - 2.5) < 1e-12)
         #expect(abs(s.standardDeviation - 1.118033988749895) < 1e-12)
-        #expect(s.min == 1 && s.max == 4)
-        #expect(abs(s.total - 10) < 1e-12)
+        #expect(s.min == 1 && s.max == 50)
         #expect(s.last == 4)
         let again = try? StatStream(trackJSON: s.trackJSON)
         #expect(again == s)
     }
 
-    @Test("stat stream with nothing kept")
-    func statEmpty() {
+    @Test("ChronoFinishedOnceKeepsTheObservation: with drop 1, one observation gives count 1 and first_obs, min and max hold it")
+    func statOnce() {
         var s = StatStream(dropObservations: 1)
         s.append(5)
-        #expect(s.count == 0 && s.mean == 0 && s.standardDeviation == 0 && s.last == 5)
+        #expect(s.trackJSON == ["dtype": "statstream", "sum": 0.0, "sum_sqr": 0.0, "first_obs": 5.0, "min": 5.0, "max": 5.0,
+                                "current_count": 1, "current_obs": 0.0, "drop_obs": 1])
+        #expect(s.count == 1 && s.mean == 5 && s.standardDeviation == 0 && s.last == 5)
+        // A second observation is first_obs again (count is still 1), as in Python.
+        s.append(7)
+        #expect(s.firstObservation == 7 && s.min == 5 && s.max == 7 && s.count == 1 && s.mean == 7)
     }
 
     @Test("ring keeps the last n, oldest first")
