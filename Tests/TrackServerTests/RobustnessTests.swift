@@ -74,7 +74,9 @@ struct RobustnessTests {
         c.sendRaw(header(1000) + Array(#"{"__rpc__": "authenticate""#.utf8))
         let started = Date()
         #expect(c.receive() == nil)
-        #expect(Date().timeIntervalSince(started) < 5)
+        // The client's own receive timeout is 10 s: returning well before it means the server
+        // closed the connection (at its 1 s limit; a loaded machine takes a few seconds more).
+        #expect(Date().timeIntervalSince(started) < 9)
         // The same, but the client hangs up first.
         let d = try WireClient(port: b.server.port)
         d.sendRaw(header(1000) + [1, 2, 3])
