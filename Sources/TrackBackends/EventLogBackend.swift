@@ -162,11 +162,23 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         do { try writer.append(record) } catch { throw logError(error) }
     }
 
+    /// Appends a change to one trial after `Rules.trialChange` has checked it (the trial found
+    /// through `requireTrial`'s cache).
+    private func appendTrialChange(_ record: LogRecord) throws {
+        try requireTrial(record.trialUID ?? "")
+        try append(try rule { () throws(ModelError) in try Rules.trialChange(record, trialExists: true) })
+    }
+
+    /// Runs a rule, giving its error the backend's form.
+    private func rule<T>(_ body: () throws(ModelError) -> T) throws -> T {
+        do { return try body() } catch { throw TrackError(error) }
+    }
+
     // MARK: - Projects
 
     public func newProject(_ project: Project) throws -> Project {
         try atomically(full: false) { p in
-            if p.project(project.uid) == nil { try append(.projectCreated(project)) }
+            if let record = try rule({ () throws(ModelError) in try Rules.newProject(project, in: p) }) { try append(record) }
         }
         guard let stored = try reading(full: false, { $0.project(project.uid) }) else {
             throw TrackError(.io, "project \(project.uid) was written but cannot be read back")
@@ -187,11 +199,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
 
     public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
         let uid = try atomically(full: false) { p -> String in
-            if p.group(group.uid) != nil { return group.uid }
-            if strict && p.project(group.projectID) == nil {
-                throw TrackError(.missingReference, "cannot create group '\(group.name)': project '\(group.projectID)' does not exist; create the project first (or open the backend with strict=false)")
-            }
-            try append(.groupCreated(group))
+            if let record = try rule({ () throws(ModelError) in try Rules.newTrialGroup(group, strict: strict, in: p) }) { try append(record) }
             return group.uid
         }
         guard let stored = try reading(full: false, { $0.group(uid) }) else { throw TrackError(.io, "group \(uid) was written but cannot be read back") }
@@ -208,22 +216,15 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {
-        try reading { p in
-            guard p.group(group) != nil else { throw TrackError(.itemNotFound, "group '\(group)' does not exist") }
-        }
-        try append(.groupMetadataSet(group: group, metadata))
+        let record = try reading(full: false) { p in try rule { () throws(ModelError) in try Rules.setGroupMetadata(group, metadata, in: p) } }
+        try append(record)
     }
 
     public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup {
         let uid = try atomically { p -> String in
-            try query.validate(for: TrialGroup.self)
-            guard let first = try p.allGroups.first(where: { try query.matches($0) }) else {
-                throw TrackError(.itemNotFound, "no trial group matches the query \(query)")
-            }
-            switch update {
-            case .setMetadata(let metadata): try append(.groupMetadataSet(group: first.uid, metadata))
-            }
-            return first.uid
+            let (uid, record) = try rule { () throws(ModelError) in try Rules.fetchAndUpdateGroup(query, update, in: p) }
+            try append(record)
+            return uid
         }
         guard let group = try getTrialGroup(uid) else { throw TrackError(.itemNotFound, "group \(uid) vanished") }
         return group
@@ -233,25 +234,9 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
 
     public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
         let uid = try atomically(full: false) { p -> String? in
-            var stored = trial
-            if p.hasTrial(trial.uid) {
-                guard autoIncrement else { return nil }
-                stored.revision = (p.trials(hash: trial.hash).map(\.revision).max() ?? 0) + 1
-            }
-            if strict {
-                if let projectID = trial.projectID, p.project(projectID) == nil {
-                    throw TrackError(.missingReference, "cannot create trial '\(trial.name ?? trial.uid)': project '\(projectID)' does not exist; create the project first (or open the backend with strict=false)")
-                }
-                if let groupID = trial.groupID, p.group(groupID) == nil {
-                    throw TrackError(.missingReference, "cannot create trial '\(trial.name ?? trial.uid)': group '\(groupID)' does not exist; create the group first (or open the backend with strict=false)")
-                }
-            }
-            stored.updateCount = 0
-            stored.metrics = [:]
-            stored.chronos = [:]
-            stored.errors = []
-            try append(.trialCreated(stored, autoIncrement: autoIncrement))
-            return stored.uid
+            guard let record = try rule({ () throws(ModelError) in try Rules.newTrial(trial, autoIncrement: autoIncrement, strict: strict, in: p) }) else { return nil }
+            try append(record)
+            return record.trialUID
         }
         guard let uid else { return nil }
         // Just created: other processes' points for it, if any, are not needed to answer.
@@ -269,12 +254,9 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
 
     public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
         let uid = try atomically { p -> String in
-            try query.validate(for: Trial.self)
-            guard let first = try p.allTrials.first(where: { try query.matches($0) }) else {
-                throw TrackError(.itemNotFound, "no trial matches the query \(query)")
-            }
-            try append(try LogRecord.trialUpdated(first, by: update))
-            return first.uid
+            let (uid, record) = try rule { () throws(ModelError) in try Rules.fetchAndUpdateTrial(query, update, in: p) }
+            try append(record)
+            return uid
         }
         guard let trial = try reading({ $0.trial(uid) }) else { throw TrackError(.itemNotFound, "trial \(uid) vanished") }
         return trial
@@ -282,51 +264,45 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
 
     public func addProjectTrial(project: String, trial: String) throws {
         try requireTrial(trial)
-        try reading { p in
-            if strict && p.project(project) == nil { throw TrackError(.itemNotFound, "project '\(project)' does not exist") }
+        let record = try reading(full: false) { p in
+            try rule { () throws(ModelError) in try Rules.addProjectTrial(project: project, trial: trial, trialExists: true, strict: strict, in: p) }
         }
-        try append(.trialAddedToProject(trial: trial, project: project))
+        try append(record)
     }
 
     public func addGroupTrial(group: String, trial: String) throws {
         try requireTrial(trial)
-        try reading { p in
-            if strict && p.group(group) == nil { throw TrackError(.itemNotFound, "group '\(group)' does not exist") }
+        let record = try reading(full: false) { p in
+            try rule { () throws(ModelError) in try Rules.addGroupTrial(group: group, trial: trial, trialExists: true, strict: strict, in: p) }
         }
-        try append(.trialAddedToGroup(trial: trial, group: group))
+        try append(record)
     }
 
     // MARK: - Logging
 
     public func logTrialStart(_ trial: String) throws {
-        try requireTrial(trial)
-        try append(.trialStarted(trial: trial))
+        try appendTrialChange(.trialStarted(trial: trial))
     }
 
     public func logTrialFinish(_ trial: String) throws {
-        try requireTrial(trial)
-        try append(.trialFinished(trial: trial))
+        try appendTrialChange(.trialFinished(trial: trial))
         try commit()
     }
 
     public func logTrialChronoStart(_ trial: String, name: String) throws {
-        try requireTrial(trial)
-        try append(.chronoStarted(trial: trial, name: name))
+        try appendTrialChange(.chronoStarted(trial: trial, name: name))
     }
 
     public func logTrialChronoFinish(_ trial: String, name: String) throws {
-        try requireTrial(trial)
-        try append(.chronoFinished(trial: trial, name: name))
+        try appendTrialChange(.chronoFinished(trial: trial, name: name))
     }
 
     public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws {
-        try requireTrial(trial)
-        try append(.argumentsLogged(trial: trial, arguments))
+        try appendTrialChange(.argumentsLogged(trial: trial, arguments))
     }
 
     public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
-        try requireTrial(trial)
-        try append(.metadataLogged(trial: trial, metadata))
+        try appendTrialChange(.metadataLogged(trial: trial, metadata))
     }
 
     public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
@@ -355,8 +331,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
-        try requireTrial(trial)
-        try append(.tagsAdded(trial: trial, tags))
+        try appendTrialChange(.tagsAdded(trial: trial, tags))
     }
 
     public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws {
@@ -368,11 +343,11 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     /// it since the caller read it), and changes nothing.
     public func setTrialStatus(_ trial: String, _ status: Status, error: String?, expectedRevision: Int?) throws {
         try atomically(full: expectedRevision != nil) { p in
-            guard let current = p.trial(trial) else { throw TrackError(.itemNotFound, "trial '\(trial)' does not exist") }
-            if let expectedRevision, current.updateCount != expectedRevision {
-                throw TrackError(.concurrentWrite, "trial '\(trial)' is at revision \(current.updateCount), not \(expectedRevision): another writer changed it; read it again and retry")
+            let record = try rule { () throws(ModelError) in try Rules.setTrialStatus(trial, status, error: error, in: p) }
+            if let expectedRevision, let current = p.tag(.trial, trial), current != expectedRevision {
+                throw TrackError(.concurrentWrite, "trial '\(trial)' is at revision \(current), not \(expectedRevision): another writer changed it; read it again and retry")
             }
-            try append(.statusSet(trial: trial, status, error: error))
+            try append(record)
         }
     }
 
@@ -388,19 +363,10 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     /// (killed, a full disk) leaves nothing visible, and running it again starts afresh.
     public func importDatabase(_ database: TrackFileDatabase, progress: (Int, Int) -> Void = { _, _ in }) throws {
         try atomically { p in
-            var clashes: [String] = []
-            clashes += database.projects.filter { p.project($0.uid) != nil }.map { "project \($0.uid)" }
-            clashes += database.groups.filter { p.group($0.uid) != nil }.map { "group \($0.uid)" }
-            clashes += database.trials.filter { p.hasTrial($0.uid) }.map { "trial \($0.uid)" }
-            guard clashes.isEmpty else {
-                throw TrackError(.invalidArgument, "the database already holds \(clashes.count) of the imported objects (\(clashes.prefix(3).joined(separator: ", "))\(clashes.count > 3 ? ", ..." : "")); import into a new database")
-            }
-            let records = database.projects.map(LogRecord.projectImported) + database.groups.map(LogRecord.groupImported)
-                + database.trials.map(LogRecord.trialImported)
-            // Every object is checked against the limits before the first is written: an import
+            // Every object is checked (clashes, limits) before the first is written: an import
             // is refused whole, never stored in part.
-            for record in records {
-                do throws(LogError) { try record.checkLimits() } catch { throw TrackError(.invalidArgument, "cannot import: \(error.message)", cause: error) }
+            let records = try rule { () throws(ModelError) in
+                try Rules.importRecords(projects: database.projects, groups: database.groups, trials: database.trials, in: p)
             }
             var options = writer.options
             options.streamName = nil

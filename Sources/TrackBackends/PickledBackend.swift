@@ -6,7 +6,7 @@ import TrackStore
 import TrackModel
 
 /// `pickled://path/to/file.snap`: `track`'s pickled backend in our form. The whole state lives
-/// in memory (the in-memory backend's rules) and is loaded from one file when opened and written
+/// in memory (the in-memory backend's `TrackState`, with every backend's rules and limits) and is loaded from one file when opened and written
 /// to it on `commit()` and `close()`, in the compaction snapshot format (docs/FORMAT.md). For one
 /// small file and no log; a process that dies loses what it did not commit.
 public final class PickledBackend: TrackProtocol, @unchecked Sendable {
@@ -17,19 +17,18 @@ public final class PickledBackend: TrackProtocol, @unchecked Sendable {
     /// Opens `path` (an absent file is an empty database).
     public init(path: String, strict: Bool = true) throws {
         self.path = path
-        var database = TrackDatabase(strict: strict)
+        var state = TrackState(strict: strict)
         if FileSystem.exists(path) {
             do {
                 let file = try LogFile.open(path, flags: O_RDONLY)
                 let bytes = try file.readAll()
                 file.close()
-                let projection = try Snapshot.decode(bytes, path: path)
-                database.restore(projects: projection.allProjects, groups: projection.allGroups, trials: projection.allTrials)
+                state = TrackState(strict: strict, projection: try Snapshot.decode(bytes, path: path))
             } catch {
                 throw TrackError(.io, "cannot open the pickled database '\(path)': \(error)", cause: error)
             }
         }
-        memory = MemoryBackend(database: database)
+        memory = MemoryBackend(state: state)
     }
 
     /// Opens the file a `pickled:` URI names (`pickled://runs/db.snap?strict=false`).
@@ -46,9 +45,7 @@ public final class PickledBackend: TrackProtocol, @unchecked Sendable {
 
     /// Writes the whole state to the file atomically (temporary file, fsync, rename).
     public func commit() throws {
-        let db = memory.database
-        let projection = Projection.restoring(projects: Array(db.projects.values), groups: Array(db.groups.values), trials: Array(db.trials.values))
-        let bytes = Snapshot.encode(projection, generation: 1)
+        let bytes = memory.withState { Snapshot.encode($0.projection, generation: 1) }
         // What is written must open again: read it back before it replaces the old file.
         do {
             _ = try Snapshot.decode(bytes, path: path)
@@ -70,60 +67,30 @@ public final class PickledBackend: TrackProtocol, @unchecked Sendable {
         }
     }
 
-    public func newProject(_ project: Project) throws -> Project { try check(.projectCreated(project)); return try memory.newProject(project) }
+    public func newProject(_ project: Project) throws -> Project { try memory.newProject(project) }
     public func getProject(_ uid: String) throws -> Project? { try memory.getProject(uid) }
     public func fetchProjects(_ query: Query) throws -> [Project] { try memory.fetchProjects(query) }
-    public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup { try check(.groupCreated(group)); return try memory.newTrialGroup(group) }
+    public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup { try memory.newTrialGroup(group) }
     public func getTrialGroup(_ uid: String) throws -> TrialGroup? { try memory.getTrialGroup(uid) }
     public func fetchGroups(_ query: Query) throws -> [TrialGroup] { try memory.fetchGroups(query) }
-    public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {
-        try check(.groupMetadataSet(group: group, metadata)); try memory.setGroupMetadata(group, metadata)
-    }
-    public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup {
-        switch update { case .setMetadata(let metadata): try check(.groupMetadataSet(group: "", metadata)) }
-        return try memory.fetchAndUpdateGroup(query, update)
-    }
-    public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
-        try check(.trialCreated(trial, autoIncrement: autoIncrement)); return try memory.newTrial(trial, autoIncrement: autoIncrement)
-    }
+    public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws { try memory.setGroupMetadata(group, metadata) }
+    public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup { try memory.fetchAndUpdateGroup(query, update) }
+    public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? { try memory.newTrial(trial, autoIncrement: autoIncrement) }
     public func getTrial(hash: String) throws -> [Trial] { try memory.getTrial(hash: hash) }
     public func fetchTrials(_ query: Query) throws -> [Trial] { try memory.fetchTrials(query) }
-    public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
-        // The change is checked as the event log checks it: against the trial it would change.
-        let before = try memory.fetchTrials(query)
-        if let trial = before.first {
-            do { try check(try LogRecord.trialUpdated(trial, by: update)) } catch let error as ModelError { throw TrackError(error) }
-        }
-        return try memory.fetchAndUpdateTrial(query, update)
-    }
+    public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial { try memory.fetchAndUpdateTrial(query, update) }
     public func addProjectTrial(project: String, trial: String) throws { try memory.addProjectTrial(project: project, trial: trial) }
     public func addGroupTrial(group: String, trial: String) throws { try memory.addGroupTrial(group: group, trial: trial) }
     public func logTrialStart(_ trial: String) throws { try memory.logTrialStart(trial) }
     public func logTrialFinish(_ trial: String) throws { try memory.logTrialFinish(trial) }
-    public func logTrialChronoStart(_ trial: String, name: String) throws {
-        try check(.chronoStarted(trial: trial, name: name)); try memory.logTrialChronoStart(trial, name: name)
-    }
+    public func logTrialChronoStart(_ trial: String, name: String) throws { try memory.logTrialChronoStart(trial, name: name) }
     public func logTrialChronoFinish(_ trial: String, name: String) throws { try memory.logTrialChronoFinish(trial, name: name) }
-    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws {
-        try check(.argumentsLogged(trial: trial, arguments)); try memory.logTrialArguments(trial, arguments)
-    }
-    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
-        try check(.metadataLogged(trial: trial, metadata)); try memory.logTrialMetadata(trial, metadata)
-    }
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
-        try check(.metricsLogged(trial: trial, step: step, metrics)); try memory.logTrialMetrics(trial, step: step, metrics)
-    }
+    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws { try memory.logTrialArguments(trial, arguments) }
+    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws { try memory.logTrialMetadata(trial, metadata) }
+    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws { try memory.logTrialMetrics(trial, step: step, metrics) }
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
         try memory.logTrialMetric(trial, name: name, step: step, value: value)
     }
-    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws { try check(.tagsAdded(trial: trial, tags)); try memory.addTrialTags(trial, tags) }
-    public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws {
-        try check(.statusSet(trial: trial, status, error: error)); try memory.setTrialStatus(trial, status, error: error)
-    }
-
-    /// The event log's limits (`LogRecord.checkLimits`): what the snapshot could not hold is
-    /// refused before it enters the state, so a later commit never meets it.
-    private func check(_ record: LogRecord) throws {
-        do { try record.checkLimits() } catch { throw TrackError(error) }
-    }
+    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws { try memory.addTrialTags(trial, tags) }
+    public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws { try memory.setTrialStatus(trial, status, error: error) }
 }

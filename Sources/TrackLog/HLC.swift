@@ -57,6 +57,13 @@ public struct HybridClock: Sendable {
         return last
     }
 
+    /// The next timestamp for an event at `microseconds` since 1970 (a clock the caller reads):
+    /// max(that time, last + 1).
+    public mutating func tick(wallMicroseconds microseconds: UInt64) -> HLC {
+        last = HLC(rawValue: max(HLC(microseconds: microseconds).rawValue, last.rawValue &+ 1))
+        return last
+    }
+
     /// The timestamp just after the last one, without reading the wall clock (for callers that
     /// read it every so often instead of every time; see `LogWriter`).
     @inline(__always) public mutating func next() -> HLC {

@@ -3,6 +3,7 @@ import PostgresNIO
 import TrackBackends
 import TrackLog
 import TrackModel
+import TrackStore
 
 /// The SQL backend (`cockroach://user:password@host:26257/database`, `postgres://...`): one
 /// shared store for many machines, over the PostgreSQL wire protocol, so PostgreSQL and
@@ -125,12 +126,12 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     /// A change: loads, applies `body`, writes back and stores the event of the record it
-    /// returns (nil: nothing changed, no event).
+    /// applied (none: nothing changed, no event).
     ///
     /// A COMMIT whose reply is lost leaves no doubt behind: the change runs again (same time,
     /// same event key) and, if the first attempt had committed, its stored event refuses the
     /// second, which returns the first's result.
-    private func mutate<T>(_ loads: SQLStore.Loads, _ body: (inout TrackDatabase, Double) throws -> (T, LogRecord?)) throws -> T {
+    private func mutate<T>(_ loads: SQLStore.Loads, _ body: (TrackState, Double) throws -> T) throws -> T {
         try locked {
             let now = clock()
             let seq = nextSeq
@@ -138,9 +139,10 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
             var computed: (result: T, wroteEvent: Bool)?
             func attempt() throws -> T {
                 try connection.transaction {
-                    let (result, record) = try store.change(loads, strict: strict) { db in try body(&db, now) }
-                    if let record { try store.gate([SQLEvent(stream: stream, seq: seq, kind: record.kindName, body: eventBody(record))]) }
-                    computed = (result, record != nil)
+                    let (result, records) = try store.change(loads, strict: strict) { db in try body(db, now) }
+                    // One operation applies at most one record: its event, keyed by this change's seq.
+                    if let record = records.first { try store.gate([SQLEvent(stream: stream, seq: seq, kind: record.kindName, body: eventBody(record))]) }
+                    computed = (result, !records.isEmpty)
                     return result
                 }
             }
@@ -222,11 +224,7 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     public func newProject(_ project: Project) throws -> Project {
-        try mutate(SQLStore.Loads(projects: [project.uid], wholeMemberLists: true)) { db, _ in
-            let existed = db.projects[project.uid] != nil
-            let stored = db.newProject(project)
-            return (stored, existed ? nil : .projectCreated(stored))
-        }
+        try mutate(SQLStore.Loads(projects: [project.uid], wholeMemberLists: true)) { db, now in try db.newProject(project, now: now) }
     }
 
     public func getProject(_ uid: String) throws -> Project? {
@@ -249,10 +247,8 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     public func newTrialGroup(_ group: TrialGroup) throws -> TrialGroup {
-        try mutate(SQLStore.Loads(projects: [group.projectID], groups: [group.uid], wholeMemberLists: true)) { db, _ in
-            let existed = db.groups[group.uid] != nil
-            let stored = try db.newTrialGroup(group)
-            return (stored, existed ? nil : .groupCreated(stored))
+        try mutate(SQLStore.Loads(projects: [group.projectID], groups: [group.uid], wholeMemberLists: true)) { db, now in
+            try db.newTrialGroup(group, now: now)
         }
     }
 
@@ -265,10 +261,7 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     public func setGroupMetadata(_ group: String, _ metadata: ValueObject) throws {
-        try mutate(SQLStore.Loads(groups: [group])) { db, _ in
-            try db.setGroupMetadata(group, metadata)
-            return ((), .groupMetadataSet(group: group, metadata))
-        }
+        try mutate(SQLStore.Loads(groups: [group])) { db, now in try db.setGroupMetadata(group, metadata, now: now) }
     }
 
     public func fetchAndUpdateGroup(_ query: Query, _ update: GroupUpdate) throws -> TrialGroup {
@@ -277,11 +270,9 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
                 throw TrackError(.itemNotFound, "no trial group matches the query \(query)")
             }
             // Applied to the group as it is once locked; if it no longer matches, look again.
-            let updated: TrialGroup? = try mutate(SQLStore.Loads(projects: [first.projectID], groups: [first.uid], wholeMemberLists: true)) { db, _ in
-                guard let current = db.groups[first.uid], try query.matches(current) else { return (nil, nil) }
-                let result = try db.fetchAndUpdateGroup(query, update)
-                guard case .setMetadata(let values) = update else { return (result, nil) }
-                return (result, .groupMetadataSet(group: result.uid, values))
+            let updated: TrialGroup? = try mutate(SQLStore.Loads(projects: [first.projectID], groups: [first.uid], wholeMemberLists: true)) { db, now in
+                guard let current = db.group(first.uid), try query.matches(current) else { return nil }
+                return try db.fetchAndUpdateGroup(query, update, now: now)
             }
             if let updated { return updated }
         }
@@ -290,10 +281,7 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
 
     public func newTrial(_ trial: Trial, autoIncrement: Bool) throws -> Trial? {
         let loads = SQLStore.Loads(projects: [trial.projectID ?? ""], groups: [trial.groupID ?? ""], trials: [trial.uid], hashes: [trial.hash])
-        let stored: Trial? = try mutate(loads) { db, now in
-            guard let stored = try db.newTrial(trial, autoIncrement: autoIncrement, now: now) else { return (nil, nil) }
-            return (stored, .trialCreated(stored, autoIncrement: autoIncrement))
-        }
+        let stored: Trial? = try mutate(loads) { db, now in try db.newTrial(trial, autoIncrement: autoIncrement, now: now) }
         if let stored { lock.withLock { _ = knownTrials.insert(stored.uid) } }
         return stored
     }
@@ -313,8 +301,8 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
                 throw TrackError(.itemNotFound, "no trial matches the query \(query)")
             }
             let updated: Trial? = try mutate(SQLStore.Loads(trials: [first.uid], metrics: onMetrics)) { db, now in
-                guard let current = db.trials[first.uid], try query.matches(current) else { return (nil, nil) }
-                return (try db.fetchAndUpdateTrial(query, update, now: now), try LogRecord.trialUpdated(current, by: update))
+                guard let current = db.trial(first.uid), try query.matches(current) else { return nil }
+                return try db.fetchAndUpdateTrial(query, update, now: now)
             }
             if let updated { return try locked { try connection.withMetrics([updated])[0] } }
         }
@@ -322,60 +310,36 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     public func addProjectTrial(project: String, trial: String) throws {
-        try mutate(SQLStore.Loads(projects: [project], trials: [trial])) { db, now in
-            try db.addProjectTrial(project: project, trial: trial, now: now)
-            return ((), .trialAddedToProject(trial: trial, project: project))
-        }
+        try mutate(SQLStore.Loads(projects: [project], trials: [trial])) { db, now in try db.addProjectTrial(project: project, trial: trial, now: now) }
     }
 
     public func addGroupTrial(group: String, trial: String) throws {
-        try mutate(SQLStore.Loads(groups: [group], trials: [trial])) { db, now in
-            try db.addGroupTrial(group: group, trial: trial, now: now)
-            return ((), .trialAddedToGroup(trial: trial, group: group))
-        }
+        try mutate(SQLStore.Loads(groups: [group], trials: [trial])) { db, now in try db.addGroupTrial(group: group, trial: trial, now: now) }
     }
 
     // MARK: - Logging
 
-    private func trialChange(_ uid: String, _ record: LogRecord, _ body: (inout TrackDatabase, Double) throws -> Void) throws {
-        try mutate(SQLStore.Loads(trials: [uid])) { db, now in
-            try body(&db, now)
-            return ((), record)
-        }
+    /// A change to one trial, checked and applied by the store's rules.
+    private func trialChange(_ record: LogRecord) throws {
+        try mutate(SQLStore.Loads(trials: [record.trialUID ?? ""])) { db, now in try db.changeTrial(record, now: now) }
     }
 
-    public func logTrialStart(_ trial: String) throws {
-        try trialChange(trial, .trialStarted(trial: trial)) { db, now in try db.logTrialStart(trial, now: now) }
-    }
+    public func logTrialStart(_ trial: String) throws { try trialChange(.trialStarted(trial: trial)) }
 
-    public func logTrialFinish(_ trial: String) throws {
-        try trialChange(trial, .trialFinished(trial: trial)) { db, now in try db.logTrialFinish(trial, now: now) }
-    }
+    public func logTrialFinish(_ trial: String) throws { try trialChange(.trialFinished(trial: trial)) }
 
-    public func logTrialChronoStart(_ trial: String, name: String) throws {
-        try trialChange(trial, .chronoStarted(trial: trial, name: name)) { db, now in try db.logTrialChronoStart(trial, name: name, now: now) }
-    }
+    public func logTrialChronoStart(_ trial: String, name: String) throws { try trialChange(.chronoStarted(trial: trial, name: name)) }
 
-    public func logTrialChronoFinish(_ trial: String, name: String) throws {
-        try trialChange(trial, .chronoFinished(trial: trial, name: name)) { db, now in try db.logTrialChronoFinish(trial, name: name, now: now) }
-    }
+    public func logTrialChronoFinish(_ trial: String, name: String) throws { try trialChange(.chronoFinished(trial: trial, name: name)) }
 
-    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws {
-        try trialChange(trial, .argumentsLogged(trial: trial, arguments)) { db, now in try db.logTrialArguments(trial, arguments, now: now) }
-    }
+    public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws { try trialChange(.argumentsLogged(trial: trial, arguments)) }
 
-    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
-        try trialChange(trial, .metadataLogged(trial: trial, metadata)) { db, now in try db.logTrialMetadata(trial, metadata, now: now) }
-    }
+    public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws { try trialChange(.metadataLogged(trial: trial, metadata)) }
 
-    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
-        try trialChange(trial, .tagsAdded(trial: trial, tags)) { db, now in try db.addTrialTags(trial, tags, now: now) }
-    }
+    public func addTrialTags(_ trial: String, _ tags: ValueObject) throws { try trialChange(.tagsAdded(trial: trial, tags)) }
 
     public func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws {
-        try trialChange(trial, .statusSet(trial: trial, status, error: error)) { db, now in
-            try db.setTrialStatus(trial, status, error: error, now: now)
-        }
+        try mutate(SQLStore.Loads(trials: [trial])) { db, now in try db.setTrialStatus(trial, status, error: error, now: now) }
     }
 
     /// Gathers one logging call's points; writes the batch first when it is full (a failure then

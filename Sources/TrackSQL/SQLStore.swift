@@ -4,6 +4,7 @@ import PostgresNIO
 import TrackBackends
 import TrackLog
 import TrackModel
+import TrackStore
 
 /// A transaction found its events already stored: the batch was applied before (a retry after
 /// a lost reply, or another shipper of the same stream) and is not applied again.
@@ -11,8 +12,8 @@ struct AlreadyApplied: Error {}
 
 /// The SQL store's changes, shared by the direct backend and the buffer shipper. Every change
 /// runs in a transaction that loads the rows it touches (locked), applies `track`'s rules to them
-/// through a `TrackDatabase` holding just those objects, writes back what changed, and stores
-/// its event: projections and events move together.
+/// through a `TrackState` holding just those objects (the rules and projection every backend
+/// uses), writes back what changed, and stores its event: projections and events move together.
 struct SQLStore {
     /// What a change reads (and locks) before applying its rule.
     struct Loads {
@@ -32,9 +33,11 @@ struct SQLStore {
     let connection: SQLConnection
 
     /// Loads the rows `loads` names (locked until the transaction ends), applies `body` to a
-    /// database of just those objects and writes back what it created or changed. Must run in
+    /// database of just those objects and writes back what it created or changed. Returns
+    /// `body`'s result and the records the change applied (none: nothing changed). Must run in
     /// `connection.transaction`.
-    func change<T>(_ loads: Loads, strict: Bool, _ body: (inout TrackDatabase) throws -> T) throws -> T {
+    @discardableResult
+    func change<T>(_ loads: Loads, strict: Bool, _ body: (TrackState) throws -> T) throws -> (result: T, records: [LogRecord]) {
         let projectUIDs = loads.projects.filter { !$0.isEmpty }
         let groupUIDs = loads.groups.filter { !$0.isEmpty }
         var trialRows: [(trial: Trial, chronoStarts: [String: Double])] = []
@@ -50,23 +53,27 @@ struct SQLStore {
         var trials = trialRows.map(\.trial)
         if loads.metrics { trials = try connection.withMetrics(trials) }
 
-        var db = TrackDatabase(strict: strict)
-        db.restore(projects: projects, groups: groups, trials: trials)
+        let db = TrackState(strict: strict, projects: projects, groups: groups, trials: trials)
         for row in trialRows { db.setRunningChronos(row.chronoStarts, for: row.trial.uid) }
-        let result = try body(&db)
+        let result = try body(db)
+        let records = db.applied
+        guard !records.isEmpty else { return (result, []) }
 
         let projectsBefore = Dictionary(uniqueKeysWithValues: projects.map { ($0.uid, $0) })
-        for (uid, project) in db.projects {
+        for project in db.projects {
+            let uid = project.uid
             if let before = projectsBefore[uid] { if before != project { try connection.updateProject(project, before: before.trials) } }
             else { try connection.insertProject(project) }
         }
         let groupsBefore = Dictionary(uniqueKeysWithValues: groups.map { ($0.uid, $0) })
-        for (uid, group) in db.groups {
+        for group in db.groups {
+            let uid = group.uid
             if let before = groupsBefore[uid] { if before != group { try connection.updateGroup(group, before: before.trials) } }
             else { try connection.insertGroup(group) }
         }
         let trialsBefore = Dictionary(uniqueKeysWithValues: trialRows.map { ($0.trial.uid, $0) })
-        for (uid, trial) in db.trials {
+        for trial in db.trials {
+            let uid = trial.uid
             let starts = db.runningChronos(uid)
             if let before = trialsBefore[uid] {
                 var unchanged = trial
@@ -76,7 +83,7 @@ struct SQLStore {
                 try connection.insertTrial(trial, chronoStarts: starts)
             }
         }
-        return result
+        return (result, records)
     }
 
     private func binds(_ uids: [String]) -> PostgresBindings {
@@ -109,35 +116,24 @@ struct SQLStore {
     private func applyStrictly(_ record: LogRecord, at now: Double, points: inout PointBatch) throws {
         switch record {
         case .projectCreated(let p):
-            _ = try change(Loads(projects: [p.uid]), strict: false) { db in db.newProject(p) }
+            try change(Loads(projects: [p.uid]), strict: false) { db in _ = try db.newProject(p, now: now) }
         case .groupCreated(let g):
-            _ = try change(Loads(projects: [g.projectID], groups: [g.uid]), strict: false) { db in try db.newTrialGroup(g) }
+            try change(Loads(projects: [g.projectID], groups: [g.uid]), strict: false) { db in _ = try db.newTrialGroup(g, now: now) }
         case .trialCreated(let t, _):
-            _ = try change(Loads(projects: [t.projectID ?? ""], groups: [t.groupID ?? ""], trials: [t.uid]), strict: false) { db in
-                try db.newTrial(t, autoIncrement: false, now: now)
+            try change(Loads(projects: [t.projectID ?? ""], groups: [t.groupID ?? ""], trials: [t.uid]), strict: false) { db in
+                _ = try db.newTrial(t, autoIncrement: false, now: now)
             }
         case .trialAddedToProject(let t, let p):
             try change(Loads(projects: [p], trials: [t]), strict: false) { db in try db.addProjectTrial(project: p, trial: t, now: now) }
         case .trialAddedToGroup(let t, let g):
             try change(Loads(groups: [g], trials: [t]), strict: false) { db in try db.addGroupTrial(group: g, trial: t, now: now) }
-        case .trialStarted(let t):
-            try change(Loads(trials: [t]), strict: false) { db in try db.logTrialStart(t, now: now) }
-        case .trialFinished(let t):
-            try change(Loads(trials: [t]), strict: false) { db in try db.logTrialFinish(t, now: now) }
-        case .chronoStarted(let t, let name):
-            try change(Loads(trials: [t]), strict: false) { db in try db.logTrialChronoStart(t, name: name, now: now) }
-        case .chronoFinished(let t, let name):
-            try change(Loads(trials: [t]), strict: false) { db in try db.logTrialChronoFinish(t, name: name, now: now) }
-        case .argumentsLogged(let t, let values):
-            try change(Loads(trials: [t]), strict: false) { db in try db.logTrialArguments(t, values, now: now) }
-        case .metadataLogged(let t, let values):
-            try change(Loads(trials: [t]), strict: false) { db in try db.logTrialMetadata(t, values, now: now) }
-        case .tagsAdded(let t, let values):
-            try change(Loads(trials: [t]), strict: false) { db in try db.addTrialTags(t, values, now: now) }
+        case .trialStarted(let t), .trialFinished(let t), .chronoStarted(let t, _), .chronoFinished(let t, _),
+             .argumentsLogged(let t, _), .metadataLogged(let t, _), .tagsAdded(let t, _):
+            try change(Loads(trials: [t]), strict: false) { db in try db.changeTrial(record, now: now) }
         case .statusSet(let t, let status, let error):
             try change(Loads(trials: [t]), strict: false) { db in try db.setTrialStatus(t, status, error: error, now: now) }
         case .groupMetadataSet(let g, let values):
-            try change(Loads(groups: [g]), strict: false) { db in try db.setGroupMetadata(g, values) }
+            try change(Loads(groups: [g]), strict: false) { db in try db.setGroupMetadata(g, values, now: now) }
         case .metricsLogged(let t, let step, let metrics):
             points.add(trial: t, step: step, metrics, at: now)
         case .projectImported(let p): try connection.replaceProject(p)

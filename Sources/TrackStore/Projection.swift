@@ -293,6 +293,21 @@ public final class Projection: @unchecked Sendable {
     public init() {}
 
     var openTimerEntries: [String: HLC] { openTimers }
+
+    /// The running timers `stream` opened on a trial, by chrono name (`""`: the run itself).
+    func openTimers(stream: String, trial uid: String) -> [String: HLC] {
+        let prefix = "\(stream)\u{0}\(uid)\u{0}"
+        var out: [String: HLC] = [:]
+        for (key, hlc) in openTimers where key.hasPrefix(prefix) { out[String(key.dropFirst(prefix.count))] = hlc }
+        return out
+    }
+
+    /// Replaces the running timers `stream` opened on a trial (see `openTimers(stream:trial:)`).
+    func setOpenTimers(_ timers: [String: HLC], stream: String, trial uid: String) {
+        let prefix = "\(stream)\u{0}\(uid)\u{0}"
+        for key in openTimers.keys where key.hasPrefix(prefix) { openTimers[key] = nil }
+        for (name, hlc) in timers { openTimers[prefix + name] = hlc }
+    }
     var trialOrderEntries: [String: HLC] { trialOrder }
 
     func restoreCounts(events: Int, points: Int, maxHLC: HLC) {
@@ -332,6 +347,15 @@ public final class Projection: @unchecked Sendable {
 
     /// True when a trial with this uid was created.
     public func hasTrial(_ uid: String) -> Bool { trials[uid]?.creation != nil }
+
+    /// True when a project with this uid was created.
+    public func hasProject(_ uid: String) -> Bool { projects[uid]?.project != nil }
+
+    /// True when a group with this uid was created.
+    public func hasGroup(_ uid: String) -> Bool { groups[uid]?.group != nil }
+
+    /// The revisions of a trial hash, in no particular order.
+    public func revisions(hash: String) -> Set<Int> { revisions[hash] ?? [] }
 
     /// Every revision of a hash, by revision.
     public func trials(hash: String) -> [Trial] {

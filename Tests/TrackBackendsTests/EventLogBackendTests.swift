@@ -124,7 +124,7 @@ struct MaterializerTests {
 /// Issue 12, point 15: callers see what kind of failure it was, and damage, through the API.
 @Suite("file:// errors and damage through the API")
 struct EventLogErrorTests {
-    @Test("ErrorCodesAreKept: an oversized value is invalidArgument with the event log's error as its cause, not io")
+    @Test("ErrorCodesAreKept: an oversized value is invalidArgument with the store's rule error as its cause, not io")
     func codesKept() throws {
         let dir = ScratchDirectory()
         let backend = try EventLogBackend(path: dir.path + "/db", reporter: { _ in })
@@ -136,7 +136,7 @@ struct EventLogErrorTests {
             Issue.record("an oversized string was accepted")
         } catch let error as TrackError {
             #expect(error.code == .invalidArgument, "\(error)")
-            #expect((error.cause as? LogError)?.code == .invalidArgument)
+            #expect((error.cause as? ModelError)?.code == .invalidValue)
             #expect(error.message.contains("metadata.blob"))
         }
         do {

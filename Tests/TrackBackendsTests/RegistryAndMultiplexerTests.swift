@@ -59,7 +59,7 @@ struct RegistryTests {
         let registry = BackendRegistry()
         registry.register(scheme: "file") { uri in MemoryBackend(strict: uri.filePath != "runs/db") }
         let backend = try registry.makeBackend(uri: "runs/db")
-        #expect((backend as? MemoryBackend)?.database.strict == false)
+        #expect((backend as? MemoryBackend)?.withState { $0.strict } == false)
     }
 }
 
