@@ -112,25 +112,7 @@ public final class LogReader: @unchecked Sendable {
             let first = sorted[runStart].location.offset
             let length = Int(sorted[runEnd - 1].location.endOffset - first)
             let bytes = try file.read(at: first, count: length)
-            for entry in sorted[runStart..<runEnd] {
-                let start = Int(entry.location.offset - first)
-                guard start + entry.location.header.frameBytes <= bytes.count else {
-                    try handleUnreadable(LogError(.corruptFrame, "frame runs past the end of the segment", path: segment.path, offset: entry.location.offset))
-                    continue
-                }
-                let result = bytes.withUnsafeBytes { raw in
-                    Result { () throws(LogError) in
-                        try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<start + entry.location.header.frameBytes]),
-                                         at: entry.location.offset, path: segment.path)
-                    }
-                }
-                switch result {
-                case .success(let frame):
-                    frames.append(LocatedFrame(stream: segment.stream, segmentBase: segment.base, offset: entry.location.offset, frame: frame))
-                case .failure(let error):
-                    try handleUnreadable(error)
-                }
-            }
+            try decode(sorted[runStart..<runEnd], of: segment, from: bytes, startingAt: first, checksumVerified: false) { frames.append($0) }
             runStart = runEnd
         }
         return frames
@@ -172,24 +154,32 @@ public final class LogReader: @unchecked Sendable {
             } else {
                 entries = try self.entries(segment)
             }
-            for entry in entries {
-                let start = Int(entry.location.offset), end = Int(entry.location.endOffset)
-                guard end <= bytes.count else {
-                    try handleUnreadable(LogError(.corruptFrame, "frame runs past the end of the segment", path: segment.path, offset: entry.location.offset))
-                    continue
+            try decode(entries, of: segment, from: bytes, startingAt: 0, checksumVerified: scanned, body)
+        }
+    }
+
+    /// The one decoding loop of indexed frames: decodes each entry's frame from `bytes` (which
+    /// hold the segment from file offset `first` on) and hands it to `body`, in order. A frame
+    /// that runs past the bytes or does not decode is damage, handled by the damage policy.
+    private func decode(_ entries: some Collection<IndexEntry>, of segment: SegmentRef, from bytes: [UInt8], startingAt first: Int64,
+                        checksumVerified: Bool, _ body: (LocatedFrame) throws(LogError) -> Void) throws(LogError) {
+        for entry in entries {
+            let start = Int(entry.location.offset - first), end = Int(entry.location.endOffset - first)
+            guard start >= 0, end <= bytes.count else {
+                try handleUnreadable(LogError(.corruptFrame, "frame runs past the end of the segment", path: segment.path, offset: entry.location.offset))
+                continue
+            }
+            let result = bytes.withUnsafeBytes { raw in
+                Result { () throws(LogError) in
+                    try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: entry.location.offset, path: segment.path,
+                                     checksumVerified: checksumVerified)
                 }
-                let result = bytes.withUnsafeBytes { raw in
-                    Result { () throws(LogError) in
-                        try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: entry.location.offset, path: segment.path,
-                                         checksumVerified: scanned)
-                    }
-                }
-                switch result {
-                case .success(let frame):
-                    try body(LocatedFrame(stream: segment.stream, segmentBase: segment.base, offset: entry.location.offset, frame: frame))
-                case .failure(let error):
-                    try handleUnreadable(error)
-                }
+            }
+            switch result {
+            case .success(let frame):
+                try body(LocatedFrame(stream: segment.stream, segmentBase: segment.base, offset: entry.location.offset, frame: frame))
+            case .failure(let error):
+                try handleUnreadable(error)
             }
         }
     }

@@ -367,14 +367,51 @@ public final class LogWriter: @unchecked Sendable {
         }
     }
 
+    /// The one append path: runs `body` on the open frame under the append lock, seals the frame
+    /// when it reached its target size or its dictionary is nearly full, and hands a sealed
+    /// frame to the flusher outside the lock. `body` returns the event's sequence number.
+    /// `body` may seal the frame before its event (`sealedFirst`), for a record too large to
+    /// join it; that frame is handed over first.
+    @inline(__always)
+    private func appendUnderLock<R>(_ body: (inout AppendState, inout PendingFrame?) throws(LogError) -> R) throws(LogError) -> R {
+        try checkUsable()
+        let (result, first, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (R, PendingFrame?, PendingFrame?) in
+            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            var sealedFirst: PendingFrame?
+            let result = try body(&s, &sealedFirst)
+            return (result, sealedFirst, s.encoder.buffer.count >= frameTarget || s.encoder.isNearlyFull ? seal(&s) : nil)
+        }
+        if let first { try enqueue(first) }
+        try afterAppend(sealed)
+        return result
+    }
+
+    /// Appends `count` scalar points of one trial logged together (one operation; `value(i)`
+    /// nil skips a point): the series are defined first, so that continued points follow their
+    /// event directly. Names are checked by the caller.
+    @inline(__always)
+    private func appendScalars(trial: String, step: Int64?, count: Int, name: (Int) -> String, value: (Int) -> Double?) throws(LogError) -> UInt64 {
+        try appendUnderLock { (s: inout AppendState, _) -> UInt64 in
+            // The state owns the encoder for the whole call: no retain needed.
+            unowned(unsafe) let encoder = s.encoder
+            let sequence = encoder.nextSequence
+            let hlc = pointTimestamp(&s)
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { ids in
+                for i in 0..<count { ids[i] = encoder.seriesID(trial: trial, name: name(i)) }
+                for i in 0..<count {
+                    guard let v = value(i) else { continue }
+                    encoder.appendPoint(series: ids[i], step: step, value: v, hlc: hlc, continues: i > 0)
+                }
+            }
+            return sequence
+        }
+    }
+
     /// Appends one scalar point of a registered series. Returns its sequence number.
     @discardableResult
     public func append(_ slot: SeriesSlot, step: Int64?, value: Double) throws(LogError) -> UInt64 {
-        try checkUsable()
         try LogWriter.checkStep(step)
-        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
-            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
-            // The state owns the encoder for the whole call: no retain needed.
+        return try appendUnderLock { (s: inout AppendState, _) throws(LogError) -> UInt64 in
             unowned(unsafe) let encoder = s.encoder
             let index = slot.index
             if s.slotGeneration[index] != encoder.generation {
@@ -387,113 +424,67 @@ public final class LogWriter: @unchecked Sendable {
             let sequence = encoder.nextSequence
             let hlc = pointTimestamp(&s)
             encoder.appendPoint(series: s.slotSeries[index], step: step, value: value, hlc: hlc, continues: false)
-            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
+            return sequence
         }
-        try afterAppend(sealed)
-        return sequence
     }
 
     /// Appends one scalar point of (trial, name) without registering a slot first. Returns the
     /// event's sequence number.
     @discardableResult
     public func appendPoint(trial: String, name: String, step: Int64?, value: Double) throws(LogError) -> UInt64 {
-        try checkUsable()
         try LogWriter.checkStep(step)
-        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
-            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
-            unowned(unsafe) let encoder = s.encoder
-            try LogWriter.checkName(trial, "trial uid")
-            try LogWriter.checkName(name, "metric name")
-            let series = encoder.seriesID(trial: trial, name: name)
-            let sequence = encoder.nextSequence
-            encoder.appendPoint(series: series, step: step, value: value, hlc: pointTimestamp(&s), continues: false)
-            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
-        }
-        try afterAppend(sealed)
-        return sequence
+        try LogWriter.checkName(trial, "trial uid")
+        try LogWriter.checkName(name, "metric name")
+        return try appendScalars(trial: trial, step: step, count: 1, name: { _ in name }, value: { _ in value })
     }
 
     /// Appends several scalar metrics of one trial logged together (one operation).
     @discardableResult
     public func appendPoints(trial: String, step: Int64?, _ points: [(name: String, value: Double)]) throws(LogError) -> UInt64 {
-        try checkUsable()
-        try LogWriter.checkStep(step)
-        guard !points.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
-        try LogWriter.checkMetricCount(points.count)
-        try LogWriter.checkName(trial, "trial uid")
-        for point in points { try LogWriter.checkName(point.name, "metric name") }
-        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
-            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
-            let encoder = s.encoder
-            let sequence = encoder.nextSequence
-            let hlc = pointTimestamp(&s)
-            // Define every series first, so that continued points follow their event directly.
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: points.count) { ids in
-                for i in points.indices { ids[i] = encoder.seriesID(trial: trial, name: points[i].name) }
-                for i in points.indices {
-                    encoder.appendPoint(series: ids[i], step: step, value: points[i].value, hlc: hlc, continues: i > 0)
-                }
-            }
-            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
-        }
-        try afterAppend(sealed)
-        return sequence
+        try checkScalars(trial: trial, step: step, names: points.lazy.map(\.name))
+        return try appendScalars(trial: trial, step: step, count: points.count, name: { points[$0].name }, value: { points[$0].value })
     }
 
     /// Appends `logTrialMetrics(trial, step, metrics)` as one operation: as scalar points when
     /// every value is a double (the compact path), otherwise as one `metricsLogged` record.
     @discardableResult
     public func appendMetrics(trial: String, step: Int64?, _ metrics: ValueObject) throws(LogError) -> UInt64 {
+        try checkScalars(trial: trial, step: step, names: metrics.keys)
+        let keys = metrics.keys, values = metrics.values
+        for value in values {
+            guard case .double = value else { return try append(.metricsLogged(trial: trial, step: step, metrics)).sequence }
+        }
+        return try appendScalars(trial: trial, step: step, count: keys.count, name: { keys[$0] }, value: { i in
+            if case .double(let v) = values[i] { return v }
+            return nil
+        })
+    }
+
+    /// What a call logging several metrics must pass before anything is written: a usable
+    /// writer, a step that is not reserved, one to `Limits.metricsPerCallMax` names, each within
+    /// the string limit.
+    private func checkScalars<Names: Collection<String>>(trial: String, step: Int64?, names: Names) throws(LogError) {
         try checkUsable()
         try LogWriter.checkStep(step)
-        guard !metrics.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
-        try LogWriter.checkMetricCount(metrics.count)
+        guard !names.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
+        try LogWriter.checkMetricCount(names.count)
         try LogWriter.checkName(trial, "trial uid")
-        for name in metrics.keys { try LogWriter.checkName(name, "metric name") }
-        var allDoubles = true
-        for value in metrics.values {
-            if case .double = value { continue }
-            allDoubles = false
-            break
-        }
-        guard allDoubles else { return try append(.metricsLogged(trial: trial, step: step, metrics)).sequence }
-        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
-            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
-            let encoder = s.encoder
-            let sequence = encoder.nextSequence
-            let hlc = pointTimestamp(&s)
-            let keys = metrics.keys, values = metrics.values
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: keys.count) { ids in
-                for i in keys.indices { ids[i] = encoder.seriesID(trial: trial, name: keys[i]) }
-                for i in keys.indices {
-                    guard case .double(let value) = values[i] else { continue }
-                    encoder.appendPoint(series: ids[i], step: step, value: value, hlc: hlc, continues: i > 0)
-                }
-            }
-            return (sequence, encoder.buffer.count >= frameTarget || encoder.isNearlyFull ? seal(&s) : nil)
-        }
-        try afterAppend(sealed)
-        return sequence
+        for name in names { try LogWriter.checkName(name, "metric name") }
     }
 
     /// Appends any other operation. Returns its sequence number and timestamp.
     @discardableResult
     public func append(_ record: LogRecord) throws(LogError) -> (sequence: UInt64, hlc: HLC) {
-        try checkUsable()
         let bound = try validate(record)
-        let (result, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> ((UInt64, HLC), (PendingFrame?, PendingFrame?)) in
-            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+        return try appendUnderLock { (s: inout AppendState, sealedFirst: inout PendingFrame?) -> (sequence: UInt64, hlc: HLC) in
             // A record may be large (up to `Limits.recordBytesMax`): the batch before it is sealed
             // first when the two together could pass a frame's limit.
-            let before = s.encoder.buffer.count + bound > Limits.frameRawBytesMax ? seal(&s) : nil
+            if s.encoder.buffer.count + bound > Limits.frameRawBytesMax { sealedFirst = seal(&s) }
             let sequence = s.encoder.nextSequence
             let hlc = s.clock.tick(precise: true)
             s.encoder.appendRecord(record, hlc: hlc)
-            return ((sequence, hlc), (before, s.encoder.buffer.count >= frameTarget || s.encoder.isNearlyFull ? seal(&s) : nil))
+            return (sequence, hlc)
         }
-        if let first = sealed.0 { try enqueue(first) }
-        try afterAppend(sealed.1)
-        return result
     }
 
     /// Refuses, before it is written, what a reader would refuse: a string, a nesting or a

@@ -534,67 +534,132 @@ public final class Projection: @unchecked Sendable {
         if countsAsOperation { state.touch(hlc) } else { state.cached = nil }
     }
 
-    /// Applies one record at `hlc`, written by `stream`.
-    public func apply(_ record: LogRecord, hlc: HLC, stream: String) {
-        if hlc > maxHLC { maxHLC = hlc }
-        switch record {
-        case .projectCreated(let p):
-            let state = container(&projects, p.uid)
-            noteChange(.project, p.uid)
-            if state.creation == nil || hlc < state.creation! {
-                state.creation = hlc
-                state.project = Project(name: p.name, description: p.description)
-                state.metadata.merge(p.metadata, at: hlc)
-            }
-        case .groupCreated(let g):
-            let state = container(&groups, g.uid)
-            noteChange(.group, g.uid)
-            // Counted once per group, whatever order its (possibly repeated) creation events arrive in.
-            let firstCreation = state.creation == nil
-            if state.creation == nil || hlc < state.creation! {
-                state.creation = hlc
-                state.group = TrialGroup(name: g.name, projectID: g.projectID, description: g.description, uid: g.uid)
-                state.metadata.merge(g.metadata, at: hlc)
-            }
+    /// A project's creation or import. The earliest creation (by timestamp) sets its fields, so
+    /// the result does not depend on arrival order; an import also merges its metadata and
+    /// lists its members, whatever its place.
+    private func applyProjectCreation(_ p: Project, at hlc: HLC, imported: Bool) {
+        let state = container(&projects, p.uid)
+        noteChange(.project, p.uid)
+        let earliest = state.creation == nil || hlc < state.creation!
+        if earliest {
+            state.creation = hlc
+            state.project = Project(name: p.name, description: p.description)
+        }
+        if earliest || imported { state.metadata.merge(p.metadata, at: hlc) }
+        if imported {
+            for (i, uid) in p.trials.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.trials) }
+            for (i, uid) in p.groups.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.groups) }
+        }
+    }
+
+    /// A group's creation or import (see `applyProjectCreation`). A created group is listed in
+    /// its project, which counts it once, whatever order repeated creations arrive in; an
+    /// imported one is listed by its imported project.
+    private func applyGroupCreation(_ g: TrialGroup, at hlc: HLC, imported: Bool) {
+        let state = container(&groups, g.uid)
+        noteChange(.group, g.uid)
+        let firstCreation = state.creation == nil
+        let earliest = firstCreation || hlc < state.creation!
+        if earliest {
+            state.creation = hlc
+            state.group = TrialGroup(name: g.name, projectID: g.projectID, description: g.description, uid: g.uid)
+        }
+        if earliest || imported { state.metadata.merge(g.metadata, at: hlc) }
+        if imported {
+            for (i, uid) in g.trials.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.trials) }
+        } else {
             let project = container(&projects, g.projectID)
             _ = ContainerState.add(g.uid, at: hlc, to: &project.groups)
             if firstCreation {
                 noteChange(.project, g.projectID)
                 project.updateCount += 1
             }
-        case .trialCreated(let t, _):
-            let state = trialState(t.uid)
-            noteChange(.trial, t.uid)
-            // The project and group count a trial once, when its first creation event arrives: a
-            // trial can be added to them only once it exists, so this does not depend on order.
-            let firstCreation = state.creation == nil
-            if state.creation == nil || hlc < state.creation!.hlc {
-                state.creation = Stamped(value: t, hlc: hlc)
-                state.parameters.merge(t.parameters, at: hlc)
-                state.metadata.merge(t.metadata, at: hlc)
-                state.tags.merge(t.tags, at: hlc)
-                if state.status == nil || hlc >= state.status!.hlc { state.status = Stamped(value: t.status, hlc: hlc) }
-                if hlc > state.lastChange { state.lastChange = hlc }
-                state.cached = nil
+        }
+    }
+
+    /// A trial's creation or import (see `applyProjectCreation`). The project and group list
+    /// it; a created trial is counted by them once, when its first creation event arrives (a
+    /// trial can be added to them only once it exists, so this does not depend on order). An
+    /// import brings its history too: errors, metrics, chronos, revision tag, last change.
+    private func applyTrialCreation(_ t: Trial, at hlc: HLC, imported: Bool) {
+        let state = trialState(t.uid)
+        noteChange(.trial, t.uid)
+        let firstCreation = state.creation == nil
+        let earliest = firstCreation || hlc < state.creation!.hlc
+        if earliest {
+            var base = t
+            base.metrics = [:]
+            base.chronos = [:]
+            base.errors = []
+            state.creation = Stamped(value: base, hlc: hlc)
+        }
+        if earliest || imported {
+            state.parameters.merge(t.parameters, at: hlc)
+            state.metadata.merge(t.metadata, at: hlc)
+            state.tags.merge(t.tags, at: hlc)
+            if state.status == nil || hlc >= state.status!.hlc { state.status = Stamped(value: t.status, hlc: hlc) }
+        }
+        if imported {
+            importHistory(t, into: state, at: hlc)
+        } else if earliest && hlc > state.lastChange {
+            state.lastChange = hlc
+        }
+        state.cached = nil
+        revisions[t.hash, default: []].insert(t.revision)
+        trialOrder[t.uid] = min(trialOrder[t.uid] ?? hlc, hlc)
+        for (id, containers, kind) in [(t.projectID, \Projection.projects, ObjectChange.Kind.project), (t.groupID, \Projection.groups, .group)] {
+            guard let id else { continue }
+            let target = container(&self[keyPath: containers], id)
+            _ = ContainerState.add(t.uid, at: hlc, to: &target.trials)
+            if firstCreation && !imported {
+                noteChange(kind, id)
+                target.updateCount += 1
             }
-            revisions[t.hash, default: []].insert(t.revision)
-            trialOrder[t.uid] = min(trialOrder[t.uid] ?? hlc, hlc)
-            if let projectID = t.projectID {
-                let project = container(&projects, projectID)
-                _ = ContainerState.add(t.uid, at: hlc, to: &project.trials)
-                if firstCreation {
-                    noteChange(.project, projectID)
-                    project.updateCount += 1
-                }
+        }
+    }
+
+    /// What an imported trial brings beyond its fields: errors, metrics, chronos, its revision
+    /// tag and last-change time (exact to the bit while nothing changes after it).
+    private func importHistory(_ t: Trial, into state: TrialState, at hlc: HLC) {
+        for error in t.errors {
+            let position = state.errors.firstIndex { $0.hlc > hlc } ?? state.errors.count
+            state.errors.insert((hlc, error), at: position)
+        }
+        for (position, (name, series)) in t.metrics.enumerated() where state.metrics[name] == nil {
+            let steps = series.points.map { $0.step ?? MetricColumns.noStep }
+            var values: [Double] = []
+            var others: [Int: Value] = [:]
+            for (i, point) in series.points.enumerated() {
+                if case .double(let d) = point.value { values.append(d) } else { values.append(.nan); others[i] = point.value }
             }
-            if let groupID = t.groupID {
-                let group = container(&groups, groupID)
-                _ = ContainerState.add(t.uid, at: hlc, to: &group.trials)
-                if firstCreation {
-                    noteChange(.group, groupID)
-                    group.updateCount += 1
-                }
+            state.metrics[name] = (FirstSeen(hlc: hlc, position: position),
+                                   MetricColumns(steps: steps, values: values, hlcs: Array(repeating: hlc.rawValue, count: steps.count), others: others))
+            pointCount += series.count
+        }
+        for (name, aggregator) in t.chronos {
+            if name == "runtime", case .value(let v) = aggregator { state.runtime = Stamped(value: v?.doubleValue, hlc: hlc) }
+            if !state.chronoBase.contains(where: { $0.name == name }) { state.chronoBase.append((name, aggregator)) }
+        }
+        state.updateCount += t.updateCount
+        if let seconds = t.lastChange {
+            let changed = HLC(microseconds: UInt64(max(0, (seconds * 1_000_000).rounded())))
+            if changed > state.lastChange {
+                state.lastChange = changed
+                state.lastChangeExact = (changed, seconds)
             }
+        }
+    }
+
+    /// Applies one record at `hlc`, written by `stream`.
+    public func apply(_ record: LogRecord, hlc: HLC, stream: String) {
+        if hlc > maxHLC { maxHLC = hlc }
+        switch record {
+        case .projectCreated(let p), .projectImported(let p):
+            applyProjectCreation(p, at: hlc, imported: record.isImport)
+        case .groupCreated(let g), .groupImported(let g):
+            applyGroupCreation(g, at: hlc, imported: record.isImport)
+        case .trialCreated(let t, _), .trialImported(let t):
+            applyTrialCreation(t, at: hlc, imported: record.isImport)
         case .trialAddedToProject(let uid, let projectID):
             addTrial(uid, to: projectID, at: hlc, link: \.projectID, containers: \.projects, kind: .project)
         case .trialAddedToGroup(let uid, let groupID):
@@ -650,78 +715,25 @@ public final class Projection: @unchecked Sendable {
             noteChange(.group, uid)
             group.metadata.merge(o, at: hlc)
             group.updateCount += 1
-        case .projectImported(let p):
-            let state = container(&projects, p.uid)
-            noteChange(.project, p.uid)
-            if state.creation == nil || hlc < state.creation! {
-                state.creation = hlc
-                state.project = Project(name: p.name, description: p.description)
-            }
-            state.metadata.merge(p.metadata, at: hlc)
-            for (i, uid) in p.trials.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.trials) }
-            for (i, uid) in p.groups.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.groups) }
         case .lossAccepted(let text):
             if !acceptedLosses.contains(where: { $0.hlc == hlc && $0.text == text }) {
                 let position = acceptedLosses.firstIndex { $0.hlc > hlc } ?? acceptedLosses.count
                 acceptedLosses.insert((hlc, text), at: position)
             }
-        case .groupImported(let g):
-            let state = container(&groups, g.uid)
-            noteChange(.group, g.uid)
-            if state.creation == nil || hlc < state.creation! {
-                state.creation = hlc
-                state.group = TrialGroup(name: g.name, projectID: g.projectID, description: g.description, uid: g.uid)
-            }
-            state.metadata.merge(g.metadata, at: hlc)
-            for (i, uid) in g.trials.enumerated() { ContainerState.add(uid, at: FirstSeen(hlc: hlc, position: i), to: &state.trials) }
-        case .trialImported(let t):
-            let state = trialState(t.uid)
-            noteChange(.trial, t.uid)
-            var base = t
-            base.metrics = [:]
-            base.chronos = [:]
-            base.errors = []
-            if state.creation == nil || hlc < state.creation!.hlc { state.creation = Stamped(value: base, hlc: hlc) }
-            if state.status == nil || hlc >= state.status!.hlc { state.status = Stamped(value: t.status, hlc: hlc) }
-            state.parameters.merge(t.parameters, at: hlc)
-            state.metadata.merge(t.metadata, at: hlc)
-            state.tags.merge(t.tags, at: hlc)
-            for error in t.errors {
-                let position = state.errors.firstIndex { $0.hlc > hlc } ?? state.errors.count
-                state.errors.insert((hlc, error), at: position)
-            }
-            for (position, (name, series)) in t.metrics.enumerated() where state.metrics[name] == nil {
-                let steps = series.points.map { $0.step ?? MetricColumns.noStep }
-                var values: [Double] = []
-                var others: [Int: Value] = [:]
-                for (i, point) in series.points.enumerated() {
-                    if case .double(let d) = point.value { values.append(d) } else { values.append(.nan); others[i] = point.value }
-                }
-                state.metrics[name] = (FirstSeen(hlc: hlc, position: position),
-                                       MetricColumns(steps: steps, values: values, hlcs: Array(repeating: hlc.rawValue, count: steps.count), others: others))
-                pointCount += series.count
-            }
-            for (name, aggregator) in t.chronos {
-                if name == "runtime", case .value(let v) = aggregator { state.runtime = Stamped(value: v?.doubleValue, hlc: hlc) }
-                if !state.chronoBase.contains(where: { $0.name == name }) { state.chronoBase.append((name, aggregator)) }
-            }
-            state.updateCount += t.updateCount
-            if let seconds = t.lastChange {
-                let changed = HLC(microseconds: UInt64(max(0, (seconds * 1_000_000).rounded())))
-                if changed > state.lastChange {
-                    state.lastChange = changed
-                    state.lastChangeExact = (changed, seconds)
-                }
-            }
-            state.cached = nil
-            revisions[t.hash, default: []].insert(t.revision)
-            trialOrder[t.uid] = min(trialOrder[t.uid] ?? hlc, hlc)
-            if let projectID = t.projectID { ContainerState.add(t.uid, at: hlc, to: &container(&projects, projectID).trials) }
-            if let groupID = t.groupID { ContainerState.add(t.uid, at: hlc, to: &container(&groups, groupID).trials) }
         case .metricsLogged(let uid, let step, let o):
             for (position, (name, value)) in o.enumerated() {
                 applyPoint(trial: uid, metric: name, step: step, value: value, hlc: hlc, position: position, countsAsOperation: position == 0)
             }
+        }
+    }
+}
+
+private extension LogRecord {
+    /// True for the records of an import (objects brought in whole, with their history).
+    var isImport: Bool {
+        switch self {
+        case .projectImported, .groupImported, .trialImported: return true
+        default: return false
         }
     }
 }
