@@ -74,10 +74,10 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         self.batchPoints = max(1, batchPoints)
         local = try EventLogBackend(path: bufferPath, strict: strict, segmentBytes: segmentBytes)
         do {
-            tailer = try LogTailer(database: bufferPath, start: ShipPosition.read(bufferPath).map { stream, position in
+            tailer = try LogTailer(database: bufferPath, start: ConsumerPosition.read(bufferPath).map { stream, position in
                 StreamWatermark(stream: stream, sequence: 0, base: position.base, offset: position.offset)
             })
-            shipFile = try LogFile.open(bufferPath + "/" + ShipPosition.lockName, flags: O_RDWR | O_CREAT)
+            shipFile = try LogFile.open(bufferPath + "/" + ConsumerPosition.lockName, flags: O_RDWR | O_CREAT)
         } catch {
             throw TrackError(.io, "cannot open the buffer at '\(bufferPath)': \(error)")
         }
@@ -193,14 +193,14 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         }
     }
 
-    /// Saves where the shipper has read every frame and shipped every event (`ShipPosition`), so
+    /// Saves where the shipper has read every frame and shipped every event (`ConsumerPosition`), so
     /// that the next process opening the buffer starts there instead of rereading it all. Must
     /// hold `shipLock` with nothing pending.
     private func savePositions() {
         do {
-            try ShipPosition.write(tailer.position, to: bufferPath)
+            try ConsumerPosition.write(tailer.position, to: bufferPath)
         } catch {
-            logger.warning("cannot save the shipping position in \(bufferPath)/\(ShipPosition.fileName): \(error); the next process rereads the buffer")
+            logger.warning("cannot save the shipping position in \(bufferPath)/\(ConsumerPosition.fileName): \(error); the next process rereads the buffer")
         }
     }
 

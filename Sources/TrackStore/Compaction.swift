@@ -11,7 +11,9 @@ extension Compactor {
     ///
     /// With `limits` (per stream, a segment base and byte offset), only what lies before them is
     /// folded into the snapshot and only segments wholly before them can be deleted; streams not
-    /// listed are left as they are. A buffer is compacted up to what it has shipped so.
+    /// listed are left as they are. Without `limits`, a database a consumer pins
+    /// (`ConsumerPosition`: a SQL backend's buffer) is compacted up to the consumer's position,
+    /// so that nothing it has not passed on is folded, whoever runs the compaction.
     ///
     /// Damage met while replaying (a frame that does not read, a gap in a stream's sequences)
     /// refuses the compaction with `corruptFrame`, since folding would delete the evidence. With
@@ -32,6 +34,9 @@ extension Compactor {
         try lock.lockExclusive()
         let before = try diskBytes(layout)
 
+        // A consumer (a SQL backend's shipper) pins the log: nothing past its position is folded,
+        // whoever compacts.
+        let limits = limits ?? (ConsumerPosition.isPinned(path) ? ConsumerPosition.read(path) : nil)
         var materializer = try Materializer(database: path, reporter: reporter)
         try materializer.reload(upTo: limits) { done in progress?(done, before) }
         let damage = materializer.damage

@@ -204,3 +204,37 @@ struct EventLogErrorTests {
         #expect(try backend.fetchTrials(.all).isEmpty)
     }
 }
+
+@Suite("compaction of a pinned database")
+struct PinnedCompactionTests {
+    @Test("PinnedBufferIsNotFoldedPastItsConsumer: compacting a SQL buffer through the API (no limits given) keeps every event its shipper has not read")
+    func pinned() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/buffer"
+        let backend = try EventLogBackend(path: db, segmentBytes: 4096, reporter: { _ in })
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p")))
+        // Many small frames over many segments.
+        for step in 0..<3000 {
+            try backend.logTrialMetric(trial.uid, name: "loss", step: Int64(step), value: Double(step).squareRoot())
+            if step % 50 == 49 { try backend.commit() }
+        }
+        // A shipper has read some frames and saved its position, as BufferedSQLBackend does.
+        let shipper = try LogTailer(database: db), twin = try LogTailer(database: db)
+        _ = try shipper.poll(maxFrames: 2)
+        _ = try twin.poll(maxFrames: 2)
+        FileManager.default.createFile(atPath: db + "/" + ConsumerPosition.lockName, contents: nil)
+        try ConsumerPosition.write(shipper.position, to: db)
+        let unshipped = try twin.poll().flatMap { f in f.frame.events.map(\.sequence) }
+        #expect(!unshipped.isEmpty)
+        try backend.compact()
+        try backend.compact()
+        // What the shipper has not read is still in the log, where the next shipper reads it.
+        let next = try LogTailer(database: db, start: ConsumerPosition.read(db).map {
+            StreamWatermark(stream: $0.key, sequence: 0, base: $0.value.base, offset: $0.value.offset)
+        })
+        #expect(try next.poll().flatMap { f in f.frame.events.map(\.sequence) } == unshipped)
+        #expect(try backend.getTrial(uid: trial.uid)?.metrics["loss"]?.count == 3000)
+        try backend.close()
+    }
+}

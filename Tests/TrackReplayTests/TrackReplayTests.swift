@@ -140,8 +140,8 @@ struct TrackReplayTests {
         let shipper = try LogTailer(database: db), twin = try LogTailer(database: db)
         _ = try shipper.poll(maxFrames: 12)
         _ = try twin.poll(maxFrames: 12)
-        FileManager.default.createFile(atPath: db + "/" + ShipPosition.lockName, contents: nil)
-        try ShipPosition.write(shipper.position, to: db)
+        FileManager.default.createFile(atPath: db + "/" + ConsumerPosition.lockName, contents: nil)
+        try ConsumerPosition.write(shipper.position, to: db)
         let unshipped = try twin.poll().flatMap { f in f.frame.events.map(\.sequence) }
         #expect(unshipped.count > 1000)
         let before = try trackReplay(["summary", db]).stdout
@@ -149,7 +149,7 @@ struct TrackReplayTests {
         #expect(compact.status == 0, "\(compact.stderr)")
         #expect(compact.stdout.contains("buffer") && compact.stdout.contains("snapshot generation 1"))
         // What was not shipped is still in the log, where the next shipper reads it.
-        let next = try LogTailer(database: db, start: ShipPosition.read(db).map { StreamWatermark(stream: $0.key, sequence: 0, base: $0.value.base, offset: $0.value.offset) })
+        let next = try LogTailer(database: db, start: ConsumerPosition.read(db).map { StreamWatermark(stream: $0.key, sequence: 0, base: $0.value.base, offset: $0.value.offset) })
         #expect(try next.poll().flatMap { f in f.frame.events.map(\.sequence) } == unshipped)
         #expect(try trackReplay(["summary", db]).stdout == before)
     }

@@ -106,7 +106,7 @@ struct OutageTests {
         #expect(try Compactor.readManifest(layout) != nil)
         // Segments go once two generations cover them: compact once more up to what is shipped
         // (what `track-replay compact` does on a buffer).
-        _ = try Compactor.compact(database: "\(buffer)/log", upTo: ShipPosition.read("\(buffer)/log"), reporter: { _ in })
+        _ = try Compactor.compact(database: "\(buffer)/log", upTo: ConsumerPosition.read("\(buffer)/log"), reporter: { _ in })
         #expect(layout.streamNames().map { layout.segmentBases($0).first ?? 0 }.allSatisfy { $0 > 0 })
         try backend.close()
         #expect(try storedSteps(uri.components(separatedBy: "&buffer=")[0], trial.uid) == Array(0..<15_000))

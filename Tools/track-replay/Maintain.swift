@@ -211,9 +211,9 @@ struct Compact: ParsableCommand {
         let layout = DatabaseLayout(root: database)
         do { try layout.validate() } catch { throw ToolError("\(error)") }
         var limits: [String: (base: UInt64, offset: Int64)]?
-        if ShipPosition.isBuffer(database) {
-            limits = ShipPosition.read(database)
-            print("\(database) is a SQL backend's buffer: compacting up to what it has shipped (\(limits?.count ?? 0) streams in \(ShipPosition.fileName))")
+        if ConsumerPosition.isPinned(database) {
+            limits = ConsumerPosition.read(database)
+            print("\(database) is a SQL backend's buffer: compacting up to what it has shipped (\(limits?.count ?? 0) streams in \(ConsumerPosition.fileName))")
         }
         let bar = ProgressBar("compacting", total: (try? Compactor.diskBytes(layout)) ?? 1)
         do {

@@ -3,22 +3,24 @@ import Glibc
 #endif
 import TrackModel
 
-/// A buffer's shipping position (`SHIP.position`, docs/FORMAT.md section 16): per stream, the
-/// segment base and byte offset before which a shipper has read every frame and shipped every
-/// event to a SQL database. A database holding `SHIP.lock` is such a buffer; it may be compacted
-/// only up to this position (`Compactor.compact(database:upTo:)`), or unshipped events would be
-/// folded into a snapshot without their sequence numbers.
-public enum ShipPosition {
+/// A consumer's position in the log (`SHIP.position`, docs/FORMAT.md section 16): per stream,
+/// the segment base and byte offset before which a process that passes the log on (the SQL
+/// backend's shipper) has read every frame and handed every event on. While the consumer's lock
+/// file (`SHIP.lock`) exists the database is pinned: compaction folds nothing past the position
+/// (`Compactor.compact` reads it itself), or events not yet passed on would be folded into a
+/// snapshot without their sequence numbers. The event log knows nothing of what the consumer
+/// does with the events.
+public enum ConsumerPosition {
     /// The position file's name inside the database folder.
     public static let fileName = "SHIP.position"
-    /// The shipper's lock file's name (one shipping process per buffer).
+    /// The consumer's lock file's name (one consuming process per database).
     public static let lockName = "SHIP.lock"
 
-    /// Whether the database at `database` is a SQL backend's buffer.
-    public static func isBuffer(_ database: String) -> Bool { FileSystem.exists(database + "/" + lockName) }
+    /// Whether a consumer pins the database at `database` (a SQL backend's buffer).
+    public static func isPinned(_ database: String) -> Bool { FileSystem.exists(database + "/" + lockName) }
 
     /// The saved position; empty when there is none or it cannot be read (it is a hint: a
-    /// shipper then rereads the buffer, and a compaction folds nothing).
+    /// consumer then rereads the log, and a compaction folds nothing).
     public static func read(_ database: String) -> [String: (base: UInt64, offset: Int64)] {
         guard let file = try? LogFile.open(database + "/" + fileName, flags: O_RDONLY), let bytes = try? file.readAll() else { return [:] }
         file.close()
