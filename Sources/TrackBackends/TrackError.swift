@@ -71,7 +71,7 @@ public struct TrackError: Error, Sendable, CustomStringConvertible {
         if let e = error as? TrackError { return e }
         if let e = error as? ModelError { return TrackError(e) }
         if let e = error as? LogError { return TrackError(e) }
-        return TrackError(.io, "\(error)", cause: error as? any Error & Sendable)
+        return TrackError(.io, "\(error)", cause: error)
     }
 
     public var description: String { message }

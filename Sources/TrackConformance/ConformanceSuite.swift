@@ -416,7 +416,13 @@ extension Conformance {
             let u = try sweep(b)
             try expectEqual(try selected(b, #"{"status.name": "Completed"}"#), [u[0]], "status.name")
             try expectEqual(try selected(b, #"{"status.value": 42}"#), [u[2]], "status.value of a custom status")
-            try expectEqual(try selected(b, #"{"status": "Running"}"#), [u[1]], "status equals its name")
+            // Python's queries compare a status with str(status): a built-in's lowercase name, a custom one's name.
+            try expectEqual(try selected(b, #"{"status": "running"}"#), [u[1]], "status compares as str(status), the lowercase name")
+            try expectEqual(try selected(b, #"{"status": "Running"}"#), [], "the capitalized name matches nothing, as in Python")
+            try expectEqual(try selected(b, #"{"status": {"$in": ["completed", "running", "Interrupted"]}}"#), [u[0], u[1]], "$in on status")
+            try expectEqual(try selected(b, #"{"status": {"$ne": "running"}}"#), [u[0], u[2], u[3]], "$ne on status")
+            try expectEqual(try selected(b, #"{"status": "Queued"}"#), [u[2]], "a custom status by its name")
+            try expectEqual(try selected(b, #"{"status": 101}"#), [], "a number never equals str(status)")
             try expectEqual(try selected(b, #"{"status.value": {"$gte": 300}}"#), [u[0]], "finished statuses")
         },
         ConformanceCase("queryOperators") { b in

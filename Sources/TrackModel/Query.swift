@@ -6,6 +6,14 @@ public protocol QueryTarget {
     static var queryTypeName: String { get }
     /// The value of a top-level attribute, as `track` would serialize it; nil if there is no such attribute.
     func queryAttribute(_ name: String) -> Value?
+    /// What a condition on the attribute itself (not a path into it) compares with, when that
+    /// differs from the serialized attribute: Python compares a status by `str(status)`.
+    func queryComparable(_ name: String) -> Value?
+}
+
+extension QueryTarget {
+    /// By default a condition compares with the serialized attribute.
+    public func queryComparable(_ name: String) -> Value? { nil }
 }
 
 /// `track`'s query language (`execute_query`): dotted attribute paths (`metadata.lr`,
@@ -14,7 +22,9 @@ public protocol QueryTarget {
 ///
 /// A path through a missing key reads as null. Ordering operators hold only between two numbers
 /// or two strings (a trial lacking the attribute is not selected, rather than failing the
-/// query). A `status` attribute equals a string by name and an integer by value.
+/// query). A condition on `status` itself compares with `str(status)` as Python does: the
+/// lowercase name of a built-in status (`"interrupted"`), the name of a custom one;
+/// `status.name` and `status.value` reach the fields.
 public struct Query: Sendable, Equatable, CustomStringConvertible {
     /// A comparison a condition applies.
     public enum Operator: String, Sendable, CaseIterable {
@@ -145,6 +155,10 @@ public struct Query: Sendable, Equatable, CustomStringConvertible {
                 try validate(for: T.self)
                 throw ModelError(.invalidQuery, "a \(T.queryTypeName) has no attribute '\(c.path[0])'")
             }
+            if c.path.count == 1, let comparable = target.queryComparable(c.path[0]) {
+                if !Query.evaluate(c.operator, comparable, present: true, c.operand) { return false }
+                continue
+            }
             var current: Value? = root
             for key in c.path.dropFirst() {
                 current = current?[key]
@@ -168,13 +182,8 @@ public struct Query: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Equality as Python's `==` sees JSON values: `1 == 1.0 == true`; a status object equals its
-    /// name or its value.
+    /// Equality as Python's `==` sees JSON values: `1 == 1.0 == true`.
     static func looselyEqual(_ a: Value, _ b: Value) -> Bool {
-        if case .object(let o) = a, o.count == 2, let name = o["name"]?.stringValue, let value = o["value"]?.intValue {
-            if let s = b.stringValue { return s == name }
-            if case .int(let i) = b { return i == value }
-        }
         switch (a, b) {
         case (.int, .double), (.double, .int), (.bool, .int), (.int, .bool), (.bool, .double), (.double, .bool):
             return numeric(a) == numeric(b)
@@ -229,6 +238,11 @@ extension Trial: QueryTarget {
         case "metadata", "metrics", "chronos": return trackJSON[name]
         default: return nil
         }
+    }
+
+    /// A condition on `status` compares with `str(status)`, as Python's does.
+    public func queryComparable(_ name: String) -> Value? {
+        name == "status" ? .string(status.pythonString) : nil
     }
 }
 

@@ -25,6 +25,18 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
     /// True when this is one of `track`'s built-in statuses.
     public var isBuiltin: Bool { Status.builtinsByName[name] == self }
 
+    /// Python's `str(status)`, what `track`'s queries compare a status with: the lowercase name
+    /// of a built-in status (`"interrupted"`), the name of a custom one.
+    public var pythonString: String { Status.builtinsByName[name] != nil ? name.lowercased() : name }
+
+    /// The stored names whose `str(status)` is `text` (see `pythonString`): a built-in name whose
+    /// lowercase form it is, and `text` itself unless it is a built-in name.
+    public static func names(withPythonString text: String) -> [String] {
+        var out = builtins.filter { $0.name.lowercased() == text }.map(\.name)
+        if builtinsByName[text] == nil { out.append(text) }
+        return out
+    }
+
     // The built-in statuses of `track`, by value.
     /// Created; nothing planned yet (0).
     public static let createdGroup = Status(name: "CreatedGroup", value: 0)

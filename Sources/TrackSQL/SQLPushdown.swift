@@ -99,10 +99,24 @@ struct SQLPushdown {
             case .oneOf, .exists: return nil
             }
         case .status:
-            // `status` equals a string by name and an integer by value; `status.name` a string.
-            let byName = (c.path.count == 1 || c.path == ["status", "name"]) ? c.operand.stringValue : nil
+            // `status` itself compares with Python's `str(status)` (`Status.pythonString`): the
+            // stored names giving that string; `status.name` and `status.value` the fields.
+            if c.path.count == 1 {
+                switch op {
+                case .equal:
+                    guard let text = c.operand.stringValue else { return "FALSE" }
+                    return "status_name = ANY(\(bind(Status.names(withPythonString: text)))::TEXT[])"
+                case .oneOf:
+                    guard let items = c.operand.arrayValue else { return nil }
+                    let names = items.compactMap(\.stringValue).flatMap(Status.names(withPythonString:))
+                    return "status_name = ANY(\(bind(names))::TEXT[])"
+                default:
+                    return nil
+                }
+            }
+            let byName = c.path == ["status", "name"] ? c.operand.stringValue : nil
             let byValue: Int64? = {
-                if c.path.count == 1 || c.path == ["status", "value"], case .int(let i) = c.operand { return i }
+                if c.path == ["status", "value"], case .int(let i) = c.operand { return i }
                 return nil
             }()
             switch op {
@@ -113,7 +127,7 @@ struct SQLPushdown {
                 if let byName { return "status_name <> \(bind(byName))" }
                 if let byValue { return "status_value <> \(bind(byValue))" }
             case .oneOf:
-                if c.path.count == 1 || c.path == ["status", "name"], let list = Self.allStrings(c.operand) {
+                if c.path == ["status", "name"], let list = Self.allStrings(c.operand) {
                     return "status_name = ANY(\(bind(list))::TEXT[])"
                 }
             default: break
@@ -135,11 +149,10 @@ struct SQLPushdown {
                 guard let wanted = c.operand.boolValue else { return nil }
                 return wanted ? "\(at) IS NOT NULL" : "(\(at) IS NULL OR \(kind) = 'null')"
             case .equal:
-                // An object there may be a status, which equals its name (a string) or value (an int).
-                if let s = c.operand.stringValue { return "(\(at) = to_jsonb(\(bind(s))::TEXT) OR \(kind) = 'object')" }
+                if let s = c.operand.stringValue { return "\(at) = to_jsonb(\(bind(s))::TEXT)" }
                 if let x = Self.number(c.operand), x.isFinite {
                     // Numbers equal across int and double, and true == 1 in Python's sense.
-                    return "(CASE WHEN \(kind) = 'number' THEN \(text)::FLOAT8 = \(bind(x)) ELSE \(kind) IN ('boolean', 'object') END)"
+                    return "(CASE WHEN \(kind) = 'number' THEN \(text)::FLOAT8 = \(bind(x)) ELSE \(kind) = 'boolean' END)"
                 }
                 return nil
             case .less, .lessOrEqual, .greater, .greaterOrEqual:

@@ -90,3 +90,23 @@ extension PythonCompatibilityTests {
         #expect(again == ["status": 0, "return": nil], "\(String(describing: again))")
     }
 }
+
+extension PythonCompatibilityTests {
+    @Test("StatusQueriesCompareAsPython: a status compares as str(status), so track's reservation pattern finds an interrupted trial and the capitalized name finds nothing")
+    func statusQueries() throws {
+        let (server, port) = try HostileClientTests.server(ServerLimits(), credentials: AnyCredentials())
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        #expect(client.call(#"{"__rpc__": "authenticate", "username": "u", "password": "p"}"#)?["status"] == 0)
+        #expect(client.call(#"{"__rpc__": "new_project", "project": "p"}"#)?["status"] == 0)
+        let trial = client.call(#"{"__rpc__": "new_trial", "trial": {"dtype": "trial", "name": "t", "project_id": "p", "parameters": {"lr": 0.1}}}"#)
+        let uid = try #require(trial?["return"]?["uid"]?.stringValue, "\(String(describing: trial))")
+        #expect(client.call(#"{"__rpc__": "set_trial_status", "trial": "\#(uid)", "status": {"name": "Interrupted", "value": 201}}"#)?["status"] == 0)
+        #expect(client.call(#"{"__rpc__": "fetch_trials", "query": {"status": "Interrupted"}}"#)?["return"] == .array([]))
+        #expect(client.call(#"{"__rpc__": "fetch_trials", "query": {"status": "interrupted"}}"#)?["return"]?.arrayValue?.count == 1)
+        // The reservation pattern of track's own code: pick a trial to run and mark it running.
+        let reserved = client.call(#"{"__rpc__": "fetch_and_update_trial", "query": {"status": {"$in": ["new", "suspended", "interrupted"]}}, "attr": "set_trial_status", "status": {"name": "Running", "value": 101}}"#)
+        #expect(reserved?["status"] == 0 && reserved?["return"]?["status"]?["name"] == "Running", "\(String(describing: reserved))")
+        #expect(client.call(#"{"__rpc__": "fetch_trials", "query": {"status": {"$ne": "running"}}}"#)?["return"] == .array([]))
+    }
+}
