@@ -8,13 +8,13 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-postgres deps-compare demo test bench compare build release clean help fuzz fuzz-build crash
+.PHONY: all deps deps-postgres deps-python deps-compare demo test bench compare build release clean help fuzz fuzz-build crash
 
 all: test
 
 help:
 	@echo "make demo    run the demo training loop (installs liblz4-dev and pkg-config if missing)"
-	@echo "make test    run every test (installs liblz4-dev and pkg-config if missing)"
+	@echo "make test    run every test (installs liblz4-dev, pkg-config, postgresql, openssl and a Python venv with pytest if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
 	@echo "make fuzz    run every fuzz target (libFuzzer) for FUZZ_SECONDS each (default 60); a crash input is kept"
@@ -64,10 +64,31 @@ deps-postgres:
 	  echo "deps: missing$$missing and there is no apt-get; install PostgreSQL (set PG_BIN to the folder holding initdb and pg_ctl) and openssl" >&2; exit 1; \
 	fi
 
+# A Python venv with pytest, for the tests that speak to track-server as Python track's
+# SocketClient does (Tests/python: a standard-library client and a pytest module).
+VENV ?= .venv
+deps-python:
+	@missing=""; \
+	command -v python3 >/dev/null 2>&1 || missing="python3 python3-venv"; \
+	if [ -z "$$missing" ] && ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then missing="python3-venv"; fi; \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	  echo "deps: installing system packages: $$missing (apt-get), for the Python client tests"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "deps: missing $$missing and there is no apt-get; install Python 3 with its venv module" >&2; exit 1; \
+	fi; \
+	if [ -x $(VENV)/bin/pytest ]; then echo "deps: $(VENV) has pytest"; \
+	else echo "deps: creating the Python venv $(VENV) and installing pytest into it (pip)"; \
+	  rm -rf $(VENV) && python3 -m venv $(VENV) && $(VENV)/bin/pip install --quiet --disable-pip-version-check pytest; fi
+
 # The tests use Swift Testing only, so XCTest's empty run is skipped. Without a sanitizer build,
 # TrackFuzzTests feeds every decoder the seed corpus, Fuzz/regressions and seeded mutations.
-test: deps deps-postgres
+# Then the Python client tests run against the track-server that swift test built.
+test: deps deps-postgres deps-python
 	$(SWIFT) test --disable-xctest
+	TRACK_SERVER="$$($(SWIFT) build --show-bin-path)/track-server" $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/python
 
 # The crash, power-loss and damage tests with CRASH_SCALE times the kills, cut points and flips.
 CRASH_SCALE ?= 10
