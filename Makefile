@@ -79,9 +79,9 @@ deps-python:
 	else \
 	  echo "deps: missing $$missing and there is no apt-get; install Python 3 with its venv module" >&2; exit 1; \
 	fi; \
-	if [ -x $(VENV)/bin/pytest ]; then echo "deps: $(VENV) has pytest"; \
-	else echo "deps: creating the Python venv $(VENV) and installing pytest into it (pip)"; \
-	  rm -rf $(VENV) && python3 -m venv $(VENV) && $(VENV)/bin/pip install --quiet --disable-pip-version-check pytest; fi
+	if [ -x $(VENV)/bin/pytest ] && $(VENV)/bin/python -c "import cryptography" >/dev/null 2>&1; then echo "deps: $(VENV) has pytest and cryptography"; \
+	else echo "deps: creating the Python venv $(VENV) and installing pytest and cryptography (for the AES layer) into it (pip)"; \
+	  rm -rf $(VENV) && python3 -m venv $(VENV) && $(VENV)/bin/pip install --quiet --disable-pip-version-check pytest cryptography; fi
 
 # The tests use Swift Testing only, so XCTest's empty run is skipped. Without a sanitizer build,
 # TrackFuzzTests feeds every decoder the seed corpus, Fuzz/regressions and seeded mutations.

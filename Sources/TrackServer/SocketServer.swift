@@ -329,11 +329,15 @@ public final class SocketServer: @unchecked Sendable {
     private let suspectPool: NIOThreadPool
     private let failedLogins = FailedLogins()
     private let tls: NIOSSLContext?
+    private let aesLayer: Bool
 
-    /// A server over `dispatcher`; with `tls`, only TLS connections are accepted.
-    public init(dispatcher: RPCDispatcher, limits: ServerLimits = ServerLimits(), tls: NIOSSLContext? = nil,
+    /// A server over `dispatcher`; with `tls`, only TLS connections are accepted; with
+    /// `aesLayer` (and no `tls`), only connections speaking Python track's weak AES layer
+    /// (`AESLayer`).
+    public init(dispatcher: RPCDispatcher, limits: ServerLimits = ServerLimits(), tls: NIOSSLContext? = nil, aesLayer: Bool = false,
                 logger: Logger = Logger(label: "track-server")) {
         self.tls = tls
+        self.aesLayer = aesLayer && tls == nil
         self.dispatcher = dispatcher
         self.limits = limits
         self.logger = logger
@@ -350,6 +354,7 @@ public final class SocketServer: @unchecked Sendable {
     @discardableResult
     public func start(host: String, port: Int) throws -> Int {
         let dispatcher = self.dispatcher, pool = self.pool, loginPool = self.loginPool, logger = self.logger, limits = self.limits, tls = self.tls
+        let aesLayer = self.aesLayer
         let suspectPool = self.suspectPool, failedLogins = self.failedLogins
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -395,6 +400,7 @@ public final class SocketServer: @unchecked Sendable {
                 channel.closeFuture.whenComplete { _ in deadline.cancel() }
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if aesLayer { try channel.pipeline.syncOperations.addHandler(AESLayerHandler(messageBytesMax: limits.messageBytesMax)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleSecondsMax)))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageDecoder(
                         messageBytesMax: limits.messageBytesMax, messageSecondsMax: limits.idleSecondsMax,
@@ -408,7 +414,7 @@ public final class SocketServer: @unchecked Sendable {
         let channel = try bootstrap.bind(host: host, port: port).wait()
         self.channel = channel
         let bound = channel.localAddress?.port ?? port
-        logger.info("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS only)")")
+        logger.info("listening on \(host):\(bound)\(tls != nil ? " (TLS only)" : aesLayer ? " (AES layer only)" : "")")
         return bound
     }
 

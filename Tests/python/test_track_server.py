@@ -147,6 +147,19 @@ def test_training_run_over_tls():
         server.stop()
 
 
+def test_training_run_over_the_aes_layer():
+    """?security_layer=AES, which Python track's client offers: the server speaks it with --aes-layer."""
+    server = Server("--allow-anonymous", "--aes-layer")
+    try:
+        client = tw.Client(server.uri(query="?security_layer=AES"))
+        uid = log_training_run(client)
+        [stored] = client.get_trial({"dtype": "trial", "uid": uid, "hash": uid.split("_")[0], "revision": 0, "parameters": {}})
+        assert len(stored["metrics"]["loss"]) == 50
+        client.close()
+    finally:
+        server.stop()
+
+
 def test_what_python_code_relies_on(anonymous):
     client = tw.Client(anonymous.uri())
     client.new_project(tw.project("p"))

@@ -68,6 +68,46 @@ def trial(name, parameters, project_id=None, group_id=None, version=None, revisi
             "status": {"name": "CreatedGroup", "value": 0}, "errors": []}
 
 
+class _AES:
+    """track's AES layer: X25519, HKDF-SHA256 (no salt, info "handshake data") to a 32-byte
+    AES key and a 16-byte IV; each message AES-256-CBC with PKCS7 padding from that IV. Needs the
+    `cryptography` package (as Python track's own client does)."""
+
+    def __init__(self, key, iv):
+        self.key, self.iv = key, iv
+
+    def _cipher(self):
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        return Cipher(algorithms.AES(self.key), modes.CBC(self.iv))
+
+    def encrypt(self, data):
+        from cryptography.hazmat.primitives import padding
+        padder = padding.PKCS7(128).padder()
+        encryptor = self._cipher().encryptor()
+        return encryptor.update(padder.update(data) + padder.finalize()) + encryptor.finalize()
+
+    def decrypt_block(self, block):
+        decryptor = self._cipher().decryptor()
+        return decryptor.update(block)
+
+    def decrypt(self, data):
+        from cryptography.hazmat.primitives import padding
+        decryptor = self._cipher().decryptor()
+        unpadder = padding.PKCS7(128).unpadder()
+        return unpadder.update(decryptor.update(data) + decryptor.finalize()) + unpadder.finalize()
+
+
+def _aes_handshake(client):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    private = X25519PrivateKey.generate()
+    client.sock.sendall(private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    peer = X25519PublicKey.from_public_bytes(client._read(32))
+    derived = HKDF(algorithm=hashes.SHA256(), length=48, salt=None, info=b"handshake data").derive(private.exchange(peer))
+    return _AES(derived[:32], derived[32:])
+
+
 class ServerError(Exception):
     """A reply with status 1: the server's message."""
 
@@ -84,6 +124,9 @@ class Client:
             context = ssl.create_default_context(cafile=options.get("ca"))
             raw = context.wrap_socket(raw, server_hostname=parts.hostname)
         self.sock = raw
+        self.aes = None
+        if options.get("security_layer") == "AES":
+            self.aes = _aes_handshake(self)
         self.token = self.call("authenticate", username=parts.username, password=parts.password)
 
     def close(self):
@@ -91,9 +134,17 @@ class Client:
 
     def send_raw(self, body):
         data = body.encode("utf-8")
-        self.sock.sendall(struct.pack("<I", len(data) + 4) + data)
+        message = struct.pack("<I", len(data) + 4) + data
+        if self.aes:
+            message = self.aes.encrypt(message)
+        self.sock.sendall(message)
 
     def receive(self):
+        if self.aes:
+            first = self._read(16)
+            length = struct.unpack("<I", self.aes.decrypt_block(first)[:4])[0]
+            plain = self.aes.decrypt(first + self._read((length // 16 + 1) * 16 - 16))
+            return json.loads(plain[4:].decode("utf-8"))
         header = self._read(4)
         (length,) = struct.unpack("<I", header)
         return json.loads(self._read(length - 4).decode("utf-8"), parse_constant=lambda c: {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[c])

@@ -41,6 +41,9 @@ struct Serve: ParsableCommand {
     @Option(help: "PEM private key of --tls-cert.")
     var tlsKey: String?
 
+    @Flag(help: "Speak Python track's AES security layer (clients with ?security_layer=AES) on every connection instead of plain messages. It is weak: one key and IV per connection, no message authentication, no server identity. Prefer TLS (--tls-cert/--tls-key; Python clients use ?security_layer=ssl). Python's client reads a reply with one 4096-byte recv, so replies longer than about 4 KB do not reach it through this layer.")
+    var aesLayer = false
+
     @Option(help: "The largest message accepted, in bytes.")
     var messageBytesMax = 64 << 20
 
@@ -56,6 +59,9 @@ struct Serve: ParsableCommand {
         }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("give both --tls-cert and --tls-key, or neither")
+        }
+        guard !(aesLayer && tlsCert != nil) else {
+            throw ValidationError("--aes-layer and --tls-cert exclude each other: a connection speaks one security layer; TLS is the one to use")
         }
         guard messageBytesMax >= 64, idleSecondsMax > 0, connectionsMax > 0 else {
             throw ValidationError("--message-bytes-max must be at least 64; --idle-seconds-max and --connections-max positive")
@@ -86,7 +92,11 @@ struct Serve: ParsableCommand {
         limits.messageBytesMax = messageBytesMax
         limits.idleSecondsMax = idleSecondsMax
         limits.connectionsMax = connectionsMax
-        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: credentials, access: access), limits: limits, tls: tls, logger: logger)
+        if aesLayer {
+            logger.warning("the AES layer is weak (one key and IV per connection, no message authentication, no server identity); prefer TLS with --tls-cert and --tls-key")
+        }
+        let server = SocketServer(dispatcher: RPCDispatcher(backend: backend, credentials: credentials, access: access), limits: limits, tls: tls,
+                                  aesLayer: aesLayer, logger: logger)
         let parts = listen.split(separator: ":")
         try server.start(host: String(parts[0]), port: Int(parts[1])!)
         // Stop cleanly on SIGINT and SIGTERM: close the listener, make the backend durable.
