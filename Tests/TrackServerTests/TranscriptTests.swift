@@ -58,11 +58,17 @@ final class WireClient {
         return out
     }
 
-    /// The next reply, or nil when the server closed the connection.
-    func receive() -> Value? {
+    /// The next reply's bytes (without its length field), or nil when the server closed the connection.
+    func receiveBody() -> [UInt8]? {
         guard let header = receiveExactly(4) else { return nil }
         let length = Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16 | Int(header[3]) << 24
-        guard length >= 4, let body = receiveExactly(length - 4) else { return nil }
+        guard length >= 4 else { return nil }
+        return receiveExactly(length - 4)
+    }
+
+    /// The next reply, or nil when the server closed the connection.
+    func receive() -> Value? {
+        guard let body = receiveBody() else { return nil }
         return try? JSON.decode(body)
     }
 
