@@ -422,6 +422,14 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         atomicLock.close()
     }
 
+    /// What changed after `cursor` (nil: everything), every writer's changes read first: the
+    /// objects with their revision tags, the series with their point counts, and the cursor to
+    /// pass next time (`Projection.changes(since:)`). Any number of readers can follow the
+    /// database this way, each with its own cursor.
+    public func changes(since cursor: ChangeCursor?) throws -> ProjectionChanges {
+        try reading { $0.changes(since: cursor) }
+    }
+
     /// The objects changed by other writers (or this one) since the previous call, with their
     /// revision tags before and after.
     public func smartReload() throws -> [ObjectChange] {

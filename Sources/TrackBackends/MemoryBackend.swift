@@ -103,6 +103,11 @@ public final class MemoryBackend: TrackProtocol {
         try write { db, now throws(ModelError) in try db.setTrialStatus(trial, status, error: error, now: now) }
     }
 
+    /// What changed after `cursor` (nil: everything): see `Projection.changes(since:)`.
+    public func changes(since cursor: ChangeCursor?) -> ProjectionChanges {
+        state.withLock { $0.projection.changes(since: cursor) }
+    }
+
     /// Nothing to make durable: the data lives in memory only.
     public func commit() throws {}
     /// Nothing to write: the state lives and dies with the process.

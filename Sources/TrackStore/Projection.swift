@@ -150,7 +150,11 @@ public struct MetricColumns: Sendable {
 }
 
 /// A trial as events built it.
-final class TrialState: @unchecked Sendable {
+final class TrialState: ChangeTracked, @unchecked Sendable {
+    var changedAt: UInt64 = 0
+    var notedEpoch: UInt64 = 0
+    /// Per metric, the position of its last point (see `Projection.changes(since:)`).
+    var seriesChangedAt: [String: UInt64] = [:]
     var creation: Stamped<Trial>?
     var status: Stamped<Status>?
     var projectID: Stamped<String?>?
@@ -215,7 +219,9 @@ final class TrialState: @unchecked Sendable {
 }
 
 /// A project or group as events built it.
-final class ContainerState: @unchecked Sendable {
+final class ContainerState: ChangeTracked, @unchecked Sendable {
+    var changedAt: UInt64 = 0
+    var notedEpoch: UInt64 = 0
     var creation: HLC?
     var project: Project?
     var group: TrialGroup?
@@ -245,6 +251,60 @@ final class ContainerState: @unchecked Sendable {
     static func add(_ uid: String, at hlc: HLC, to members: inout [String: FirstSeen]) -> Bool {
         add(uid, at: FirstSeen(hlc: hlc, position: 0), to: &members)
     }
+}
+
+/// An object that notes when it last changed (`Projection.changes(since:)`).
+protocol ChangeTracked: AnyObject {
+    var changedAt: UInt64 { get set }
+    var notedEpoch: UInt64 { get set }
+}
+
+/// Runs `body` on `value` in place (one dictionary lookup for a read-modify-write).
+@inline(__always) private func modify<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
+
+/// An object that changed after a position: its kind, uid and revision tag now.
+public struct ChangedObject: Sendable, Equatable {
+    /// The kind of object.
+    public var kind: ObjectChange.Kind
+    /// Its uid.
+    public var uid: String
+    /// Its revision tag now.
+    public var tag: Int
+}
+
+/// A metric series that gained points after a position: its trial, name and point count now.
+public struct ChangedSeries: Sendable, Equatable {
+    /// The trial's uid.
+    public var trial: String
+    /// The metric's name.
+    public var metric: String
+    /// Points in the series now.
+    public var count: Int
+
+    /// A series of `trial` named `metric` holding `count` points.
+    public init(trial: String, metric: String, count: Int) {
+        self.trial = trial
+        self.metric = metric
+        self.count = count
+    }
+}
+
+/// Where a reader of `Projection.changes(since:)` is.
+public struct ChangeCursor: Sendable, Equatable {
+    /// Which projection the position counts in.
+    public var projection: UInt64
+    /// Changes seen.
+    public var position: UInt64
+}
+
+/// What changed in a projection after a cursor (`Projection.changes(since:)`).
+public struct ProjectionChanges: Sendable, Equatable {
+    /// The cursor to ask from next time.
+    public var cursor: ChangeCursor
+    /// Changed projects, groups and trials, by kind then uid.
+    public var objects: [ChangedObject] = []
+    /// Series with new points, by trial then metric.
+    public var series: [ChangedSeries] = []
 }
 
 /// Which object changed in a reload, with its revision tags before and after
@@ -279,6 +339,12 @@ public final class Projection: @unchecked Sendable {
     /// Trial creation order (by timestamp) for listings.
     private var trialOrder: [String: HLC] = [:]
     private var changes: [String: (kind: ObjectChange.Kind, previous: Int?)] = [:]
+    /// Bumped by `takeChanges`: an object noted in this epoch is in `changes` already.
+    private var changesEpoch: UInt64 = 1
+    /// Changes applied so far: the position `changes(since:)` counts from.
+    private var position: UInt64 = 0
+    /// Tells this projection's cursors from another's.
+    private let identity = UInt64.random(in: 1...UInt64.max)
     /// Events applied.
     public private(set) var eventCount = 0
     /// The latest timestamp applied (writers observe it to keep causality).
@@ -391,9 +457,42 @@ public final class Projection: @unchecked Sendable {
 
     // MARK: - Changes
 
-    private func noteChange(_ kind: ObjectChange.Kind, _ uid: String) {
+    /// Notes that an object changes (before the change): for `takeChanges` its tag before the
+    /// first change since the last call, for `changes(since:)` the position of this change.
+    private func noteChange(_ kind: ObjectChange.Kind, _ uid: String, _ state: some ChangeTracked) {
+        position += 1
+        state.changedAt = position
+        // Once per object between two `takeChanges`: no string is built for the others.
+        guard state.notedEpoch != changesEpoch else { return }
+        state.notedEpoch = changesEpoch
         let key = "\(kind.rawValue):\(uid)"
         if changes[key] == nil { changes[key] = (kind, tag(kind, uid)) }
+    }
+
+    /// What changed after `cursor` (returned by an earlier call; nil: everything): the objects
+    /// with their revision tags and the metric series with their point counts, and the cursor to
+    /// ask from next time. Any number of readers can follow the projection this way (a web view,
+    /// `tail`), each with its own cursor; it is not consumed like `takeChanges`. A cursor of
+    /// another projection (one the materializer replaced) gives everything.
+    public func changes(since cursor: ChangeCursor?) -> ProjectionChanges {
+        var out = ProjectionChanges(cursor: ChangeCursor(projection: identity, position: position))
+        let all = cursor == nil || cursor!.projection != identity
+        let since = all ? 0 : cursor!.position
+        for (uid, state) in projects where state.project != nil && (all || state.changedAt > since) {
+            out.objects.append(ChangedObject(kind: .project, uid: uid, tag: state.updateCount))
+        }
+        for (uid, state) in groups where state.group != nil && (all || state.changedAt > since) {
+            out.objects.append(ChangedObject(kind: .group, uid: uid, tag: state.updateCount))
+        }
+        for (uid, state) in trials where state.creation != nil && (all || state.changedAt > since) {
+            out.objects.append(ChangedObject(kind: .trial, uid: uid, tag: state.updateCount))
+            for (metric, entry) in state.metrics where all || (state.seriesChangedAt[metric] ?? 0) > since {
+                out.series.append(ChangedSeries(trial: uid, metric: metric, count: entry.columns.count))
+            }
+        }
+        out.objects.sort { ($0.kind.rawValue, $0.uid) < ($1.kind.rawValue, $1.uid) }
+        out.series.sort { ($0.trial, $0.metric) < ($1.trial, $1.metric) }
+        return out
     }
 
     /// The objects changed since the last call, with their tags before and after.
@@ -404,6 +503,7 @@ public final class Projection: @unchecked Sendable {
             return ObjectChange(kind: entry.kind, uid: uid, previousTag: entry.previous, currentTag: current)
         }
         changes.removeAll()
+        changesEpoch += 1
         return out.sorted { ($0.kind.rawValue, $0.uid) < ($1.kind.rawValue, $1.uid) }
     }
 
@@ -485,11 +585,11 @@ public final class Projection: @unchecked Sendable {
     private func addTrial(_ uid: String, to id: String, at hlc: HLC, link: ReferenceWritableKeyPath<TrialState, Stamped<String?>?>,
                           containers: ReferenceWritableKeyPath<Projection, [String: ContainerState]>, kind: ObjectChange.Kind) {
         let state = trialState(uid)
-        noteChange(.trial, uid)
+        noteChange(.trial, uid, state)
         if state[keyPath: link] == nil || hlc >= state[keyPath: link]!.hlc { state[keyPath: link] = Stamped(value: id, hlc: hlc) }
         state.touch(hlc)
         let target = container(&self[keyPath: containers], id)
-        noteChange(kind, id)
+        noteChange(kind, id, target)
         _ = ContainerState.add(uid, at: hlc, to: &target.trials)
         target.updateCount += 1
     }
@@ -525,11 +625,13 @@ public final class Projection: @unchecked Sendable {
 
     func applyPoint(trial uid: String, metric: String, step: Int64?, value: Value, hlc: HLC, position: Int, countsAsOperation: Bool) {
         let state = trialState(uid)
-        noteChange(.trial, uid)
+        noteChange(.trial, uid, state)
         let seen = FirstSeen(hlc: hlc, position: position)
-        if state.metrics[metric] == nil { state.metrics[metric] = (seen, MetricColumns()) }
-        if seen < state.metrics[metric]!.first { state.metrics[metric]!.first = seen }
-        state.metrics[metric]!.columns.record(step: step, value: value, hlc: hlc)
+        state.seriesChangedAt[metric] = self.position
+        modify(&state.metrics[metric, default: (seen, MetricColumns())]) { entry in
+            if seen < entry.first { entry.first = seen }
+            entry.columns.record(step: step, value: value, hlc: hlc)
+        }
         pointCount += 1
         if countsAsOperation { state.touch(hlc) } else { state.cached = nil }
     }
@@ -539,7 +641,7 @@ public final class Projection: @unchecked Sendable {
     /// lists its members, whatever its place.
     private func applyProjectCreation(_ p: Project, at hlc: HLC, imported: Bool) {
         let state = container(&projects, p.uid)
-        noteChange(.project, p.uid)
+        noteChange(.project, p.uid, state)
         let earliest = state.creation == nil || hlc < state.creation!
         if earliest {
             state.creation = hlc
@@ -557,7 +659,7 @@ public final class Projection: @unchecked Sendable {
     /// imported one is listed by its imported project.
     private func applyGroupCreation(_ g: TrialGroup, at hlc: HLC, imported: Bool) {
         let state = container(&groups, g.uid)
-        noteChange(.group, g.uid)
+        noteChange(.group, g.uid, state)
         let firstCreation = state.creation == nil
         let earliest = firstCreation || hlc < state.creation!
         if earliest {
@@ -571,7 +673,7 @@ public final class Projection: @unchecked Sendable {
             let project = container(&projects, g.projectID)
             _ = ContainerState.add(g.uid, at: hlc, to: &project.groups)
             if firstCreation {
-                noteChange(.project, g.projectID)
+                noteChange(.project, g.projectID, project)
                 project.updateCount += 1
             }
         }
@@ -583,7 +685,7 @@ public final class Projection: @unchecked Sendable {
     /// import brings its history too: errors, metrics, chronos, revision tag, last change.
     private func applyTrialCreation(_ t: Trial, at hlc: HLC, imported: Bool) {
         let state = trialState(t.uid)
-        noteChange(.trial, t.uid)
+        noteChange(.trial, t.uid, state)
         let firstCreation = state.creation == nil
         let earliest = firstCreation || hlc < state.creation!.hlc
         if earliest {
@@ -612,7 +714,7 @@ public final class Projection: @unchecked Sendable {
             let target = container(&self[keyPath: containers], id)
             _ = ContainerState.add(t.uid, at: hlc, to: &target.trials)
             if firstCreation && !imported {
-                noteChange(kind, id)
+                noteChange(kind, id, target)
                 target.updateCount += 1
             }
         }
@@ -666,13 +768,13 @@ public final class Projection: @unchecked Sendable {
             addTrial(uid, to: groupID, at: hlc, link: \.groupID, containers: \.groups, kind: .group)
         case .trialStarted(let uid):
             let state = trialState(uid)
-            noteChange(.trial, uid)
+            noteChange(.trial, uid, state)
             openTimers["\(stream)\u{0}\(uid)\u{0}"] = hlc
             if state.runtime == nil || hlc >= state.runtime!.hlc { state.runtime = Stamped(value: nil, hlc: hlc) }
             state.touch(hlc)
         case .trialFinished(let uid):
             let state = trialState(uid)
-            noteChange(.trial, uid)
+            noteChange(.trial, uid, state)
             if let start = openTimers.removeValue(forKey: "\(stream)\u{0}\(uid)\u{0}") {
                 let seconds = max(0, hlc.seconds - start.seconds)
                 if state.runtime == nil || hlc >= state.runtime!.hlc { state.runtime = Stamped(value: seconds, hlc: hlc) }
@@ -680,13 +782,13 @@ public final class Projection: @unchecked Sendable {
             state.touch(hlc)
         case .chronoStarted(let uid, let name):
             let state = trialState(uid)
-            noteChange(.trial, uid)
+            noteChange(.trial, uid, state)
             openTimers["\(stream)\u{0}\(uid)\u{0}\(name)"] = hlc
             if state.chronoDurations[name] == nil { state.chronoDurations[name] = (hlc, []) }
             state.touch(hlc)
         case .chronoFinished(let uid, let name):
             let state = trialState(uid)
-            noteChange(.trial, uid)
+            noteChange(.trial, uid, state)
             if let start = openTimers.removeValue(forKey: "\(stream)\u{0}\(uid)\u{0}\(name)") {
                 var entry = state.chronoDurations[name] ?? (start, [])
                 let d = (hlc: hlc, seconds: max(0, hlc.seconds - start.seconds))
@@ -696,14 +798,14 @@ public final class Projection: @unchecked Sendable {
             }
             state.touch(hlc)
         case .argumentsLogged(let uid, let o):
-            let state = trialState(uid); noteChange(.trial, uid); state.parameters.merge(o, at: hlc); state.touch(hlc)
+            let state = trialState(uid); noteChange(.trial, uid, state); state.parameters.merge(o, at: hlc); state.touch(hlc)
         case .metadataLogged(let uid, let o):
-            let state = trialState(uid); noteChange(.trial, uid); state.metadata.merge(o, at: hlc); state.touch(hlc)
+            let state = trialState(uid); noteChange(.trial, uid, state); state.metadata.merge(o, at: hlc); state.touch(hlc)
         case .tagsAdded(let uid, let o):
-            let state = trialState(uid); noteChange(.trial, uid); state.tags.merge(o, at: hlc); state.touch(hlc)
+            let state = trialState(uid); noteChange(.trial, uid, state); state.tags.merge(o, at: hlc); state.touch(hlc)
         case .statusSet(let uid, let status, let error):
             let state = trialState(uid)
-            noteChange(.trial, uid)
+            noteChange(.trial, uid, state)
             if state.status == nil || hlc >= state.status!.hlc { state.status = Stamped(value: status, hlc: hlc) }
             if let error {
                 let position = state.errors.firstIndex { $0.hlc > hlc } ?? state.errors.count
@@ -712,7 +814,7 @@ public final class Projection: @unchecked Sendable {
             state.touch(hlc)
         case .groupMetadataSet(let uid, let o):
             let group = container(&groups, uid)
-            noteChange(.group, uid)
+            noteChange(.group, uid, group)
             group.metadata.merge(o, at: hlc)
             group.updateCount += 1
         case .lossAccepted(let text):

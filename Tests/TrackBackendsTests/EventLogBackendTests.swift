@@ -238,3 +238,37 @@ struct PinnedCompactionTests {
         try backend.close()
     }
 }
+
+@Suite("following a database through the projection's changes")
+struct ChangeFeedTests {
+    @Test("ChangesSinceACursor: two readers with their own cursors see the objects and series another writer changed, once each, with tags and counts")
+    func changesSince() throws {
+        let dir = ScratchDirectory()
+        let writer = try EventLogBackend(path: dir.path + "/db", reporter: { _ in })
+        let reader = try EventLogBackend(path: dir.path + "/db", reporter: { _ in })
+        defer { try? writer.close(); try? reader.close() }
+        _ = try writer.newProject(Project(name: "p"))
+        let a = try #require(try writer.newTrial(Trial(name: "a", projectID: "p")))
+        let b = try #require(try writer.newTrial(Trial(name: "b", projectID: "p")))
+        for step in 0..<10 { try writer.logTrialMetric(a.uid, name: "loss", step: Int64(step), value: 1) }
+        try writer.commit()
+        let first = try reader.changes(since: nil)
+        #expect(Set(first.objects.map(\.uid)) == ["p", a.uid, b.uid])
+        #expect(first.series == [ChangedSeries(trial: a.uid, metric: "loss", count: 10)])
+        // Nothing new: nothing reported, the cursor stays usable.
+        #expect(try reader.changes(since: first.cursor).objects.isEmpty)
+        // Another writer's points and status: only trial b and its new series.
+        for step in 0..<5 { try writer.logTrialMetric(b.uid, name: "acc", step: Int64(step), value: 0.5) }
+        try writer.setTrialStatus(b.uid, .completed, error: nil)
+        try writer.commit()
+        let second = try reader.changes(since: first.cursor)
+        #expect(second.objects.map(\.uid) == [b.uid])
+        #expect(second.objects.first?.tag == (try reader.getTrial(uid: b.uid))?.updateCount)
+        #expect(second.series == [ChangedSeries(trial: b.uid, metric: "acc", count: 5)])
+        // A second reader keeps its own cursor; a cursor of another projection gives everything.
+        #expect(try reader.changes(since: first.cursor) == second)
+        let memory = MemoryBackend()
+        _ = try memory.newProject(Project(name: "m"))
+        #expect(memory.changes(since: first.cursor).objects.map(\.uid) == ["m"])
+    }
+}
