@@ -153,8 +153,6 @@ public struct MetricColumns: Sendable {
 final class TrialState: ChangeTracked, @unchecked Sendable {
     var changedAt: UInt64 = 0
     var notedEpoch: UInt64 = 0
-    /// Per metric, the position of its last point (see `Projection.changes(since:)`).
-    var seriesChangedAt: [String: UInt64] = [:]
     var creation: Stamped<Trial>?
     var status: Stamped<Status>?
     var projectID: Stamped<String?>?
@@ -163,7 +161,7 @@ final class TrialState: ChangeTracked, @unchecked Sendable {
     var metadata = StampedMap()
     var tags = StampedMap()
     var errors: [(hlc: HLC, text: String)] = []
-    var metrics: [String: (first: FirstSeen, columns: MetricColumns)] = [:]
+    var metrics: [String: SeriesState] = [:]
     var runtime: Stamped<Double?>?
     var chronoDurations: [String: (first: HLC, durations: [(hlc: HLC, seconds: Double)])] = [:]
     /// Chronos as a restored trial had them (an import or a pickled file); timings recorded
@@ -259,8 +257,19 @@ protocol ChangeTracked: AnyObject {
     var notedEpoch: UInt64 { get set }
 }
 
-/// Runs `body` on `value` in place (one dictionary lookup for a read-modify-write).
-@inline(__always) private func modify<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
+/// One metric of one trial: its columns, when it first appeared (for the order of metrics) and
+/// the position of its last point (`Projection.changes(since:)`). A reference, so that a frame's
+/// points reach it without a lookup each.
+final class SeriesState: @unchecked Sendable {
+    var first: FirstSeen
+    var columns: MetricColumns
+    var changedAt: UInt64 = 0
+
+    init(first: FirstSeen, columns: MetricColumns) {
+        self.first = first
+        self.columns = columns
+    }
+}
 
 /// An object that changed after a position: its kind, uid and revision tag now.
 public struct ChangedObject: Sendable, Equatable {
@@ -486,7 +495,7 @@ public final class Projection: @unchecked Sendable {
         }
         for (uid, state) in trials where state.creation != nil && (all || state.changedAt > since) {
             out.objects.append(ChangedObject(kind: .trial, uid: uid, tag: state.updateCount))
-            for (metric, entry) in state.metrics where all || (state.seriesChangedAt[metric] ?? 0) > since {
+            for (metric, entry) in state.metrics where all || entry.changedAt > since {
                 out.series.append(ChangedSeries(trial: uid, metric: metric, count: entry.columns.count))
             }
         }
@@ -549,7 +558,7 @@ public final class Projection: @unchecked Sendable {
             for (position, (name, series)) in trial.metrics.enumerated() {
                 var columns = MetricColumns()
                 for point in series.points { columns.record(step: point.step, value: point.value, hlc: tick()) }
-                state.metrics[name] = (FirstSeen(hlc: created, position: position), columns)
+                state.metrics[name] = SeriesState(first: FirstSeen(hlc: created, position: position), columns: columns)
                 p.pointCount += series.count
             }
             for (name, aggregator) in trial.chronos {
@@ -605,6 +614,7 @@ public final class Projection: @unchecked Sendable {
     public func apply(_ frame: DecodedFrame, stream: String, from: UInt64 = 0) {
         var previousSequence: UInt64? = nil
         var position = 0
+        var resolved: [(trial: TrialState, uid: String, series: SeriesState)?] = []
         for event in frame.events {
             let continues = previousSequence == event.sequence
             position = continues ? position + 1 : 0
@@ -613,8 +623,20 @@ public final class Projection: @unchecked Sendable {
             if event.hlc > maxHLC { maxHLC = event.hlc }
             switch event.kind {
             case .point(let series, let step, let value):
-                let names = frame.seriesNames(series)
-                applyPoint(trial: names.trial, metric: names.name, step: step, value: .double(value), hlc: event.hlc,
+                // Each series of the frame is looked up once (by trial uid and metric name), not
+                // once per point.
+                let index = Int(series)
+                if index >= resolved.count { resolved += Array(repeating: nil, count: index + 1 - resolved.count) }
+                let target: (trial: TrialState, uid: String, series: SeriesState)
+                if let known = resolved[index] {
+                    target = known
+                } else {
+                    let names = frame.seriesNames(series)
+                    let state = trialState(names.trial)
+                    target = (state, names.trial, seriesState(state, names.name, FirstSeen(hlc: event.hlc, position: position)))
+                    resolved[index] = target
+                }
+                applyPoint(target.trial, uid: target.uid, target.series, step: step, value: .double(value), hlc: event.hlc,
                            position: position, countsAsOperation: !continues)
             case .record(let record):
                 apply(record, hlc: event.hlc, stream: stream)
@@ -625,13 +647,27 @@ public final class Projection: @unchecked Sendable {
 
     func applyPoint(trial uid: String, metric: String, step: Int64?, value: Value, hlc: HLC, position: Int, countsAsOperation: Bool) {
         let state = trialState(uid)
+        let seen = FirstSeen(hlc: hlc, position: position)
+        applyPoint(state, uid: uid, seriesState(state, metric, seen), step: step, value: value, hlc: hlc, position: position,
+                   countsAsOperation: countsAsOperation)
+    }
+
+    /// The series `metric` of a trial, made (first seen at `seen`) if new.
+    private func seriesState(_ state: TrialState, _ metric: String, _ seen: FirstSeen) -> SeriesState {
+        if let series = state.metrics[metric] { return series }
+        let series = SeriesState(first: seen, columns: MetricColumns())
+        state.metrics[metric] = series
+        return series
+    }
+
+    @inline(__always)
+    private func applyPoint(_ state: TrialState, uid: String, _ series: SeriesState, step: Int64?, value: Value, hlc: HLC,
+                            position: Int, countsAsOperation: Bool) {
         noteChange(.trial, uid, state)
         let seen = FirstSeen(hlc: hlc, position: position)
-        state.seriesChangedAt[metric] = self.position
-        modify(&state.metrics[metric, default: (seen, MetricColumns())]) { entry in
-            if seen < entry.first { entry.first = seen }
-            entry.columns.record(step: step, value: value, hlc: hlc)
-        }
+        if seen < series.first { series.first = seen }
+        series.changedAt = self.position
+        series.columns.record(step: step, value: value, hlc: hlc)
         pointCount += 1
         if countsAsOperation { state.touch(hlc) } else { state.cached = nil }
     }
@@ -734,8 +770,8 @@ public final class Projection: @unchecked Sendable {
             for (i, point) in series.points.enumerated() {
                 if case .double(let d) = point.value { values.append(d) } else { values.append(.nan); others[i] = point.value }
             }
-            state.metrics[name] = (FirstSeen(hlc: hlc, position: position),
-                                   MetricColumns(steps: steps, values: values, hlcs: Array(repeating: hlc.rawValue, count: steps.count), others: others))
+            state.metrics[name] = SeriesState(first: FirstSeen(hlc: hlc, position: position),
+                                              columns: MetricColumns(steps: steps, values: values, hlcs: Array(repeating: hlc.rawValue, count: steps.count), others: others))
             pointCount += series.count
         }
         for (name, aggregator) in t.chronos {

@@ -286,7 +286,7 @@ enum ProjectionCodec {
         for _ in 0..<(try r.count(max: r.remaining, "metric count")) {
             let name = try r.string()
             let first = FirstSeen(hlc: HLC(rawValue: try r.varint()), position: Int(try r.count(max: Int(Int32.max), "position")))
-            t.metrics[name] = (first, try decodeColumns(&r))
+            t.metrics[name] = SeriesState(first: first, columns: try decodeColumns(&r))
         }
         if try flag(&r) {
             let hlc = HLC(rawValue: try r.varint())
