@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
         // Fixtures: test-only TLS certificates, read through #filePath.
         // Runs a real PostgreSQL server (initdb into a temporary folder, 127.0.0.1, a free port).
-        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "TrackConformance", "TrackLog", "TrackStore"]),
+        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "Track", "TrackConformance", "TrackLog", "TrackStore"]),
         .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
         .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog", "TrackStore"]),
