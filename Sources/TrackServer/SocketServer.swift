@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -320,7 +321,13 @@ public final class SocketServer: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
     private let logger: Logger
-    private var channel: Channel?
+    /// Not started, listening on a channel, or stopped for good: `start` and `stop` may come
+    /// from different threads, and a second `stop` does nothing.
+    private enum Lifecycle { case idle, starting, running(Channel), stopped }
+    private let lifecycle = Mutex<Lifecycle>(.idle)
+    /// Held through `start` and `stop`, so that a stop never shuts the event loops down under a
+    /// bind in flight.
+    private let startStop = NSLock()
     private let connections = Atomic<Int>(0)
     private let unauthenticated = Atomic<Int>(0)
     /// Per client address, its connections not logged in yet.
@@ -353,6 +360,12 @@ public final class SocketServer: @unchecked Sendable {
     /// Starts listening on `host`:`port` (0: any free port); returns the port bound.
     @discardableResult
     public func start(host: String, port: Int) throws -> Int {
+        startStop.lock()
+        defer { startStop.unlock() }
+        try lifecycle.withLock { state throws(ServerError) in
+            guard case .idle = state else { throw ServerError("the server was started or stopped already; make a new SocketServer") }
+            state = .starting
+        }
         let dispatcher = self.dispatcher, pool = self.pool, loginPool = self.loginPool, logger = self.logger, limits = self.limits, tls = self.tls
         let aesLayer = self.aesLayer
         let suspectPool = self.suspectPool, failedLogins = self.failedLogins
@@ -411,8 +424,14 @@ public final class SocketServer: @unchecked Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        let channel = try bootstrap.bind(host: host, port: port).wait()
-        self.channel = channel
+        let channel: Channel
+        do {
+            channel = try bootstrap.bind(host: host, port: port).wait()
+        } catch {
+            lifecycle.withLock { $0 = .idle }
+            throw error
+        }
+        lifecycle.withLock { $0 = .running(channel) }
         let bound = channel.localAddress?.port ?? port
         logger.info("listening on \(host):\(bound)\(tls != nil ? " (TLS only)" : aesLayer ? " (AES layer only)" : "")")
         return bound
@@ -442,8 +461,18 @@ public final class SocketServer: @unchecked Sendable {
 
     /// Stops accepting, closes the listener, makes the backend durable and releases threads.
     public func stop() throws {
-        try channel?.close().wait()
-        channel = nil
+        startStop.lock()
+        defer { startStop.unlock() }
+        let previous = lifecycle.withLock { state -> Lifecycle in
+            let previous = state
+            state = .stopped
+            return previous
+        }
+        switch previous {
+        case .stopped: return
+        case .running(let channel): try channel.close().wait()
+        case .idle, .starting: break
+        }
         // The batch running now finishes; batches not started are cancelled (their clients see
         // the connection close). Then everything applied is made durable.
         try pool.syncShutdownGracefully()

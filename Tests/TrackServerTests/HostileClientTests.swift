@@ -241,3 +241,23 @@ struct HostileClientSecondRoundTests {
         #expect(projects?["return"]?.arrayValue?.isEmpty == true, "\(String(describing: projects))")
     }
 }
+
+@Suite("the server's start and stop")
+struct ServerLifecycleTests {
+    @Test("StartStopRace: stop from several threads while start binds, twice, and after: no crash, one clean stop, a clear error for a late start")
+    func startStopRace() throws {
+        for _ in 0..<20 {
+            let server = SocketServer(dispatcher: RPCDispatcher(backend: MemoryBackend(), credentials: AnyCredentials()))
+            let stops = DispatchGroup()
+            let starter = Thread { _ = try? server.start(host: "127.0.0.1", port: 0) }
+            starter.start()
+            for _ in 0..<3 {
+                stops.enter()
+                Thread { try? server.stop(); stops.leave() }.start()
+            }
+            #expect(stops.wait(timeout: .now() + 30) == .success)
+            try server.stop()  // once more: nothing to do
+            #expect { try server.start(host: "127.0.0.1", port: 0) } throws: { "\($0)".contains("already") || "\($0)".contains("stopped") }
+        }
+    }
+}
