@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "TrackSQL", targets: ["TrackSQL"]),
         // Test support: the decoders as fuzz targets, for Fuzz/ (libFuzzer) and the corpus-replay test.
         .library(name: "TrackFuzzTargets", targets: ["TrackFuzzTargets"]),
+        // Test support: a throwaway PostgreSQL server (initdb, runuser, openssl), for the tests and
+        // the benchmark suite; no product above links it.
+        .library(name: "TrackTestSupport", targets: ["TrackTestSupport"]),
         .executable(name: "track-server", targets: ["track-server"]),
         .executable(name: "track-replay", targets: ["track-replay"]),
     ],
@@ -83,6 +86,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A throwaway PostgreSQL server for the tests and benchmarks (test support; no product links it).
+        .target(name: "TrackTestSupport", dependencies: ["TrackSQL", "TrackBackends", "TrackModel", .product(name: "PostgresNIO", package: "postgres-nio")]),
         // Every decoder of files and messages as a fuzz target (test support; no product links it).
         .target(name: "TrackFuzzTargets", dependencies: ["TrackLog", "TrackStore", "TrackModel", "TrackBackends", "TrackServer"]),
         // The conformance suite every backend must pass; a module so later backends' tests reuse it.
@@ -106,8 +111,8 @@ let package = Package(
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
         // Fixtures: test-only TLS certificates, read through #filePath.
         // Runs a real PostgreSQL server (initdb into a temporary folder, 127.0.0.1, a free port).
-        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "Track", "TrackConformance", "TrackLog", "TrackStore"]),
-        .testTarget(name: "TrackServerTests", dependencies: ["TrackServer"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "Track", "TrackConformance", "TrackTestSupport", "TrackLog", "TrackStore"]),
+        .testTarget(name: "TrackServerTests", dependencies: ["TrackServer", "TrackConformance"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
         .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog", "TrackStore"]),
         // The committed fuzz corpus, every crash input kept and seeded mutations, through every decoder.

@@ -40,6 +40,7 @@ let package = Package(
                 .product(name: "TrackServer", package: "swift-track"),
                 .product(name: "TrackBackends", package: "swift-track"),
                 .product(name: "TrackSQL", package: "swift-track"),
+                .product(name: "TrackTestSupport", package: "swift-track"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

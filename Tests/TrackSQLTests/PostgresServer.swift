@@ -1,5 +1,6 @@
 import Foundation
 import TrackSQL
+import TrackTestSupport
 
 /// One server for the whole test process, started on first use and stopped when the process exits.
 let sharedPostgres: Result<LocalPostgresServer, any Error> = {

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TrackTestSupport
 import TrackBackends
 import TrackLog
 import TrackModel

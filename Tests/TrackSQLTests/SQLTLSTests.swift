@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackBackends
 import TrackModel
 @testable import TrackSQL

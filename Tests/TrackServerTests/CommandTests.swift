@@ -101,3 +101,28 @@ struct CommandTests {
         #expect(store.failureDelayMilliseconds(user: "u") == 0)
     }
 }
+
+@Suite("what the built tools link")
+struct LinkedSymbolsTests {
+    @Test("NoTestSupportInTheTools: track-server and track-replay carry no symbol of the test-support modules (PostgreSQL launcher, conformance suite, fuzz targets)")
+    func noTestSupport() throws {
+        let server = trackServerPath()
+        let replay = URL(fileURLWithPath: server).deletingLastPathComponent().appendingPathComponent("track-replay").path
+        for tool in [server, replay] where FileManager.default.isExecutableFile(atPath: tool) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/nm")
+            process.arguments = [tool]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let symbols = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "nm \(tool)")
+            #expect(symbols.count > 10_000, "nm listed almost nothing for \(tool)")
+            for module in ["LocalPostgresServer", "16TrackTestSupport", "16TrackConformance", "16TrackFuzzTargets"] {
+                #expect(!symbols.contains(module), "\(tool) links \(module)")
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@ import PostgresNIO
 import TrackBackends
 import TrackModel
 import TrackSQL
+import TrackTestSupport
 
 // The target of issue 8: metric points per second logged into PostgreSQL through cockroach://
 // with batching (>= 100,000), next to one statement per point. The server is a local

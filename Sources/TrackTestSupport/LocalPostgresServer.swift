@@ -5,6 +5,7 @@ import Foundation
 import PostgresNIO
 import TrackBackends
 import TrackModel
+import TrackSQL
 
 /// A throwaway PostgreSQL server for tests, benchmarks and demos: `initdb` into a temporary
 /// folder, listening only on 127.0.0.1 on a free port, deleted by `stop()`. As root (CI) the
