@@ -272,3 +272,35 @@ struct ChangeFeedTests {
         #expect(memory.changes(since: first.cursor).objects.map(\.uid) == ["m"])
     }
 }
+
+@Suite("the database checker as a library call")
+struct DatabaseCheckTests {
+    @Test("DatabaseCheckReportsDamage: one call returns every finding; a clean database has none, a flipped byte is damage with its file and offset")
+    func checkReports() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db, reporter: { _ in })
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", projectID: "p")))
+        for step in 0..<1000 {
+            try backend.logTrialMetric(trial.uid, name: "loss", step: Int64(step), value: Double(step))
+            if step % 100 == 99 { try backend.commit() }
+        }
+        try backend.close()
+        let clean = try DatabaseCheck.run(database: db)
+        #expect(clean.damageCount == 0, "\(clean.lines)")
+        #expect(clean.streams == 1 && clean.frames > 5)
+        // Flip a byte inside the second frame's payload.
+        let layout = DatabaseLayout(root: db)
+        let stream = try #require(layout.streamNames().first)
+        let path = layout.segmentPath(stream, base: try #require(layout.segmentBases(stream).first))
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let flipAt = bytes.count / 2
+        bytes[flipAt] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let damaged = try DatabaseCheck.run(database: db)
+        #expect(damaged.damageCount >= 1)
+        #expect(damaged.lines.contains { $0.kind == .damaged && $0.text.contains(path) && $0.text.contains("offset") }, "\(damaged.lines)")
+        #expect(throws: LogError.self) { try DatabaseCheck.run(database: dir.path + "/not-a-database") }
+    }
+}
