@@ -85,10 +85,13 @@ deps-python:
 
 # The tests use Swift Testing only, so XCTest's empty run is skipped. Without a sanitizer build,
 # TrackFuzzTests feeds every decoder the seed corpus, Fuzz/regressions and seeded mutations.
-# Then the Python client tests run against the track-server that swift test built.
+# Then the Python tests: the socket client against the track-server swift test built, and the
+# in-process package (python/) over the C ABI library (libTrackC.so).
 test: deps deps-postgres deps-python
 	$(SWIFT) test --disable-xctest
-	TRACK_SERVER="$$($(SWIFT) build --show-bin-path)/track-server" $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/python
+	$(SWIFT) build --product TrackC
+	bin="$$($(SWIFT) build --show-bin-path)"; TRACK_BIN="$$bin" TRACK_SERVER="$$bin/track-server" SWIFT_TRACK_LIBRARY="$$bin/libTrackC.so" \
+	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/python
 
 # The crash, power-loss and damage tests with CRASH_SCALE times the kills, cut points and flips.
 CRASH_SCALE ?= 10

@@ -18,6 +18,8 @@ let package = Package(
         // Test support: a throwaway PostgreSQL server (initdb, runuser, openssl), for the tests and
         // the benchmark suite; no product above links it.
         .library(name: "TrackTestSupport", targets: ["TrackTestSupport"]),
+        // The C ABI (include/swift_track.h), loaded by the Python package in python/.
+        .library(name: "TrackC", type: .dynamic, targets: ["TrackC"]),
         .executable(name: "track-server", targets: ["track-server"]),
         .executable(name: "track-replay", targets: ["track-replay"]),
     ],
@@ -86,6 +88,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The C ABI over the engine, for Python (ctypes) and C callers.
+        .target(name: "TrackC", dependencies: ["TrackBackends", "TrackModel", "TrackServer"]),
         // A throwaway PostgreSQL server for the tests and benchmarks (test support; no product links it).
         .target(name: "TrackTestSupport", dependencies: ["TrackSQL", "TrackBackends", "TrackModel", .product(name: "PostgresNIO", package: "postgres-nio")]),
         // Every decoder of files and messages as a fuzz target (test support; no product links it).
@@ -104,17 +108,17 @@ let package = Package(
         // A worker the multi-process tests start: increments, logs, holds locks, crashes on cue.
         .executableTarget(name: "track-test-worker", dependencies: ["TrackBackends", "TrackLog", "TrackStore"], path: "Tests/TrackTestWorker"),
         .testTarget(name: "TrackModelTests", dependencies: ["TrackModel"]),
-        .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "TrackStore", "CLZ4"]),
+        .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "TrackStore", "CLZ4", "TrackTestSupport"]),
         // Fixtures: databases written by earlier builds, read through #filePath.
         .testTarget(name: "TrackStoreTests", dependencies: ["TrackStore", "TrackLog", "TrackModel"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackStore", "TrackConformance"]),
+        .testTarget(name: "TrackBackendsTests", dependencies: ["TrackBackends", "TrackStore", "TrackConformance", "TrackTestSupport"]),
         .testTarget(name: "TrackTests", dependencies: ["Track"]),
         // Fixtures: test-only TLS certificates, read through #filePath.
         // Runs a real PostgreSQL server (initdb into a temporary folder, 127.0.0.1, a free port).
         .testTarget(name: "TrackSQLTests", dependencies: ["TrackSQL", "Track", "TrackConformance", "TrackTestSupport", "TrackLog", "TrackStore"]),
-        .testTarget(name: "TrackServerTests", dependencies: ["TrackServer", "TrackConformance"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrackServerTests", dependencies: ["TrackServer", "TrackConformance", "TrackTestSupport"], exclude: ["Fixtures"]),
         // Runs the built track-replay as a user would.
-        .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog", "TrackStore"]),
+        .testTarget(name: "TrackReplayTests", dependencies: ["TrackModel", "TrackLog", "TrackStore", "TrackTestSupport"]),
         // The committed fuzz corpus, every crash input kept and seeded mutations, through every decoder.
         .testTarget(name: "TrackFuzzTests", dependencies: ["TrackFuzzTargets"]),
     ]

@@ -1,6 +1,7 @@
 import Synchronization
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackBackends
 import TrackLog
 import TrackStore
@@ -139,8 +140,7 @@ struct CompactionTests {
         let before = try StateDump(try EventLogBackend(path: db))
         let worker = try startWorker(["compact", db, "--crash-at", point.rawValue])
         _ = worker.output.fileHandleForReading.readDataToEndOfFile()
-        worker.process.waitUntilExit()
-        #expect(worker.process.terminationReason == .uncaughtSignal, "the compaction was killed")
+        #expect(worker.process.waitForExit().signaled, "the compaction was killed")
         let layout = DatabaseLayout(root: db)
         let reopened = try EventLogBackend(path: db)
         #expect(try StateDump(reopened) == before)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackBackends
 import TrackLog
 import TrackModel
@@ -40,8 +41,7 @@ struct ParallelTests {
         let workers = try (0..<20).map { _ in try startWorker(["increment", db, "counter", "count", "1"]) }
         for w in workers {
             _ = w.output.fileHandleForReading.readDataToEndOfFile()
-            w.process.waitUntilExit()
-            #expect(w.process.terminationStatus == 0)
+            #expect(w.process.waitForExit().status == 0)
         }
         let after = try #require(try backend.getTrial(uid: trial.uid))
         #expect(after.metadata["count"] == 20)
@@ -56,8 +56,7 @@ struct ParallelTests {
         let workers = try (0..<8).map { try startWorker(["log", db, "worker-\($0)", "200000"]) }
         for w in workers {
             _ = w.output.fileHandleForReading.readDataToEndOfFile()
-            w.process.waitUntilExit()
-            #expect(w.process.terminationStatus == 0)
+            #expect(w.process.waitForExit().status == 0)
         }
         let backend = try EventLogBackend(path: db)
         let trials = try backend.fetchTrials(.all)
@@ -97,7 +96,7 @@ struct ParallelTests {
         }
         #expect(done.wait(timeout: .now() + 0.5) == .timedOut, "the live holder blocks the atomic operation")
         kill(holder.process.processIdentifier, SIGKILL)
-        holder.process.waitUntilExit()
+        _ = holder.process.waitForExit()
         #expect(done.wait(timeout: .now() + 10) == .success, "the dead holder's lock was released by the kernel")
         #expect((try? box.get()?.map { $0 != nil }) == true)
         try backend.close()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackLog
 import TrackStore
 import TrackModel
@@ -47,8 +48,7 @@ struct RandomKillTests {
                 usleep(UInt32(random.next() % 120_000))
                 kill(process.processIdentifier, SIGKILL)
                 output += String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                process.waitUntilExit()
-                if process.terminationReason == .uncaughtSignal { writerKills += 1 }
+                if process.waitForExit().signaled { writerKills += 1 }
                 if let last = output.split(separator: "\n").last(where: { $0.hasPrefix("committed ") }), let field = last.split(separator: " ").dropFirst().first, let step = Int(field) {
                     committed["r\(round)-0_0"] = step
                 }
@@ -57,8 +57,7 @@ struct RandomKillTests {
                 let compaction = try startTool(["compact", dir.db])
                 usleep(UInt32(random.next() % 60_000))
                 kill(compaction.processIdentifier, SIGKILL)
-                compaction.waitUntilExit()
-                if compaction.terminationReason == .uncaughtSignal { compactionKills += 1 }
+                if compaction.waitForExit().signaled { compactionKills += 1 }
             }
         }
         #expect(writerKills >= wanted && compactionKills >= wanted, "\(writerKills) writer and \(compactionKills) compaction kills in \(round) rounds")
@@ -78,10 +77,8 @@ struct RandomKillTests {
         }
         // verify finds nothing wrong, and a final compaction goes through.
         let verify = try startTool(["verify", dir.db])
-        verify.waitUntilExit()
-        #expect(verify.terminationStatus == 0)
+        #expect(verify.waitForExit().status == 0)
         let compact = try startTool(["compact", dir.db])
-        compact.waitUntilExit()
-        #expect(compact.terminationStatus == 0)
+        #expect(compact.waitForExit().status == 0)
     }
 }

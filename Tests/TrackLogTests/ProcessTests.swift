@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackLog
 
 /// Runs `track-replay synth` as a separate process.
@@ -33,8 +34,7 @@ struct ProcessTests {
             if String(decoding: output, as: UTF8.self).components(separatedBy: "committed").count > 6 { break }
         }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(process.waitForExit().signaled)
         output.append(pipe.fileHandleForReading.readDataToEndOfFile())
         let lines = String(decoding: output, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("committed") }
         let lastCommitted = try #require(lines.last.flatMap { UInt64($0.split(separator: " ")[2]) })
@@ -63,10 +63,8 @@ struct ProcessTests {
         let b = try startSynth([dir.db, "--points", "200000", "--commit-every", "10000", "--prefix", "b"])
         _ = a.1.fileHandleForReading.readDataToEndOfFile()
         _ = b.1.fileHandleForReading.readDataToEndOfFile()
-        a.0.waitUntilExit()
-        b.0.waitUntilExit()
-        #expect(a.0.terminationStatus == 0)
-        #expect(b.0.terminationStatus == 0)
+        #expect(a.0.waitForExit().status == 0)
+        #expect(b.0.waitForExit().status == 0)
         let reader = try LogReader(database: dir.db)
         #expect(reader.streams().count == 2)
         let pts = points(try reader.allFrames())

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackLog
 import TrackStore
 import TrackModel
@@ -25,9 +26,9 @@ func runTrackReplay(_ arguments: [String]) throws -> ToolRun {
     process.standardError = errHandle
     try process.run()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let exit = process.waitForExit()
     try errHandle.close()
-    return ToolRun(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+    return ToolRun(status: exit.status, stdout: String(decoding: outData, as: UTF8.self),
                    stderr: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self))
 }
 
@@ -230,7 +231,7 @@ struct ImportUnitTests {
             while process.isRunning && Self.streamBytes(db) < threshold { usleep(500) }
             let killedMidway = process.isRunning
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            _ = process.waitForExit()
             let count = try Self.trialCount(db)
             #expect(count == nil || count == 0 || count == trials, "round \(round): \(String(describing: count)) of \(trials) trials visible after a kill")
             if killedMidway && count == 0 { partialSeen += 1 }

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import TrackTestSupport
 import TrackLog
 import TrackModel
 
@@ -36,10 +37,10 @@ func trackReplay(_ arguments: [String]) throws -> RunResult {
     process.standardError = errHandle
     try process.run()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let exit = process.waitForExit()
     try errHandle.close()
     let errData = FileManager.default.contents(atPath: errPath) ?? Data()
-    return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    return RunResult(status: exit.status, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
 }
 
 final class Scratch: @unchecked Sendable {

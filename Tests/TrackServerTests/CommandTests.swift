@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackBackends
 import TrackModel
 @testable import TrackServer
@@ -50,17 +51,14 @@ struct CommandTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let users = dir + "/users", err = dir + "/stderr"
         let add = try startServer(["add-user", "alice", "--users", users, "--iterations", "1000"], input: "s3cret\n", errPath: err)
-        add.waitUntilExit()
-        #expect(add.terminationStatus == 0)
+        #expect(add.waitForExit().status == 0)
         #expect(try UserStore(contentsOf: users).check(user: "alice", password: "s3cret"))
         let again = try startServer(["add-user", "alice", "--users", users, "--iterations", "1000"], input: "x\n", errPath: err)
-        again.waitUntilExit()
-        #expect(again.terminationStatus != 0)
+        #expect(again.waitForExit().status != 0)
         #expect(String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self).contains("already"))
 
         let noUsers = try startServer(["--listen", "127.0.0.1:1"], errPath: err)
-        noUsers.waitUntilExit()
-        #expect(noUsers.terminationStatus != 0)
+        #expect(noUsers.waitForExit().status != 0)
         #expect(String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self).contains("--allow-anonymous"))
 
         // Port 0: the server takes any free port and says which in its log.
@@ -75,8 +73,7 @@ struct CommandTests {
         }
         for _ in 0..<100 { #expect(c.receive()?["status"] == 0) }
         kill(server.processIdentifier, SIGTERM)
-        server.waitUntilExit()
-        #expect(server.terminationStatus == 0)
+        #expect(server.waitForExit().status == 0)
         let log = String(decoding: FileManager.default.contents(atPath: err) ?? Data(), as: UTF8.self)
         #expect(log.contains("listening on 127.0.0.1:\(bound)") && log.contains("stopped"))
         // Everything acknowledged is in the database, and alice owns her project.
@@ -117,8 +114,7 @@ struct LinkedSymbolsTests {
             process.standardError = FileHandle.nullDevice
             try process.run()
             let symbols = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "nm \(tool)")
+            #expect(process.waitForExit().status == 0, "nm \(tool)")
             #expect(symbols.count > 10_000, "nm listed almost nothing for \(tool)")
             for module in ["LocalPostgresServer", "16TrackTestSupport", "16TrackConformance", "16TrackFuzzTargets"] {
                 #expect(!symbols.contains(module), "\(tool) links \(module)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackTestSupport
 import TrackBackends
 import TrackModel
 @testable import TrackServer
@@ -20,7 +21,7 @@ struct ServerCrashTests {
         for round in 0..<rounds {
             let err = dir + "/stderr-\(round)"
             let server = try startServer(["--listen", "127.0.0.1:0", "--backend", uri, "--allow-anonymous"], errPath: err)
-            defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) }; server.waitUntilExit() }
+            defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) }; _ = server.waitForExit() }
             let port = try #require(listeningPort(errPath: err))
             let c = try WireClient(port: port)
             #expect(c.call(#"{"__rpc__": "authenticate", "username": "crash", "password": "x"}"#)?["status"] == 0)

@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Synchronization
+import TrackBackends
+import TrackModel
+import TrackServer
+
+// The C ABI over the engine (include/swift_track.h), for Python's ctypes and any C caller.
+// Every function returns a status (0: done; otherwise an error whose message `st_last_error`
+// gives on the same thread); no Swift error or trap crosses the boundary. Handles are opaque
+// pointers to retained objects, released by `st_close` / `st_metric_free`.
+
+/// The ABI version: a caller built for another version must refuse to go on.
+let abiVersion: Int32 = 1
+
+/// Status codes (include/swift_track.h).
+enum Status: Int32 {
+    case ok = 0
+    case error = 1
+    case invalidArgument = 2
+    case notFound = 3
+}
+
+// MARK: - Per-thread error message
+
+nonisolated(unsafe) private var errorKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { free($0) }
+    return key
+}()
+
+private func fail(_ status: Status, _ message: String) -> Int32 {
+    if let old = pthread_getspecific(errorKey) { free(old) }
+    pthread_setspecific(errorKey, strdup(message))
+    return status.rawValue
+}
+
+private func fail(_ error: any Error) -> Int32 {
+    let wrapped = TrackError.wrap(error)
+    switch wrapped.code {
+    case .invalidArgument, .missingReference: return fail(.invalidArgument, wrapped.message)
+    case .itemNotFound: return fail(.notFound, wrapped.message)
+    default: return fail(.error, wrapped.message)
+    }
+}
+
+/// Runs `body`, turning any error into a status and the thread's message.
+private func guarded(_ body: () throws -> Void) -> Int32 {
+    do {
+        try body()
+        return Status.ok.rawValue
+    } catch {
+        return fail(error)
+    }
+}
+
+// MARK: - Handles
+
+/// An open database: its backend and the dispatcher that answers track's requests over it.
+final class DatabaseHandle: Sendable {
+    let backend: any TrackProtocol
+    let dispatcher: RPCDispatcher
+    private let session: Mutex<Session>
+
+    init(uri: String) throws {
+        backend = try makeBackend(uri: uri)
+        dispatcher = RPCDispatcher(backend: backend, credentials: AnyCredentials())
+        var s = Session()
+        s.user = anonymousUser
+        session = Mutex(s)
+    }
+
+    func request(_ json: [UInt8]) -> Value {
+        session.withLock { s in dispatcher.reply(toMessage: json, session: &s) }
+    }
+}
+
+/// A metric series of one trial: the backend's sink (the event log's allocation-free slot).
+final class MetricHandle: @unchecked Sendable {  // the sink is used by one thread at a time, as the header says
+    let sink: any MetricSink
+    let database: DatabaseHandle
+    init(sink: any MetricSink, database: DatabaseHandle) {
+        self.sink = sink
+        self.database = database
+    }
+}
+
+private func database(_ pointer: UnsafeMutableRawPointer?) -> DatabaseHandle? {
+    pointer.map { Unmanaged<DatabaseHandle>.fromOpaque($0).takeUnretainedValue() }
+}
+
+private func metric(_ pointer: UnsafeMutableRawPointer?) -> MetricHandle? {
+    pointer.map { Unmanaged<MetricHandle>.fromOpaque($0).takeUnretainedValue() }
+}
+
+// MARK: - Functions
+
+@_cdecl("st_abi_version")
+public func st_abi_version() -> Int32 { abiVersion }
+
+@_cdecl("st_last_error")
+public func st_last_error() -> UnsafePointer<CChar>? {
+    pthread_getspecific(errorKey).map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) }
+}
+
+@_cdecl("st_free")
+public func st_free(_ pointer: UnsafeMutableRawPointer?) { free(pointer) }
+
+@_cdecl("st_open")
+public func st_open(_ uri: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+    guard let uri, let out else { return fail(.invalidArgument, "st_open needs a URI and a place for the handle") }
+    return guarded {
+        let handle = try DatabaseHandle(uri: String(cString: uri))
+        out.pointee = Unmanaged.passRetained(handle).toOpaque()
+    }
+}
+
+@_cdecl("st_close")
+public func st_close(_ db: UnsafeMutableRawPointer?) -> Int32 {
+    guard let db else { return fail(.invalidArgument, "st_close needs a database handle") }
+    let handle = Unmanaged<DatabaseHandle>.fromOpaque(db)
+    defer { handle.release() }
+    return guarded { try handle.takeUnretainedValue().backend.close() }
+}
+
+@_cdecl("st_commit")
+public func st_commit(_ db: UnsafeMutableRawPointer?) -> Int32 {
+    guard let handle = database(db) else { return fail(.invalidArgument, "st_commit needs a database handle") }
+    return guarded { try handle.backend.commit() }
+}
+
+/// One request of track's protocol (a JSON object naming its operation in `__rpc__`, the other
+/// keys its arguments, as Python track's SocketClient sends them); `*reply` gets the reply's JSON
+/// (`{"status": 0, "return": ...}` or `{"status": 1, "error": ...}`), to free with `st_free`.
+@_cdecl("st_request")
+public func st_request(_ db: UnsafeMutableRawPointer?, _ json: UnsafePointer<CChar>?, _ reply: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    guard let handle = database(db), let json, let reply else { return fail(.invalidArgument, "st_request needs a database handle, a request and a place for the reply") }
+    let bytes = Array(UnsafeRawBufferPointer(start: json, count: strlen(json)))
+    let answer = handle.request(bytes)
+    reply.pointee = strdup(JSON.encode(answer))
+    if answer["status"]?.intValue != 0 { return fail(.error, answer["error"]?.stringValue ?? "the request failed") }
+    return Status.ok.rawValue
+}
+
+@_cdecl("st_metric")
+public func st_metric(_ db: UnsafeMutableRawPointer?, _ trial: UnsafePointer<CChar>?, _ name: UnsafePointer<CChar>?,
+                      _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+    guard let handle = database(db), let trial, let name, let out else { return fail(.invalidArgument, "st_metric needs a database handle, a trial uid, a name and a place for the handle") }
+    let sink = handle.backend.metricSink(trial: String(cString: trial), name: String(cString: name))
+    out.pointee = Unmanaged.passRetained(MetricHandle(sink: sink, database: handle)).toOpaque()
+    return Status.ok.rawValue
+}
+
+@_cdecl("st_metric_free")
+public func st_metric_free(_ m: UnsafeMutableRawPointer?) {
+    guard let m else { return }
+    Unmanaged<MetricHandle>.fromOpaque(m).release()
+}
+
+/// Logs one point (`has_step` 0: without a step).
+@_cdecl("st_metric_log")
+public func st_metric_log(_ m: UnsafeMutableRawPointer?, _ step: Int64, _ hasStep: Int32, _ value: Double) -> Int32 {
+    guard let handle = metric(m) else { return fail(.invalidArgument, "st_metric_log needs a metric handle") }
+    do {
+        try handle.sink.log(value, step: hasStep != 0 ? step : nil)
+        return Status.ok.rawValue
+    } catch {
+        return fail(error)
+    }
+}
+
+/// Logs `count` points in one call (`steps` may be NULL: points without steps). Stops at the
+/// first refused point; `*logged` (if not NULL) says how many went in.
+@_cdecl("st_metric_log_many")
+public func st_metric_log_many(_ m: UnsafeMutableRawPointer?, _ steps: UnsafePointer<Int64>?, _ values: UnsafePointer<Double>?,
+                               _ count: Int64, _ logged: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guard let handle = metric(m), let values, count >= 0 else { return fail(.invalidArgument, "st_metric_log_many needs a metric handle, values and a count of at least 0") }
+    var done: Int64 = 0
+    defer { logged?.pointee = done }
+    do {
+        for i in 0..<Int(count) {
+            try handle.sink.log(values[i], step: steps.map { $0[i] })
+            done += 1
+        }
+        return Status.ok.rawValue
+    } catch {
+        return fail(error)
+    }
+}

@@ -1,0 +1,60 @@
+"""The Python package over the C ABI (issue 15, first step): a training loop logs into a file://
+database in-process, the event log every other writer and reader uses."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("TRACK_BIN", os.path.join(ROOT, ".build", "debug"))
+os.environ.setdefault("SWIFT_TRACK_LIBRARY", os.path.join(BIN, "libTrackC.so"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+import swift_track  # noqa: E402
+import track_wire as tw  # noqa: E402
+
+
+def test_a_training_loop_logs_in_process_and_track_replay_reads_it():
+    with tempfile.TemporaryDirectory() as d:
+        db_path = os.path.join(d, "db")
+        with swift_track.open("file://" + db_path) as db:
+            db.request("new_project", project=tw.project("vision"))
+            t = tw.trial("mlp", {"lr": 0.01}, project_id="vision")
+            assert db.request("new_trial", trial=t)["uid"] == t["uid"]
+            db.request("set_trial_status", trial=t["uid"], status={"name": "Running", "value": 101})
+            loss = db.metric(t["uid"], "loss")
+            for step in range(10_000):
+                loss.log(1.0 / (step + 1), step)
+            acc = db.metric(t["uid"], "acc")
+            acc.log_many(list(range(100)), [i / 100 for i in range(100)])
+            db.request("log_trial_metrics", trial=t["uid"], step=None, note=0.5)
+            db.commit()
+            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            assert len(stored["metrics"]["loss"]) == 10_000 and stored["metrics"]["loss"]["9999"] == 1.0 / 10_000
+            assert len(stored["metrics"]["acc"]) == 100
+            assert [x["uid"] for x in db.request("fetch_trials", query={"status": "running"})] == [t["uid"]]
+        summary = subprocess.run([os.path.join(BIN, "track-replay"), "summary", db_path], capture_output=True, text=True)
+        assert summary.returncode == 0, summary.stderr
+        # 10,000 + 100 + 1 points, the last step 9999.
+        assert "mlp" in summary.stdout and "10101" in summary.stdout and "9999" in summary.stdout
+
+
+def test_errors_are_exceptions_with_the_engines_message():
+    with tempfile.TemporaryDirectory() as d:
+        with pytest.raises(swift_track.TrackError, match="URI|scheme"):
+            swift_track.open("nosuchscheme://x")
+        with swift_track.open("file://" + os.path.join(d, "db")) as db:
+            with pytest.raises(swift_track.NotFound, match="does not exist"):
+                db.metric("0" * 64 + "_0", "loss").log(1.0, 1)
+            with pytest.raises(swift_track.TrackError, match="reserved"):
+                db.request("new_project", project=tw.project("p"))
+                t = tw.trial("t", {}, project_id="p")
+                db.request("new_trial", trial=t)
+                db.metric(t["uid"], "loss").log(1.0, -2**63)
+            with pytest.raises(swift_track.TrackError, match="unknown operation"):
+                db.request("no_such_rpc")
+        with pytest.raises(swift_track.TrackError, match="closed"):
+            db.commit()

@@ -1,0 +1,198 @@
+"""swift-track in-process, from Python: the engine's C ABI (include/swift_track.h) over ctypes.
+
+    import swift_track
+    db = swift_track.open("file://runs/db")
+    loss = db.metric(trial_uid, "loss")
+    for step in range(1000):
+        loss.log(compute_loss(), step)
+    db.commit()
+
+`db.request(rpc, **kwargs)` runs any operation of track's protocol with track's argument names
+and JSON shapes (as Python track's SocketClient sends them) and returns its result. The library
+is found through SWIFT_TRACK_LIBRARY, else next to this package, else on the loader's path.
+"""
+
+import atexit
+import ctypes
+import json
+import math
+import os
+import threading
+import weakref
+
+ABI_VERSION = 1
+
+
+class TrackError(Exception):
+    """A failure reported by the engine, with its message."""
+
+
+class NotFound(TrackError):
+    """The project, group or trial named does not exist."""
+
+
+def _load():
+    candidates = []
+    if os.environ.get("SWIFT_TRACK_LIBRARY"):
+        candidates.append(os.environ["SWIFT_TRACK_LIBRARY"])
+    candidates.append(os.path.join(os.path.dirname(__file__), "libTrackC.so"))
+    candidates.append("libTrackC.so")
+    errors = []
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            break
+        except OSError as e:
+            errors.append("%s: %s" % (path, e))
+    else:
+        raise ImportError("swift_track cannot load its library (set SWIFT_TRACK_LIBRARY): " + "; ".join(errors))
+    lib.st_abi_version.restype = ctypes.c_int32
+    if lib.st_abi_version() != ABI_VERSION:
+        raise ImportError("swift_track's library speaks ABI version %d, this package version %d: install matching versions"
+                          % (lib.st_abi_version(), ABI_VERSION))
+    p = ctypes.c_void_p
+    lib.st_last_error.restype = ctypes.c_char_p
+    lib.st_free.argtypes = [p]
+    lib.st_open.argtypes = [ctypes.c_char_p, ctypes.POINTER(p)]
+    lib.st_close.argtypes = [p]
+    lib.st_commit.argtypes = [p]
+    lib.st_request.argtypes = [p, ctypes.c_char_p, ctypes.POINTER(p)]
+    lib.st_metric.argtypes = [p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(p)]
+    lib.st_metric_free.argtypes = [p]
+    lib.st_metric_log.argtypes = [p, ctypes.c_int64, ctypes.c_int32, ctypes.c_double]
+    lib.st_metric_log_many.argtypes = [p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
+    for name in ("st_open", "st_close", "st_commit", "st_request", "st_metric", "st_metric_log", "st_metric_log_many"):
+        getattr(lib, name).restype = ctypes.c_int32
+    return lib
+
+
+_lib = _load()
+
+
+def _check(status):
+    if status != 0:
+        message = (_lib.st_last_error() or b"unknown error").decode("utf-8", "replace")
+        raise (NotFound if status == 3 else TrackError)(message)
+
+
+_open_databases = weakref.WeakSet()
+
+
+def open(uri):
+    """Opens the database a URI names (file://path or a bare path, ephemeral://, pickled://path)."""
+    return Database(uri)
+
+
+class Database:
+    """An open database. Closed (committing) by close(), at exit, or when collected."""
+
+    def __init__(self, uri):
+        handle = ctypes.c_void_p()
+        _check(_lib.st_open(uri.encode("utf-8"), ctypes.byref(handle)))
+        self._handle = handle
+        self._lock = threading.Lock()
+        _open_databases.add(self)
+
+    def request(self, rpc, **kwargs):
+        """Runs one operation of track's protocol (`new_project`, `new_trial`, `fetch_trials`,
+        `log_trial_metrics`, ...) with track's argument names; returns its result."""
+        message = dict(kwargs)
+        message["__rpc__"] = rpc
+        reply = ctypes.c_void_p()
+        status = _lib.st_request(self._live(), json.dumps(message).encode("utf-8"), ctypes.byref(reply))
+        text = ctypes.string_at(reply.value).decode("utf-8") if reply.value else None
+        if reply.value:
+            _lib.st_free(reply)
+        _check(status)
+        return json.loads(text, parse_constant=lambda c: {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[c])["return"]
+
+    def metric(self, trial_uid, name):
+        """The series `name` of a trial, for logging points fast."""
+        handle = ctypes.c_void_p()
+        _check(_lib.st_metric(self._live(), trial_uid.encode("utf-8"), name.encode("utf-8"), ctypes.byref(handle)))
+        return Metric(self, handle)
+
+    def commit(self):
+        """Returns once everything logged is durable."""
+        _check(_lib.st_commit(self._live()))
+
+    def close(self):
+        """Commits and closes; later calls raise."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            _check(_lib.st_close(handle))
+
+    def _live(self):
+        handle = self._handle
+        if handle is None:
+            raise TrackError("the database is closed")
+        return handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Metric:
+    """One series of one trial. Use it from one thread at a time."""
+
+    def __init__(self, database, handle):
+        self._database = database  # keeps the database open while the series is used
+        self._handle = handle
+        self._log = _lib.st_metric_log
+
+    def log(self, value, step=None):
+        """Logs one point (without a step when step is None)."""
+        status = self._log(self._handle, 0 if step is None else step, 0 if step is None else 1, value)
+        if status != 0:
+            _check(status)
+
+    def log_many(self, steps, values):
+        """Logs many points in one call: lists, or numpy arrays (int64 steps, float64 values);
+        steps may be None."""
+        n = len(values)
+        if steps is not None and len(steps) != n:
+            raise ValueError("steps and values differ in length (%d, %d)" % (len(steps), n))
+        value_pointer, value_owner = _as_buffer(values, ctypes.c_double)
+        step_pointer, step_owner = _as_buffer(steps, ctypes.c_int64) if steps is not None else (None, None)
+        logged = ctypes.c_int64()
+        _check(_lib.st_metric_log_many(self._handle, step_pointer, value_pointer, n, ctypes.byref(logged)))
+        del value_owner, step_owner
+
+    def __del__(self):
+        try:
+            _lib.st_metric_free(self._handle)
+        except Exception:
+            pass
+
+
+def _as_buffer(items, ctype):
+    """The items as a C array: (a pointer to pass, the object that owns the memory). A numpy array
+    of the right type is passed as it is; anything else is copied."""
+    try:
+        import numpy
+        if isinstance(items, numpy.ndarray):
+            array = numpy.ascontiguousarray(items, dtype=numpy.float64 if ctype is ctypes.c_double else numpy.int64)
+            return ctypes.c_void_p(array.ctypes.data), array
+    except ImportError:
+        pass
+    array = (ctype * len(items))(*items)
+    return ctypes.cast(array, ctypes.c_void_p), array
+
+
+@atexit.register
+def _close_all():
+    for database in list(_open_databases):
+        try:
+            database.close()
+        except Exception:
+            pass
