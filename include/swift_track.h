@@ -27,6 +27,8 @@ int32_t st_request(void *database, const char *request_json, char **reply);
 int32_t st_metric(void *database, const char *trial_uid, const char *name, void **metric);
 void st_metric_free(void *metric);
 int32_t st_metric_log(void *metric, int64_t step, int32_t has_step, double value);
+/* st_metric_log with a step: the per-point path (one argument fewer to convert from Python). */
+int32_t st_metric_log_step(void *metric, int64_t step, double value);
 int32_t st_metric_log_many(void *metric, const int64_t *steps, const double *values, int64_t count, int64_t *logged);
 
 #endif

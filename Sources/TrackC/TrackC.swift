@@ -171,6 +171,19 @@ public func st_metric_log(_ m: UnsafeMutableRawPointer?, _ step: Int64, _ hasSte
     }
 }
 
+/// Logs one point at `step`: `st_metric_log` with a step, one argument fewer to convert (the
+/// per-point path from Python).
+@_cdecl("st_metric_log_step")
+public func st_metric_log_step(_ m: UnsafeMutableRawPointer?, _ step: Int64, _ value: Double) -> Int32 {
+    guard let handle = metric(m) else { return fail(.invalidArgument, "st_metric_log_step needs a metric handle") }
+    do {
+        try handle.sink.log(value, step: step)
+        return Status.ok.rawValue
+    } catch {
+        return fail(error)
+    }
+}
+
 /// Logs `count` points in one call (`steps` may be NULL: points without steps). Stops at the
 /// first refused point; `*logged` (if not NULL) says how many went in.
 @_cdecl("st_metric_log_many")

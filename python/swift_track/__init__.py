@@ -60,8 +60,9 @@ def _load():
     lib.st_metric.argtypes = [p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(p)]
     lib.st_metric_free.argtypes = [p]
     lib.st_metric_log.argtypes = [p, ctypes.c_int64, ctypes.c_int32, ctypes.c_double]
+    lib.st_metric_log_step.argtypes = [p, ctypes.c_int64, ctypes.c_double]
     lib.st_metric_log_many.argtypes = [p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
-    for name in ("st_open", "st_close", "st_commit", "st_request", "st_metric", "st_metric_log", "st_metric_log_many"):
+    for name in ("st_open", "st_close", "st_commit", "st_request", "st_metric", "st_metric_log", "st_metric_log_step", "st_metric_log_many"):
         getattr(lib, name).restype = ctypes.c_int32
     return lib
 
@@ -148,12 +149,15 @@ class Metric:
     def __init__(self, database, handle):
         self._database = database  # keeps the database open while the series is used
         self._handle = handle
-        self._log = _lib.st_metric_log
+        self._log_step = _lib.st_metric_log_step
 
     def log(self, value, step=None):
         """Logs one point (without a step when step is None)."""
-        status = self._log(self._handle, 0 if step is None else step, 0 if step is None else 1, value)
-        if status != 0:
+        if step is not None:
+            status = self._log_step(self._handle, step, value)
+        else:
+            status = _lib.st_metric_log(self._handle, 0, 0, value)
+        if status:
             _check(status)
 
     def log_many(self, steps, values):
