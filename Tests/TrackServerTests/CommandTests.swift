@@ -105,7 +105,10 @@ struct LinkedSymbolsTests {
     func noTestSupport() throws {
         let server = trackServerPath()
         let replay = URL(fileURLWithPath: server).deletingLastPathComponent().appendingPathComponent("track-replay").path
-        for tool in [server, replay] where FileManager.default.isExecutableFile(atPath: tool) {
+        for tool in [server, replay] {
+            // Both are built by swift test; a missing one must fail the test, not skip it.
+            #expect(FileManager.default.isExecutableFile(atPath: tool), "\(tool) was not built")
+            guard FileManager.default.isExecutableFile(atPath: tool) else { continue }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/nm")
             process.arguments = [tool]
