@@ -43,7 +43,7 @@ let package = Package(
             name: "TrackModel",
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
         ),
-        .target(name: "TrackLog", dependencies: ["TrackModel", "CLZ4"]),
+        .target(name: "TrackLog", dependencies: ["CLZ4"]),
         // track's state over the engine: the projection and its materializer, the projection's
         // snapshot codec, compaction over them.
         .target(name: "TrackStore", dependencies: ["TrackModel", "TrackLog"]),

@@ -44,7 +44,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         if let segmentBytes { options.segmentBytes = segmentBytes }
         options.reporter = reporter ?? EventLogBackend.loggingReporter(Logger(label: "swift-track"))
         do {
-            writer = try LogWriter.open(database: path, options: options)
+            writer = try LogWriter.open(database: path, records: .track, options: options)
             try Compactor.removeStrayFiles(database: path)
             materializer = try Materializer(database: path, reporter: options.reporter)
             atomicLock = try LogFile.open(DatabaseLayout(root: path).atomicLockPath, flags: O_RDWR | O_CREAT)
@@ -313,13 +313,13 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
 
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
         try requireTrial(trial)
-        do { try writer.appendPoint(trial: trial, name: name, step: step, value: value) } catch { throw logError(error) }
+        do { try writer.appendPoint(subject: trial, name: name, step: step, value: value) } catch { throw logError(error) }
     }
 
     /// The allocation-free path: a registered series of the writer, appended to directly once
     /// the first point has found the trial (the same checks and errors as `logTrialMetric`).
     public func metricSink(trial: String, name: String) -> any MetricSink {
-        EventLogMetricSink(backend: self, slot: writer.slot(trial: trial, name: name), trial: trial)
+        EventLogMetricSink(backend: self, slot: writer.slot(subject: trial, name: name), trial: trial)
     }
 
     /// `metricSink`'s way in: the trial check of `logTrialMetric`.
@@ -372,7 +372,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
             options.streamName = nil
             options.durability = .buffered
             do {
-                let unit = try LogWriter.openUnpublished(database: path, options: options)
+                let unit = try LogWriter.openUnpublished(database: path, records: .track, options: options)
                 do {
                     unit.observe(p.maxHLC)
                     for (done, record) in records.enumerated() { try unit.append(record); progress(done + 1, records.count) }

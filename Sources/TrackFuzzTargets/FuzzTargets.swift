@@ -43,15 +43,15 @@ public final class FuzzFeeder {
             let count = UInt32(bytes[0]) | UInt32(bytes[1]) << 8
             let payload = Array(bytes.dropFirst(2))
             let frame = payload.withUnsafeBytes { Frame.make(payload: $0, firstSequence: 7, eventCount: count, minHLC: HLC(rawValue: 1 << 40),
-                                                             maxHLC: HLC(rawValue: (1 << 40) + UInt64(count)), trials: []) }
-            _ = frame.bytes.withUnsafeBytes { try? Frame.decode($0, at: 0, path: "fuzz") }
-            _ = bytes.withUnsafeBytes { try? Frame.decode($0, at: 0, path: "fuzz") }
+                                                             maxHLC: HLC(rawValue: (1 << 40) + UInt64(count)), subjects: []) }
+            _ = frame.bytes.withUnsafeBytes { try? Frame.decode($0, at: 0, path: "fuzz", records: .track) }
+            _ = bytes.withUnsafeBytes { try? Frame.decode($0, at: 0, path: "fuzz", records: .track) }
         case .segment:
             bytes.withUnsafeBytes { raw in
                 let scan = SegmentScanner.scan(raw, path: "fuzz")
                 for location in scan.frames {
                     _ = try? Frame.decode(UnsafeRawBufferPointer(rebasing: raw[Int(location.offset)..<Int(location.endOffset)]), at: location.offset, path: "fuzz",
-                                          checksumVerified: true)
+                                          checksumVerified: true, records: .track)
                 }
             }
         case .index:

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import TrackModel
+import Foundation
 
 /// A consumer's position in the log (`SHIP.position`, docs/FORMAT.md section 16): per stream,
 /// the segment base and byte offset before which a process that passes the log on (the SQL
@@ -24,10 +24,12 @@ public enum ConsumerPosition {
     public static func read(_ database: String) -> [String: (base: UInt64, offset: Int64)] {
         guard let file = try? LogFile.open(database + "/" + fileName, flags: O_RDONLY), let bytes = try? file.readAll() else { return [:] }
         file.close()
-        guard let value = try? JSON.decode(String(decoding: bytes, as: UTF8.self)), let streams = value["streams"]?.arrayValue else { return [:] }
+        guard let value = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let streams = value["streams"] as? [[String: Any]] else { return [:] }
         var positions: [String: (base: UInt64, offset: Int64)] = [:]
         for s in streams {
-            guard let stream = s["stream"]?.stringValue, let base = s["base"]?.intValue, let offset = s["offset"]?.intValue,
+            guard let stream = s["stream"] as? String, let base = (s["base"] as? NSNumber)?.int64Value,
+                  let offset = (s["offset"] as? NSNumber)?.int64Value,
                   base >= 0, offset >= Int64(SegmentHeader.sizeBytes) else { continue }
             positions[stream] = (UInt64(base), offset)
         }
@@ -36,13 +38,17 @@ public enum ConsumerPosition {
 
     /// Saves `positions` (a temporary file, synced, then renamed over the old one).
     public static func write(_ positions: [String: (base: UInt64, offset: Int64)], to database: String) throws(LogError) {
-        let streams = positions.sorted { $0.key < $1.key }.map { entry -> Value in
-            .object(["stream": .string(entry.key), "base": .int(Int64(entry.value.base)), "offset": .int(entry.value.offset)])
+        let streams = positions.sorted { $0.key < $1.key }.map { entry -> [String: Any] in
+            ["stream": entry.key, "base": NSNumber(value: entry.value.base), "offset": NSNumber(value: entry.value.offset)]
+        }
+        let text: Data
+        do { text = try JSONSerialization.data(withJSONObject: ["streams": streams], options: [.sortedKeys]) } catch {
+            throw LogError(.invalidArgument, "consumer position does not encode: \(error)", path: database + "/" + fileName)
         }
         let path = database + "/" + fileName
         let file = try LogFile.open(path + ".tmp", flags: O_WRONLY | O_CREAT | O_TRUNC)
         do {
-            try file.write(Array((JSON.encode(.object(["streams": .array(streams)])) + "\n").utf8), at: 0)
+            try file.write(Array(text) + [0x0A], at: 0)
             try file.sync()
         } catch {
             file.close()

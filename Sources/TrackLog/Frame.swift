@@ -4,22 +4,23 @@ public struct EncodedFrame: Sendable {
     public var header: FrameHeader
     /// Header bytes then stored payload bytes: exactly what goes on disk.
     public var bytes: [UInt8]
-    /// Trial uids the frame touches.
-    public var trials: [String]
+    /// Subject keys the frame touches.
+    public var subjects: [String]
 }
 
 /// Making and reading frames (header + one LZ4 block).
 public enum Frame {
     /// Compresses the encoder's payload into a frame.
-    public static func seal(_ encoder: FrameEncoder, verify: Bool = false) -> EncodedFrame {
+    public static func seal(_ encoder: FrameEncoder, verify records: (any RecordCodec)? = nil) -> EncodedFrame {
         make(payload: encoder.buffer.bytes, firstSequence: encoder.firstSequence, eventCount: encoder.eventCount,
-             minHLC: encoder.minHLC, maxHLC: encoder.lastHLC, trials: encoder.trials, pointsOnly: encoder.pointsOnly, verify: verify)
+             minHLC: encoder.minHLC, maxHLC: encoder.lastHLC, subjects: encoder.subjects, pointsOnly: encoder.pointsOnly, verify: records)
     }
 
     /// Compresses `payload` into a frame (stored raw when LZ4 would not make it smaller). With
-    /// `verify`, decodes the frame before returning it: the pair of the check done on every read.
+    /// `verify`, decodes the frame with that codec before returning it: the pair of the check done
+    /// on every read.
     public static func make(payload: UnsafeRawBufferPointer, firstSequence: UInt64, eventCount: UInt32, minHLC: HLC, maxHLC: HLC,
-                            trials: [String], pointsOnly: Bool = false, verify: Bool = false) -> EncodedFrame {
+                            subjects: [String], pointsOnly: Bool = false, verify records: (any RecordCodec)? = nil) -> EncodedFrame {
         let compressed = LZ4.compress(payload)
         let useLZ4 = compressed.count < payload.count
         let storedCount = useLZ4 ? compressed.count : payload.count
@@ -36,20 +37,20 @@ public enum Frame {
             bytes.append(contentsOf: payload)
         }
         header.crc = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: FrameHeader.crcOffset, as: UInt32.self)) }
-        if verify {
+        if let records {
             // Invariant: what is written reads back (tests; the writer calls `check` and fails instead).
-            let ok = bytes.withUnsafeBytes { raw in (try? Frame.decode(raw, at: 0, path: "(frame being written)")) != nil }
+            let ok = bytes.withUnsafeBytes { raw in (try? Frame.decode(raw, at: 0, path: "(frame being written)", records: records)) != nil }
             precondition(ok, "a frame failed to decode right after encoding")
         }
-        return EncodedFrame(header: header, bytes: bytes, trials: trials)
+        return EncodedFrame(header: header, bytes: bytes, subjects: subjects)
     }
 
     /// Reads `frame` back as a reader would (checksum, decompression, every record), so that a
     /// frame no reader could read is never written, let alone acknowledged. Throws
     /// `corruptFrame` naming `path` when it does not read.
-    public static func check(_ frame: EncodedFrame, path: String) throws(LogError) {
+    public static func check(_ frame: EncodedFrame, path: String, records: any RecordCodec) throws(LogError) {
         let result = frame.bytes.withUnsafeBytes { raw in
-            Result { () throws(LogError) in _ = try Frame.decode(raw, at: 0, path: path) }
+            Result { () throws(LogError) in _ = try Frame.decode(raw, at: 0, path: path, records: records) }
         }
         if case .failure(let error) = result {
             throw LogError(.corruptFrame, "a frame of events \(frame.header.firstSequence)..<\(frame.header.endSequence) would not read back "
@@ -76,8 +77,9 @@ public enum Frame {
     }
 
     /// Decodes the frame at the start of `bytes` (which must hold all of it), checking its CRC
-    /// unless `checksumVerified` says the caller just did.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String, checksumVerified: Bool = false) throws(LogError) -> DecodedFrame {
+    /// unless `checksumVerified` says the caller just did; `records` reads the store's records.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String, checksumVerified: Bool = false,
+                              records: any RecordCodec) throws(LogError) -> DecodedFrame {
         let header: FrameHeader
         switch FrameHeader.decode(bytes) {
         case .success(let h): header = h
@@ -87,7 +89,7 @@ public enum Frame {
             throw LogError(.corruptFrame, "frame runs past the end of the data", path: path, offset: offset)
         }
         let payload = try Frame.payload(bytes, header: header, path: path, offset: offset, checksumVerified: checksumVerified)
-        let result = payload.withUnsafeBytes { raw in Result { () throws(LogError) in try FrameDecoder.decode(raw, header: header) } }
+        let result = payload.withUnsafeBytes { raw in Result { () throws(LogError) in try FrameDecoder.decode(raw, header: header, records: records) } }
         switch result {
         case .success(let frame): return frame
         case .failure(let error):

@@ -28,7 +28,7 @@ public struct FrameHeader: Sendable, Equatable {
     /// The payload is one LZ4 block.
     public static let flagLZ4: UInt16 = 1
     /// Every event of the frame is a scalar metric point: readers that need only the other
-    /// state (existence of trials, statuses) may leave such frames for later.
+    /// state (what a record refers to) may leave such frames for later.
     public static let flagPointsOnly: UInt16 = 2
     static let crcOffset = 60
 

@@ -15,8 +15,8 @@ public enum Limits {
     public static let segmentBytesMax: Int64 = 4 << 30
     /// The longest string (uid, metric name, text value) an event may carry.
     public static let stringBytesMax = 1 << 20
-    /// The most bytes one operation (a record: metadata, tags, an imported trial...) may encode
-    /// to. A record alone in a frame, with its frame's dictionary entries (a trial uid and a name,
+    /// The most bytes one operation (a record: metadata, tags, an imported object...) may encode
+    /// to. A record alone in a frame, with its frame's dictionary entries (a subject and a name,
     /// each at most `stringBytesMax`), must fit `frameRawBytesMax`; larger ones are refused
     /// before anything is written.
     public static let recordBytesMax = frameRawBytesMax - 2 * stringBytesMax - 4096
@@ -27,12 +27,12 @@ public enum Limits {
     /// The largest batch size a writer may be configured with: a batch of the smallest events
     /// (2 bytes) must stay within `frameEventsMax` events.
     public static let frameRawBytesTargetMax = 1 << 20
-    /// The most trials or metric names one frame's dictionary may intern.
+    /// The most subjects or metric names one frame's dictionary may intern.
     public static let dictionaryEntriesMax = 1 << 16
     /// Default interval after which buffered data is written even if the batch is not full.
     public static let flushIntervalMillisecondsDefault = 50
-    /// The most distinct trials one index entry lists; a frame touching more is listed as touching all.
-    public static let indexTrialsPerFrameMax = 4096
+    /// The most distinct subjects one index entry lists; a frame touching more is listed as touching all.
+    public static let indexSubjectsPerFrameMax = 4096
 
     /// Checks that the limits fit together; a failure is a programming error.
     public static func check() {

@@ -43,17 +43,22 @@ public struct SegmentRef: Sendable, Hashable {
 }
 
 /// Reads a database: every stream, merged by timestamp, or only the frames wanted (by sequence,
-/// time range or trial) using the segment indices. Works while writers append.
+/// time range or subject) using the segment indices. Works while writers append.
 public final class LogReader: @unchecked Sendable {
     /// The database's layout.
     public let layout: DatabaseLayout
     /// What to do with damage.
     public let damagePolicy: DamagePolicy
+    /// How the store's records are read.
+    public let records: any RecordCodec
     private let reporter: LogReporter
 
-    /// A reader of the database at `path`; throws `notADatabase` if it is not one.
-    public init(database path: String, damagePolicy: DamagePolicy = .fail, reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
+    /// A reader of the database at `path` whose records `records` reads; throws `notADatabase`
+    /// if it is not one.
+    public init(database path: String, records: some RecordCodec, damagePolicy: DamagePolicy = .fail,
+                reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
         layout = DatabaseLayout(root: path)
+        self.records = records
         try layout.validate()
         self.damagePolicy = damagePolicy
         self.reporter = reporter
@@ -72,14 +77,14 @@ public final class LogReader: @unchecked Sendable {
     /// missing or damaged), from a scan when active.
     public func entries(_ segment: SegmentRef) throws(LogError) -> [IndexEntry] {
         if !segment.isActive {
-            return try StreamRecovery.loadOrRebuildIndex(layout: layout, stream: segment.stream, base: segment.base, reporter: reporter).entries
+            return try StreamRecovery.loadOrRebuildIndex(layout: layout, stream: segment.stream, base: segment.base, records: records, reporter: reporter).entries
         }
         let file = try LogFile.open(segment.path, flags: O_RDONLY)
         defer { file.close() }
         let bytes = try file.readAll()
         let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment.path) }
         try handle(scan.damage)
-        return scan.frames.map { IndexEntry(location: $0, trials: nil) }
+        return scan.frames.map { IndexEntry(location: $0, subjects: nil) }
     }
 
     private func handle(_ damage: [Damage]) throws(LogError) {
@@ -146,7 +151,7 @@ public final class LogReader: @unchecked Sendable {
             if segment.isActive {
                 let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment.path) }
                 try handle(scan.damage)
-                entries = scan.frames.map { IndexEntry(location: $0, trials: nil) }
+                entries = scan.frames.map { IndexEntry(location: $0, subjects: nil) }
                 if let marker, marker.segmentBase == segment.base, marker.durableBytes > scan.validEnd {
                     try handleUnreadable(LogError(.corruptFrame, "bytes \(scan.validEnd)..<\(marker.durableBytes) of stream '\(stream)' were fsynced (sync marker) but do not read back: damage to durable data, not a torn tail",
                                                   path: segment.path, offset: scan.validEnd))
@@ -172,7 +177,7 @@ public final class LogReader: @unchecked Sendable {
             let result = bytes.withUnsafeBytes { raw in
                 Result { () throws(LogError) in
                     try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: entry.location.offset, path: segment.path,
-                                     checksumVerified: checksumVerified)
+                                     checksumVerified: checksumVerified, records: records)
                 }
             }
             switch result {
@@ -224,7 +229,7 @@ public final class LogReader: @unchecked Sendable {
             // A segment holds sequences from its base up to the next segment's base.
             if i + 1 < segs.count && segs[i + 1].base <= range.lowerBound { continue }
             if segment.base >= range.upperBound { break }
-            let index = SegmentIndex(baseSequence: segment.base, segmentBytes: 0, trialTable: [], entries: try entries(segment))
+            let index = SegmentIndex(baseSequence: segment.base, segmentBytes: 0, subjectTable: [], entries: try entries(segment))
             out += try read(segment, entries: index.entries(sequences: range))
         }
         return out
@@ -242,8 +247,8 @@ public final class LogReader: @unchecked Sendable {
         return out
     }
 
-    /// The frames of every stream that touch trial `uid`.
-    public func frames(trial uid: String) throws(LogError) -> [LocatedFrame] {
+    /// The frames of every stream that touch subject `uid`.
+    public func frames(subject uid: String) throws(LogError) -> [LocatedFrame] {
         var out: [LocatedFrame] = []
         for stream in streams() {
             for segment in segments(stream) {
@@ -251,10 +256,10 @@ public final class LogReader: @unchecked Sendable {
                 if segment.isActive {
                     selected = try entries(segment)
                 } else {
-                    let index = try StreamRecovery.loadOrRebuildIndex(layout: layout, stream: stream, base: segment.base, reporter: reporter)
-                    selected = index.entries(trial: uid)
+                    let index = try StreamRecovery.loadOrRebuildIndex(layout: layout, stream: stream, base: segment.base, records: records, reporter: reporter)
+                    selected = index.entries(subject: uid)
                 }
-                out += try read(segment, entries: selected).filter { $0.frame.trials.contains(uid) }
+                out += try read(segment, entries: selected).filter { $0.frame.subjects.contains(uid) }
             }
         }
         return out
@@ -299,14 +304,18 @@ public final class LogReader: @unchecked Sendable {
 public final class LogTailer: @unchecked Sendable {
     /// The database's layout.
     public let layout: DatabaseLayout
+    /// How the store's records are read.
+    public let records: any RecordCodec
     private let reporter: LogReporter
     private var positions: [String: (base: UInt64, offset: Int64)] = [:]
     private var reportedDamage: Set<String> = []
 
     /// A tailer of the database at `path`, starting at `start` (per stream: segment base and byte
     /// offset; streams not listed start at their beginning).
-    public init(database path: String, start: [StreamWatermark] = [], reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
+    public init(database path: String, records: some RecordCodec, start: [StreamWatermark] = [],
+                reporter: @escaping LogReporter = standardErrorReporter) throws(LogError) {
         layout = DatabaseLayout(root: path)
+        self.records = records
         try layout.validate()
         self.reporter = reporter
         for w in start { positions[w.stream] = (w.base, w.offset) }
@@ -478,7 +487,7 @@ public final class LogTailer: @unchecked Sendable {
                             continue
                         }
                         let frameBytes = UnsafeRawBufferPointer(rebasing: raw[position..<position + header.frameBytes])
-                        if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path, checksumVerified: true) {
+                        if let frame = try? Frame.decode(frameBytes, at: offset + Int64(position), path: path, checksumVerified: true, records: records) {
                             // Only frames handed on count: a poll that skipped damage is not empty.
                             budget = budget.map { $0 - 1 }
                             do {

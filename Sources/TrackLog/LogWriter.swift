@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-import TrackModel
 
 /// When appended data reaches the disk.
 public enum Durability: String, Sendable, CaseIterable {
@@ -85,8 +84,8 @@ public struct WriterOptions: Sendable {
     public init() {}
 }
 
-/// A metric of a trial, registered with a writer for the allocation-free append path
-/// (`LogWriter.slot(trial:name:)`). Only an index: passing it around costs nothing.
+/// A metric of a subject, registered with a writer for the allocation-free append path
+/// (`LogWriter.slot(subject:name:)`). Only an index: passing it around costs nothing.
 public struct SeriesSlot: Sendable, Hashable {
     /// The slot's index in its writer.
     public let index: Int
@@ -103,6 +102,8 @@ public final class LogWriter: @unchecked Sendable {
     public let streamName: String
     /// The options in force.
     public let options: WriterOptions
+    /// How the store's records read back.
+    public let records: any RecordCodec
 
     /// `options.frameRawBytesTarget`, read on every append.
     private let frameTarget: Int
@@ -134,7 +135,7 @@ public final class LogWriter: @unchecked Sendable {
     private var segmentBase: UInt64
     private var segmentSize: Int64
     private var segmentFrames: [FrameLocation] = []
-    private var segmentFrameTrials: [[String]] = []
+    private var segmentFrameSubjects: [[String]] = []
     private var segmentDirty = false
     /// The sequence after the last event written to the active segment.
     private var segmentEndSequence: UInt64
@@ -145,7 +146,7 @@ public final class LogWriter: @unchecked Sendable {
         var eventCount: UInt32
         var minHLC: HLC
         var maxHLC: HLC
-        var trials: [String]
+        var subjects: [String]
         var pointsOnly: Bool
     }
 
@@ -189,7 +190,7 @@ public final class LogWriter: @unchecked Sendable {
     }
 
     struct SeriesKeyName: Hashable {
-        var trial: String
+        var subject: String
         var name: String
     }
 
@@ -197,8 +198,8 @@ public final class LogWriter: @unchecked Sendable {
 
     /// Opens a writer on the database at `path` (created if missing): takes over a stream whose
     /// writer died, or creates one, recovers it (cutting a torn tail, rebuilding missing indices)
-    /// and starts the flusher.
-    public static func open(database path: String, options: WriterOptions = WriterOptions()) throws(LogError) -> LogWriter {
+    /// and starts the flusher. `records` reads the store's records back (recovery, `verifyFrames`).
+    public static func open(database path: String, records: some RecordCodec, options: WriterOptions = WriterOptions()) throws(LogError) -> LogWriter {
         Limits.check()
         guard options.segmentBytes >= Limits.segmentBytesMin && options.segmentBytes <= Limits.segmentBytesMax else {
             throw LogError(.invalidArgument, "segment size \(options.segmentBytes) is outside \(Limits.segmentBytesMin)...\(Limits.segmentBytesMax) bytes")
@@ -206,14 +207,14 @@ public final class LogWriter: @unchecked Sendable {
         guard options.frameRawBytesTarget > 0 && options.frameRawBytesTarget <= Limits.frameRawBytesTargetMax else {
             throw LogError(.invalidArgument, "frame target \(options.frameRawBytesTarget) must be between 1 and \(Limits.frameRawBytesTargetMax) bytes")
         }
-        return try open(database: path, options: options, pending: false)
+        return try open(database: path, records: records, options: options, pending: false)
     }
 
     /// Opens a writer on a new stream that no reader sees until `publish()`: what it holds
     /// appears all at once or, if the process dies first, not at all (the unpublished stream is
     /// removed by `Compactor.removeStrayFiles`). For writing a whole import as one unit.
-    public static func openUnpublished(database path: String, options: WriterOptions = WriterOptions()) throws(LogError) -> LogWriter {
-        try open(database: path, options: options, pending: true)
+    public static func openUnpublished(database path: String, records: some RecordCodec, options: WriterOptions = WriterOptions()) throws(LogError) -> LogWriter {
+        try open(database: path, records: records, options: options, pending: true)
     }
 
     /// Commits and closes an unpublished writer's stream, then publishes it with one rename (the
@@ -231,7 +232,7 @@ public final class LogWriter: @unchecked Sendable {
         return published
     }
 
-    private static func open(database path: String, options: WriterOptions, pending: Bool) throws(LogError) -> LogWriter {
+    private static func open(database path: String, records: any RecordCodec, options: WriterOptions, pending: Bool) throws(LogError) -> LogWriter {
         let layout = DatabaseLayout(root: path)
         try layout.create()
         let (stream, lock, takenOver) = try acquireStream(layout, wanted: options.streamName, pending: pending)
@@ -239,9 +240,9 @@ public final class LogWriter: @unchecked Sendable {
             options.reporter(LogNotice(kind: .streamTakenOver, message: "stream '\(stream)' had no live writer; continuing it", path: layout.streamDirectory(stream)))
         }
         do {
-            let recovered = try StreamRecovery.recover(layout: layout, stream: stream, reporter: options.reporter)
+            let recovered = try StreamRecovery.recover(layout: layout, stream: stream, records: records, reporter: options.reporter)
             let marker = try LogFile.open(layout.syncMarkerPath(stream), flags: O_RDWR | O_CREAT)
-            return LogWriter(layout: layout, stream: stream, lock: lock, marker: marker, options: options, recovered: recovered)
+            return LogWriter(layout: layout, stream: stream, lock: lock, marker: marker, records: records, options: options, recovered: recovered)
         } catch {
             lock.close()
             throw error
@@ -282,7 +283,9 @@ public final class LogWriter: @unchecked Sendable {
         throw LogError(.streamLocked, "could not create a new stream in \(layout.streamsDirectory)", path: layout.streamsDirectory)
     }
 
-    private init(layout: DatabaseLayout, stream: String, lock: LogFile, marker: LogFile, options: WriterOptions, recovered: StreamRecovery.Result) {
+    private init(layout: DatabaseLayout, stream: String, lock: LogFile, marker: LogFile, records: any RecordCodec, options: WriterOptions,
+                 recovered: StreamRecovery.Result) {
+        self.records = records
         self.syncMarker = marker
         self.segmentEndSequence = recovered.nextSequence
         self.layout = layout
@@ -299,7 +302,7 @@ public final class LogWriter: @unchecked Sendable {
         segmentBase = recovered.activeBase
         segmentSize = recovered.activeSize
         segmentFrames = recovered.activeFrames
-        segmentFrameTrials = recovered.activeFrameTrials
+        segmentFrameSubjects = recovered.activeFrameSubjects
         // The flusher holds the writer until `close()` stops it: a writer dropped without closing
         // keeps flushing on its interval for as long as the process lives, instead of vanishing
         // under a running thread.
@@ -347,16 +350,16 @@ public final class LogWriter: @unchecked Sendable {
 
     /// The step −2^63 is where the projection's columns keep "no step": it is refused, so that a
     /// point logged with it never reads back as a point without a step.
-    @inline(__always) static func checkStep(_ step: Int64?) throws(LogError) {
+    @inline(__always) public static func checkStep(_ step: Int64?) throws(LogError) {
         if step == Int64.min {
             throw LogError(.invalidArgument, "step -9223372036854775808 (-2^63) is reserved for points without a step; use a step from -2^63+1 to 2^63-1, or no step")
         }
     }
 
-    /// Registers (trial, metric name) for `append(_:step:value:)`, the allocation-free path.
-    public func slot(trial: String, name: String) -> SeriesSlot {
+    /// Registers (subject, metric name) for `append(_:step:value:)`, the allocation-free path.
+    public func slot(subject: String, name: String) -> SeriesSlot {
         state.withLock { s in
-            let key = SeriesKeyName(trial: trial, name: name)
+            let key = SeriesKeyName(subject: subject, name: name)
             if let index = s.slotIndex[key] { return SeriesSlot(index: index) }
             let index = s.slotNames.count
             s.slotNames.append(key)
@@ -384,18 +387,18 @@ public final class LogWriter: @unchecked Sendable {
         return result
     }
 
-    /// Appends `count` scalar points of one trial logged together (one operation; `value(i)`
+    /// Appends `count` scalar points of one subject logged together (one operation; `value(i)`
     /// nil skips a point): the series are defined first, so that continued points follow their
     /// event directly. Names are checked by the caller.
     @inline(__always)
-    private func appendScalars(trial: String, step: Int64?, count: Int, name: (Int) -> String, value: (Int) -> Double?) throws(LogError) -> UInt64 {
+    private func appendScalars(subject: String, step: Int64?, count: Int, name: (Int) -> String, value: (Int) -> Double?) throws(LogError) -> UInt64 {
         try appendUnderLock { (s: inout AppendState) -> UInt64 in
             // The state owns the encoder for the whole call: no retain needed.
             unowned(unsafe) let encoder = s.encoder
             let sequence = encoder.nextSequence
             let hlc = pointTimestamp(&s)
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { ids in
-                for i in 0..<count { ids[i] = encoder.seriesID(trial: trial, name: name(i)) }
+                for i in 0..<count { ids[i] = encoder.seriesID(subject: subject, name: name(i)) }
                 for i in 0..<count {
                     guard let v = value(i) else { continue }
                     encoder.appendPoint(series: ids[i], step: step, value: v, hlc: hlc, continues: i > 0)
@@ -414,9 +417,9 @@ public final class LogWriter: @unchecked Sendable {
             let index = slot.index
             if s.slotGeneration[index] != encoder.generation {
                 let names = s.slotNames[index]
-                try LogWriter.checkName(names.trial, "trial uid")
+                try LogWriter.checkName(names.subject, "subject key")
                 try LogWriter.checkName(names.name, "metric name")
-                s.slotSeries[index] = encoder.seriesID(trial: names.trial, name: names.name)
+                s.slotSeries[index] = encoder.seriesID(subject: names.subject, name: names.name)
                 s.slotGeneration[index] = encoder.generation
             }
             let sequence = encoder.nextSequence
@@ -426,54 +429,46 @@ public final class LogWriter: @unchecked Sendable {
         }
     }
 
-    /// Appends one scalar point of (trial, name) without registering a slot first. Returns the
+    /// Appends one scalar point of (subject, name) without registering a slot first. Returns the
     /// event's sequence number.
     @discardableResult
-    public func appendPoint(trial: String, name: String, step: Int64?, value: Double) throws(LogError) -> UInt64 {
+    public func appendPoint(subject: String, name: String, step: Int64?, value: Double) throws(LogError) -> UInt64 {
         try LogWriter.checkStep(step)
-        try LogWriter.checkName(trial, "trial uid")
+        try LogWriter.checkName(subject, "subject key")
         try LogWriter.checkName(name, "metric name")
-        return try appendScalars(trial: trial, step: step, count: 1, name: { _ in name }, value: { _ in value })
+        return try appendScalars(subject: subject, step: step, count: 1, name: { _ in name }, value: { _ in value })
     }
 
-    /// Appends several scalar metrics of one trial logged together (one operation).
+    /// Appends several scalar metrics of one subject logged together (one operation).
     @discardableResult
-    public func appendPoints(trial: String, step: Int64?, _ points: [(name: String, value: Double)]) throws(LogError) -> UInt64 {
-        try checkScalars(trial: trial, step: step, names: points.lazy.map(\.name))
-        return try appendScalars(trial: trial, step: step, count: points.count, name: { points[$0].name }, value: { points[$0].value })
+    public func appendPoints(subject: String, step: Int64?, _ points: [(name: String, value: Double)]) throws(LogError) -> UInt64 {
+        try appendPoints(subject: subject, step: step, count: points.count, name: { points[$0].name }, value: { points[$0].value })
     }
 
-    /// Appends `logTrialMetrics(trial, step, metrics)` as one operation: as scalar points when
-    /// every value is a double (the compact path), otherwise as one `metricsLogged` record.
+    /// Appends `count` scalar metrics of one subject logged together (one operation), the i-th
+    /// named `name(i)` with value `value(i)` (nil: no point for it), after `checkPoints`.
     @discardableResult
-    public func appendMetrics(trial: String, step: Int64?, _ metrics: ValueObject) throws(LogError) -> UInt64 {
-        try checkScalars(trial: trial, step: step, names: metrics.keys)
-        let keys = metrics.keys, values = metrics.values
-        for value in values {
-            guard case .double = value else { return try append(.metricsLogged(trial: trial, step: step, metrics)).sequence }
-        }
-        return try appendScalars(trial: trial, step: step, count: keys.count, name: { keys[$0] }, value: { i in
-            if case .double(let v) = values[i] { return v }
-            return nil
-        })
+    public func appendPoints(subject: String, step: Int64?, count: Int, name: (Int) -> String, value: (Int) -> Double?) throws(LogError) -> UInt64 {
+        try checkPoints(subject: subject, step: step, count: count, name: name)
+        return try appendScalars(subject: subject, step: step, count: count, name: name, value: value)
     }
 
     /// What a call logging several metrics must pass before anything is written: a usable
     /// writer, a step that is not reserved, one to `Limits.metricsPerCallMax` names, each within
-    /// the string limit.
-    private func checkScalars<Names: Collection<String>>(trial: String, step: Int64?, names: Names) throws(LogError) {
+    /// the string limit. A store logging metrics as a record of its own checks them here too.
+    public func checkPoints(subject: String, step: Int64?, count: Int, name: (Int) -> String) throws(LogError) {
         try checkUsable()
         try LogWriter.checkStep(step)
-        guard !names.isEmpty else { throw LogError(.invalidArgument, "no metric to log") }
-        try LogWriter.checkMetricCount(names.count)
-        try LogWriter.checkName(trial, "trial uid")
-        for name in names { try LogWriter.checkName(name, "metric name") }
+        guard count > 0 else { throw LogError(.invalidArgument, "no metric to log") }
+        try LogWriter.checkMetricCount(count)
+        try LogWriter.checkName(subject, "subject key")
+        for i in 0..<count { try LogWriter.checkName(name(i), "metric name") }
     }
 
     /// Appends any other operation. Returns its sequence number and timestamp.
     @discardableResult
-    public func append(_ record: LogRecord) throws(LogError) -> (sequence: UInt64, hlc: HLC) {
-        let bound = try validate(record)
+    public func append(record: some Record) throws(LogError) -> (sequence: UInt64, hlc: HLC) {
+        let bound = try record.checkLimits()
         try checkUsable()
         let (result, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> ((UInt64, HLC), (PendingFrame?, PendingFrame?)) in
             if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
@@ -490,13 +485,7 @@ public final class LogWriter: @unchecked Sendable {
         return result
     }
 
-    /// Refuses, before it is written, what a reader would refuse: a string, a nesting or a
-    /// record over its limit. Returns a bound of the record's encoded size.
-    private func validate(_ record: LogRecord) throws(LogError) -> Int {
-        try record.checkLimits()
-    }
-
-    /// Refuses a trial uid or metric name longer than a reader takes.
+    /// Refuses a subject key or metric name longer than a reader takes.
     @inline(__always) static func checkName(_ name: String, _ what: String) throws(LogError) {
         if name.utf8.count > Limits.stringBytesMax {
             throw LogError(.invalidArgument, "\(what) '\(name.prefix(40))...' is \(name.utf8.count) bytes long, over the limit of \(Limits.stringBytesMax) bytes per string; nothing was written")
@@ -520,7 +509,7 @@ public final class LogWriter: @unchecked Sendable {
         guard !s.encoder.isEmpty else { return nil }
         let e = s.encoder
         let pending = PendingFrame(buffer: e.buffer, firstSequence: e.firstSequence, eventCount: e.eventCount,
-                                   minHLC: e.minHLC, maxHLC: e.lastHLC, trials: e.trials, pointsOnly: e.pointsOnly)
+                                   minHLC: e.minHLC, maxHLC: e.lastHLC, subjects: e.subjects, pointsOnly: e.pointsOnly)
         let spare = spareBuffers.withLock { $0.popLast() }
         e.reset(firstSequence: e.nextSequence, buffer: spare ?? EncodeBuffer(capacity: options.frameRawBytesTarget + 4096))
         return pending
@@ -671,15 +660,15 @@ public final class LogWriter: @unchecked Sendable {
     /// Compresses and writes one frame, rolling the segment first if it is full.
     private func write(_ pending: PendingFrame) throws(LogError) {
         let frame = Frame.make(payload: pending.buffer.bytes, firstSequence: pending.firstSequence, eventCount: pending.eventCount,
-                               minHLC: pending.minHLC, maxHLC: pending.maxHLC, trials: pending.trials,
+                               minHLC: pending.minHLC, maxHLC: pending.maxHLC, subjects: pending.subjects,
                                pointsOnly: pending.pointsOnly)
-        if options.verifyFrames { try Frame.check(frame, path: layout.segmentPath(streamName, base: segmentBase)) }
+        if options.verifyFrames { try Frame.check(frame, path: layout.segmentPath(streamName, base: segmentBase), records: records) }
         if segmentSize > Int64(SegmentHeader.sizeBytes) && segmentSize + Int64(frame.bytes.count) > options.segmentBytes {
             try rollSegment(nextBase: pending.firstSequence)
         }
         try segment.write(frame.bytes, at: segmentSize)
         segmentFrames.append(FrameLocation(header: frame.header, offset: segmentSize))
-        segmentFrameTrials.append(frame.trials)
+        segmentFrameSubjects.append(frame.subjects)
         segmentSize += Int64(frame.bytes.count)
         segmentEndSequence = pending.firstSequence + UInt64(pending.eventCount)
         segmentDirty = true
@@ -694,7 +683,7 @@ public final class LogWriter: @unchecked Sendable {
     private func rollSegment(nextBase: UInt64) throws(LogError) {
         try segment.sync()
         segmentDirty = false
-        let index = StreamRecovery.index(frames: segmentFrames, trials: segmentFrameTrials, base: segmentBase, size: segmentSize)
+        let index = StreamRecovery.index(frames: segmentFrames, subjects: segmentFrameSubjects, base: segmentBase, size: segmentSize)
         try StreamRecovery.writeIndex(index, path: layout.indexPath(streamName, base: segmentBase))
         segment.close()
         let (file, size) = try StreamRecovery.createSegment(layout: layout, stream: streamName, base: nextBase)
@@ -702,7 +691,7 @@ public final class LogWriter: @unchecked Sendable {
         segmentBase = nextBase
         segmentSize = size
         segmentFrames = []
-        segmentFrameTrials = []
+        segmentFrameSubjects = []
         markDurable()
     }
 }

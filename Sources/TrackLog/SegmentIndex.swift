@@ -2,23 +2,23 @@
 public struct IndexEntry: Sendable, Equatable {
     /// Where the frame is, with its header.
     public var location: FrameLocation
-    /// Indices into the index's trial table of the trials the frame touches; nil means "unknown,
-    /// read the frame" (a frame touching more than `Limits.indexTrialsPerFrameMax` trials).
-    public var trials: [Int32]?
+    /// Indices into the index's subject table of the subjects the frame touches; nil means "unknown,
+    /// read the frame" (a frame touching more than `Limits.indexSubjectsPerFrameMax` subjects).
+    public var subjects: [Int32]?
 }
 
 /// The index of a sealed segment: per frame its first sequence, offset, event count, HLC range and
-/// the trials it touches, so that readers seek by sequence, time or trial without decoding the
+/// the subjects it touches, so that readers seek by sequence, time or subject without decoding the
 /// rest (docs/FORMAT.md, "Index files"). It is derived data: rebuilt from the segment when
 /// missing or damaged.
 ///
 /// ```
 /// header (32 bytes): magic "TKINDEX1" (8), format version u16, reserved u16, frame count u32,
 ///                    base sequence u64, segment bytes covered u64
-/// trial table:       count u32, then per trial: byte length u32, UTF-8 bytes
+/// subject table:       count u32, then per subject: byte length u32, UTF-8 bytes
 /// entries:           per frame: first sequence u64, offset u64, event count u32, stored bytes u32,
 ///                    raw bytes u32, flags u16, reserved u16, min HLC u64, max HLC u64, frame CRC u32,
-///                    trial count u32 (0xFFFFFFFF: unknown), trial table indices u32 each
+///                    subject count u32 (0xFFFFFFFF: unknown), subject table indices u32 each
 /// trailer:           CRC32C u32 of everything before it
 /// ```
 public struct SegmentIndex: Sendable, Equatable {
@@ -33,29 +33,30 @@ public struct SegmentIndex: Sendable, Equatable {
     public var baseSequence: UInt64
     /// The segment's size when the index was made; an index is valid only for that size.
     public var segmentBytes: Int64
-    /// Trial uids referred to by entries.
-    public var trialTable: [String]
+    /// Subject keys referred to by entries.
+    public var subjectTable: [String]
     /// The frames, in order.
     public var entries: [IndexEntry]
 
-    /// Builds the index of a segment from its bytes and scan, decoding each frame for its trials.
-    public static func build(segment bytes: UnsafeRawBufferPointer, scan: SegmentScan, baseSequence: UInt64, path: String) -> SegmentIndex {
-        let trials: [[String]?] = scan.frames.map { location in
+    /// Builds the index of a segment from its bytes and scan, decoding each frame for its subjects.
+    public static func build(segment bytes: UnsafeRawBufferPointer, scan: SegmentScan, baseSequence: UInt64, path: String,
+                             records: any RecordCodec) -> SegmentIndex {
+        let subjects: [[String]?] = scan.frames.map { location in
             let frameBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(location.offset)..<Int(location.endOffset)])
-            return (try? Frame.decode(frameBytes, at: location.offset, path: path))?.trials
+            return (try? Frame.decode(frameBytes, at: location.offset, path: path, records: records))?.subjects
         }
-        return make(frames: scan.frames, trials: trials, baseSequence: baseSequence, segmentBytes: scan.validEnd)
+        return make(frames: scan.frames, subjects: subjects, baseSequence: baseSequence, segmentBytes: scan.validEnd)
     }
 
-    /// The index of `frames`, each touching the trials at the same position of `trials` (nil, or
-    /// more than `Limits.indexTrialsPerFrameMax`: listed as unknown).
-    public static func make(frames: [FrameLocation], trials: [[String]?], baseSequence: UInt64, segmentBytes: Int64) -> SegmentIndex {
+    /// The index of `frames`, each touching the subjects at the same position of `subjects` (nil, or
+    /// more than `Limits.indexSubjectsPerFrameMax`: listed as unknown).
+    public static func make(frames: [FrameLocation], subjects: [[String]?], baseSequence: UInt64, segmentBytes: Int64) -> SegmentIndex {
         var table: [String] = []
         var positions: [String: Int32] = [:]
         var entries: [IndexEntry] = []
         for (i, location) in frames.enumerated() {
             var list: [Int32]? = nil
-            if i < trials.count, let uids = trials[i], uids.count <= Limits.indexTrialsPerFrameMax {
+            if i < subjects.count, let uids = subjects[i], uids.count <= Limits.indexSubjectsPerFrameMax {
                 list = uids.map { uid in
                     if let p = positions[uid] { return p }
                     let p = Int32(table.count)
@@ -64,9 +65,9 @@ public struct SegmentIndex: Sendable, Equatable {
                     return p
                 }
             }
-            entries.append(IndexEntry(location: location, trials: list))
+            entries.append(IndexEntry(location: location, subjects: list))
         }
-        return SegmentIndex(baseSequence: baseSequence, segmentBytes: segmentBytes, trialTable: table, entries: entries)
+        return SegmentIndex(baseSequence: baseSequence, segmentBytes: segmentBytes, subjectTable: table, entries: entries)
     }
 
     /// The index file's bytes.
@@ -78,8 +79,8 @@ public struct SegmentIndex: Sendable, Equatable {
         b.appendFixed(UInt32(entries.count))
         b.appendFixed(baseSequence)
         b.appendFixed(UInt64(segmentBytes))
-        b.appendFixed(UInt32(trialTable.count))
-        for uid in trialTable {
+        b.appendFixed(UInt32(subjectTable.count))
+        for uid in subjectTable {
             let utf8 = Array(uid.utf8)
             b.appendFixed(UInt32(utf8.count))
             utf8.withUnsafeBytes { b.append($0) }
@@ -96,9 +97,9 @@ public struct SegmentIndex: Sendable, Equatable {
             b.appendFixed(h.minHLC.rawValue)
             b.appendFixed(h.maxHLC.rawValue)
             b.appendFixed(h.crc)
-            if let trials = entry.trials {
-                b.appendFixed(UInt32(trials.count))
-                for t in trials { b.appendFixed(UInt32(t)) }
+            if let subjects = entry.subjects {
+                b.appendFixed(UInt32(subjects.count))
+                for t in subjects { b.appendFixed(UInt32(t)) }
             } else {
                 b.appendFixed(UInt32.max)
             }
@@ -119,12 +120,12 @@ public struct SegmentIndex: Sendable, Equatable {
             // Every number read from a file is checked before it is converted: none may trap.
             guard segmentSize <= UInt64(Limits.segmentBytesMax) * 2 else { return fail("impossible segment size \(segmentSize)") }
             let segmentBytes = Int64(segmentSize)
-            let trialCount = Int(try r.fixed(UInt32.self))
-            guard trialCount <= r.remaining / 4, frameCount <= r.remaining / 60 else { return fail("counts exceed the file") }
+            let subjectCount = Int(try r.fixed(UInt32.self))
+            guard subjectCount <= r.remaining / 4, frameCount <= r.remaining / 60 else { return fail("counts exceed the file") }
             var table: [String] = []
-            for _ in 0..<trialCount {
+            for _ in 0..<subjectCount {
                 let n = Int(try r.fixed(UInt32.self))
-                guard n <= r.remaining else { return fail("trial name runs past the end") }
+                guard n <= r.remaining else { return fail("subject name runs past the end") }
                 table.append(String(decoding: UnsafeRawBufferPointer(rebasing: r.bytes[r.position..<r.position + n]), as: UTF8.self))
                 r.position += n
             }
@@ -137,24 +138,24 @@ public struct SegmentIndex: Sendable, Equatable {
                 _ = try r.fixed(UInt16.self)
                 let minHLC = try r.fixed(UInt64.self), maxHLC = try r.fixed(UInt64.self), crc = try r.fixed(UInt32.self)
                 let n = try r.fixed(UInt32.self)
-                var trials: [Int32]? = nil
+                var subjects: [Int32]? = nil
                 if n != UInt32.max {
-                    guard Int(n) <= r.remaining / 4 else { return fail("trial list runs past the end") }
+                    guard Int(n) <= r.remaining / 4 else { return fail("subject list runs past the end") }
                     var list: [Int32] = []
                     for _ in 0..<n {
                         let t = try r.fixed(UInt32.self)
-                        guard t < UInt32(table.count) else { return fail("trial index out of range") }
+                        guard t < UInt32(table.count) else { return fail("subject index out of range") }
                         list.append(Int32(t))
                     }
-                    trials = list
+                    subjects = list
                 }
                 var header = FrameHeader(flags: flags, rawBytes: rawBytes, storedBytes: storedBytes, firstSequence: first, eventCount: events,
                                          minHLC: HLC(rawValue: minHLC), maxHLC: HLC(rawValue: maxHLC))
                 header.crc = crc
-                entries.append(IndexEntry(location: FrameLocation(header: header, offset: Int64(offset)), trials: trials))
+                entries.append(IndexEntry(location: FrameLocation(header: header, offset: Int64(offset)), subjects: subjects))
             }
             guard r.isAtEnd else { return fail("trailing bytes") }
-            return .success(SegmentIndex(baseSequence: base, segmentBytes: segmentBytes, trialTable: table, entries: entries))
+            return .success(SegmentIndex(baseSequence: base, segmentBytes: segmentBytes, subjectTable: table, entries: entries))
         } catch {
             return error.message.hasPrefix("index unusable") ? .failure(error) : fail(error.message)
         }
@@ -178,13 +179,13 @@ public struct SegmentIndex: Sendable, Equatable {
         entries.filter { $0.location.header.maxHLC >= range.lowerBound && $0.location.header.minHLC <= range.upperBound }
     }
 
-    /// The entries whose frames touch trial `uid` (or may: those with an unknown trial list).
-    public func entries(trial uid: String) -> [IndexEntry] {
-        let position = trialTable.firstIndex(of: uid).map(Int32.init)
+    /// The entries whose frames touch subject `key` (or may: those with an unknown subject list).
+    public func entries(subject key: String) -> [IndexEntry] {
+        let position = subjectTable.firstIndex(of: key).map(Int32.init)
         return entries.filter { entry in
-            guard let trials = entry.trials else { return true }
+            guard let subjects = entry.subjects else { return true }
             guard let position else { return false }
-            return trials.contains(position)
+            return subjects.contains(position)
         }
     }
 }

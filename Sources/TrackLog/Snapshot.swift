@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import TrackModel
 
 /// Where a stream's replay resumes after a snapshot: every event below `sequence` is in the
 /// snapshot; the first frame not in it starts at `offset` of segment `base`.

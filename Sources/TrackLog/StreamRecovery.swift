@@ -20,15 +20,15 @@ enum StreamRecovery {
         var activeBase: UInt64
         var activeSize: Int64
         var activeFrames: [FrameLocation]
-        var activeFrameTrials: [[String]]
+        var activeFrameSubjects: [[String]]
     }
 
-    static func recover(layout: DatabaseLayout, stream: String, reporter: LogReporter) throws(LogError) -> Result {
+    static func recover(layout: DatabaseLayout, stream: String, records: any RecordCodec, reporter: LogReporter) throws(LogError) -> Result {
         let bases = layout.segmentBases(stream)
         var nextSequence: UInt64 = 0
         var lastHLC = HLC.zero
         for base in bases.dropLast() {
-            let index = try loadOrRebuildIndex(layout: layout, stream: stream, base: base, reporter: reporter)
+            let index = try loadOrRebuildIndex(layout: layout, stream: stream, base: base, records: records, reporter: reporter)
             if let last = index.entries.last?.location.header {
                 nextSequence = max(nextSequence, last.endSequence)
                 lastHLC = max(lastHLC, last.maxHLC)
@@ -44,21 +44,21 @@ enum StreamRecovery {
                                    path: layout.streamDirectory(stream), offset: nil))
                 let (file, size) = try createSegment(layout: layout, stream: stream, base: marker.nextSequence)
                 return Result(nextSequence: marker.nextSequence, lastHLC: lastHLC, activeSegment: file, activeBase: marker.nextSequence, activeSize: size,
-                              activeFrames: [], activeFrameTrials: [])
+                              activeFrames: [], activeFrameSubjects: [])
             }
             let (file, size) = try createSegment(layout: layout, stream: stream, base: 0)
-            return Result(nextSequence: 0, lastHLC: lastHLC, activeSegment: file, activeBase: 0, activeSize: size, activeFrames: [], activeFrameTrials: [])
+            return Result(nextSequence: 0, lastHLC: lastHLC, activeSegment: file, activeBase: 0, activeSize: size, activeFrames: [], activeFrameSubjects: [])
         }
         let path = layout.segmentPath(stream, base: activeBase)
         let file = try LogFile.open(path, flags: O_RDWR)
         let bytes = try file.readAll()
         let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: path) }
-        var trials: [[String]] = []
+        var subjects: [[String]] = []
         for location in scan.frames {
             let frame = bytes.withUnsafeBytes { raw in
-                try? Frame.decode(UnsafeRawBufferPointer(rebasing: raw[Int(location.offset)..<Int(location.endOffset)]), at: location.offset, path: path)
+                try? Frame.decode(UnsafeRawBufferPointer(rebasing: raw[Int(location.offset)..<Int(location.endOffset)]), at: location.offset, path: path, records: records)
             }
-            trials.append(frame?.trials ?? [])
+            subjects.append(frame?.subjects ?? [])
             nextSequence = max(nextSequence, location.header.endSequence)
             lastHLC = max(lastHLC, location.header.maxHLC)
         }
@@ -91,7 +91,7 @@ enum StreamRecovery {
                 try file.write(SegmentHeader(baseSequence: activeBase).encode(), at: 0)
                 try file.sync()
                 return Result(nextSequence: nextSequence, lastHLC: lastHLC, activeSegment: file, activeBase: activeBase,
-                              activeSize: Int64(SegmentHeader.sizeBytes), activeFrames: [], activeFrameTrials: [])
+                              activeSize: Int64(SegmentHeader.sizeBytes), activeFrames: [], activeFrameSubjects: [])
             }
             headerDamaged = true
             reporter(LogNotice(kind: .damage, message: "segment header damaged (\(error.message)); its frames are still read, writing continues in a new segment", path: path, offset: 0))
@@ -103,23 +103,23 @@ enum StreamRecovery {
             try file.sync()
         }
         if !scan.damage.isEmpty || headerDamaged || durableLost {
-            try writeIndex(index(frames: scan.frames, trials: trials, base: activeBase, size: durableLost ? scan.fileSize : scan.validEnd), path: layout.indexPath(stream, base: activeBase))
+            try writeIndex(index(frames: scan.frames, subjects: subjects, base: activeBase, size: durableLost ? scan.fileSize : scan.validEnd), path: layout.indexPath(stream, base: activeBase))
             file.close()
             let (fresh, size) = try createSegment(layout: layout, stream: stream, base: nextSequence)
             return Result(nextSequence: nextSequence, lastHLC: lastHLC, activeSegment: fresh, activeBase: nextSequence, activeSize: size,
-                          activeFrames: [], activeFrameTrials: [])
+                          activeFrames: [], activeFrameSubjects: [])
         }
         // A stale index of the active segment (from an earlier seal attempt) would mislead readers.
         try FileSystem.remove(layout.indexPath(stream, base: activeBase))
         // What the previous writer left in the page cache becomes durable before it is marked so.
         try file.sync()
         return Result(nextSequence: nextSequence, lastHLC: lastHLC, activeSegment: file, activeBase: activeBase, activeSize: scan.validEnd,
-                      activeFrames: scan.frames, activeFrameTrials: trials)
+                      activeFrames: scan.frames, activeFrameSubjects: subjects)
     }
 
-    /// The index of frames whose trials are known.
-    static func index(frames: [FrameLocation], trials: [[String]], base: UInt64, size: Int64) -> SegmentIndex {
-        SegmentIndex.make(frames: frames, trials: trials.map { Optional($0) }, baseSequence: base, segmentBytes: size)
+    /// The index of frames whose subjects are known.
+    static func index(frames: [FrameLocation], subjects: [[String]], base: UInt64, size: Int64) -> SegmentIndex {
+        SegmentIndex.make(frames: frames, subjects: subjects.map { Optional($0) }, baseSequence: base, segmentBytes: size)
     }
 
     /// Writes an index file atomically (temporary file, fsync, rename, directory fsync).
@@ -145,7 +145,7 @@ enum StreamRecovery {
 
     /// A sealed segment's index: read and checked against the segment, or rebuilt (and rewritten
     /// when possible) with a notice.
-    static func loadOrRebuildIndex(layout: DatabaseLayout, stream: String, base: UInt64, reporter: LogReporter, write: Bool = true) throws(LogError) -> SegmentIndex {
+    static func loadOrRebuildIndex(layout: DatabaseLayout, stream: String, base: UInt64, records: any RecordCodec, reporter: LogReporter, write: Bool = true) throws(LogError) -> SegmentIndex {
         let segmentPath = layout.segmentPath(stream, base: base)
         let indexPath = layout.indexPath(stream, base: base)
         let segment = try LogFile.open(segmentPath, flags: O_RDONLY)
@@ -168,7 +168,7 @@ enum StreamRecovery {
         let bytes = try segment.readAll()
         let (index, scan) = bytes.withUnsafeBytes { raw -> (SegmentIndex, SegmentScan) in
             let scan = SegmentScanner.scan(raw, path: segmentPath)
-            return (SegmentIndex.build(segment: raw, scan: scan, baseSequence: base, path: segmentPath), scan)
+            return (SegmentIndex.build(segment: raw, scan: scan, baseSequence: base, path: segmentPath, records: records), scan)
         }
         for damage in scan.damage {
             reporter(LogNotice(kind: .damage, message: "\(damage.length) damaged bytes (\(damage.reason)); skipped", path: segmentPath, offset: damage.offset))

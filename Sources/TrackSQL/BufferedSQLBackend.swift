@@ -74,7 +74,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
         self.batchPoints = max(1, batchPoints)
         local = try EventLogBackend(path: bufferPath, strict: strict, segmentBytes: segmentBytes)
         do {
-            tailer = try LogTailer(database: bufferPath, start: ConsumerPosition.read(bufferPath).map { stream, position in
+            tailer = try LogTailer(database: bufferPath, records: .track, start: ConsumerPosition.read(bufferPath).map { stream, position in
                 StreamWatermark(stream: stream, sequence: 0, base: position.base, offset: position.offset)
             })
             shipFile = try LogFile.open(bufferPath + "/" + ConsumerPosition.lockName, flags: O_RDWR | O_CREAT)
@@ -266,12 +266,18 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
                     let (trial, name) = frame.seriesNames(series)
                     items.append(.point(trial: trial, name: name, step: step, value: value, seq: seq, at: event.hlc.seconds))
                     weight += 1
-                case .record(.metricsLogged(let trial, let step, let metrics)):
-                    items.append(.values(trial: trial, step: step, metrics, seq: seq, at: event.hlc.seconds))
-                    weight += metrics.count
-                case .record(let record):
-                    items.append(.record(record, seq: seq, at: event.hlc.seconds))
-                    weight += 20
+                case .record:
+                    // Every record of a buffer is one of track's (`TrackRecordCodec`).
+                    switch event.record {
+                    case .metricsLogged(let trial, let step, let metrics)?:
+                        items.append(.values(trial: trial, step: step, metrics, seq: seq, at: event.hlc.seconds))
+                        weight += metrics.count
+                    case let record?:
+                        items.append(.record(record, seq: seq, at: event.hlc.seconds))
+                        weight += 20
+                    case nil:
+                        continue
+                    }
                 }
             }
         }

@@ -49,10 +49,10 @@ extension Compactor {
             // The loss becomes part of the history, so that every later reader still sees it.
             var options = WriterOptions()
             options.reporter = reporter
-            let writer = try LogWriter.open(database: path, options: options)
+            let writer = try LogWriter.open(database: path, records: .track, options: options)
             do {
                 let text = "compaction accepted \(damage.count) problems: " + damage.map { "\($0.message) [\($0.path)\($0.offset.map { " at byte \($0)" } ?? "")]" }.joined(separator: "; ")
-                try writer.append(.lossAccepted(String(text.utf8.prefix(Limits.stringBytesMax - 64)) ?? text.prefix(60_000).description))
+                try writer.append(LogRecord.lossAccepted(String(text.utf8.prefix(Limits.stringBytesMax - 64)) ?? text.prefix(60_000).description))
                 try writer.close()
             } catch {
                 try? writer.close()

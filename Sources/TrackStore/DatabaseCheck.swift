@@ -123,11 +123,11 @@ public enum DatabaseCheck {
                     let start = Int(location.offset), end = Int(location.endOffset)
                     let result = bytes.withUnsafeBytes { raw in
                         Result { () throws(LogError) in
-                            try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: location.offset, path: path, checksumVerified: true)
+                            try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end]), at: location.offset, path: path, checksumVerified: true, records: .track)
                         }
                     }
                     if case .success(let frame) = result {
-                        for event in frame.events { if case .record(.lossAccepted(let text)) = event.kind { logLosses.append((event.hlc, text)) } }
+                        for event in frame.events { if case .lossAccepted(let text)? = event.record { logLosses.append((event.hlc, text)) } }
                     }
                     if case .failure(let error) = result {
                         report("\(path) offset \(location.offset): the frame passes its checksum but does not decode: \(error.message); sequences \(location.header.firstSequence)..<\(location.header.endSequence) unreadable")

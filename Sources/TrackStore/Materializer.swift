@@ -34,7 +34,7 @@ public final class Materializer: @unchecked Sendable {
             if notice.kind == .damage { found.add(notice) }
             reporter(notice)
         }
-        tailer = try LogTailer(database: path, reporter: self.reporter)
+        tailer = try LogTailer(database: path, records: .track, reporter: self.reporter)
     }
 
     private let found: DamageList
@@ -97,7 +97,7 @@ public final class Materializer: @unchecked Sendable {
                 files[path] = file
             }
             let bytes = try file.read(at: skipped.offset, count: skipped.header.frameBytes)
-            let result = bytes.withUnsafeBytes { raw in Result { () throws(LogError) in try Frame.decode(raw, at: skipped.offset, path: path) } }
+            let result = bytes.withUnsafeBytes { raw in Result { () throws(LogError) in try Frame.decode(raw, at: skipped.offset, path: path, records: .track) } }
             projection.apply(try result.get(), stream: skipped.stream, from: from)
         }
         deferred = []
@@ -186,7 +186,7 @@ public final class Materializer: @unchecked Sendable {
                                    path: layout.streamDirectory(w.stream), offset: nil))
             }
         }
-        tailer = try LogTailer(database: database, start: start, reporter: reporter)
+        tailer = try LogTailer(database: database, records: .track, start: start, reporter: reporter)
         loaded = true
         _ = projection.takeChanges()
     }

@@ -632,14 +632,15 @@ public final class Projection: @unchecked Sendable {
                     target = known
                 } else {
                     let names = frame.seriesNames(series)
-                    let state = trialState(names.trial)
-                    target = (state, names.trial, seriesState(state, names.name, FirstSeen(hlc: event.hlc, position: position)))
+                    let state = trialState(names.subject)
+                    target = (state, names.subject, seriesState(state, names.name, FirstSeen(hlc: event.hlc, position: position)))
                     resolved[index] = target
                 }
                 applyPoint(target.trial, uid: target.uid, target.series, step: step, value: .double(value), hlc: event.hlc,
                            position: position, countsAsOperation: !continues)
             case .record(let record):
-                apply(record, hlc: event.hlc, stream: stream)
+                // Every record of a track database is one of track's (`TrackRecordCodec`).
+                if let record = record as? LogRecord { apply(record, hlc: event.hlc, stream: stream) }
             }
             if !continues { eventCount += 1 }
         }

@@ -104,7 +104,7 @@ struct MaterializerTests {
         try writer.append(.trialCreated(try Trial(name: "t", projectID: "p"), autoIncrement: false))
         try writer.commit()
         let uid = try Trial(name: "t", projectID: "p").uid
-        let slot = writer.slot(trial: uid, name: "loss")
+        let slot = writer.slot(subject: uid, name: "loss")
         for step in 0..<5000 { try writer.append(slot, step: Int64(step), value: Double(step)) }
         try writer.close()
         let m = try Materializer(database: db, reporter: { _ in })

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
+@testable import TrackStore
 import TrackModel
 
 @Suite("Event codec and frames")
@@ -11,15 +12,15 @@ struct CodecTests {
         let encoder = FrameEncoder(firstSequence: 100)
         var clock = HybridClock()
         for r in records { encoder.appendRecord(r, hlc: clock.tick(precise: true)) }
-        let loss = encoder.seriesID(trial: "a_0", name: "loss")
-        let acc = encoder.seriesID(trial: "a_0", name: "acc")
+        let loss = encoder.seriesID(subject: "a_0", name: "loss")
+        let acc = encoder.seriesID(subject: "a_0", name: "acc")
         let values: [Double] = [2.3, 2.2999, .nan, .infinity, -0.0, 0, 1e-300, -5]
         for (i, v) in values.enumerated() {
             encoder.appendPoint(series: loss, step: Int64(i * 3 - 2), value: v, hlc: clock.tick(), continues: false)
             encoder.appendPoint(series: acc, step: Int64(i * 3 - 2), value: Double(i), hlc: clock.last, continues: true)
         }
         encoder.appendPoint(series: loss, step: nil, value: 9, hlc: clock.tick(), continues: false)
-        let frame = Frame.seal(encoder, verify: true)
+        let frame = Frame.seal(encoder, verify: .track)
         let decoded = try frame.bytes.withUnsafeBytes { try Frame.decode($0, at: 0, path: "test") }
         #expect(decoded.header.firstSequence == 100)
         #expect(Int(decoded.header.eventCount) == records.count + values.count + 1)
@@ -34,7 +35,7 @@ struct CodecTests {
             lastSequence = e.sequence
             switch e.kind {
             case .record(let r):
-                #expect(r == records[recordIndex], "record \(recordIndex)")
+                #expect(r as? LogRecord == records[recordIndex], "record \(recordIndex)")
                 recordIndex += 1
             case .point(let series, let step, let value):
                 let names = decoded.seriesNames(series)
@@ -55,7 +56,7 @@ struct CodecTests {
         }
         #expect(recordIndex == records.count)
         #expect(pointIndex == values.count * 2 + 1)
-        #expect(decoded.trials.contains("a_0"))
+        #expect(decoded.subjects.contains("a_0"))
         #expect(decoded.events.last?.hlc == decoded.header.maxHLC)
         #expect(decoded.header.endSequence == 100 + UInt64(decoded.header.eventCount))
     }
@@ -64,7 +65,7 @@ struct CodecTests {
     func compactPoints() {
         let encoder = FrameEncoder(firstSequence: 0)
         var clock = HybridClock()
-        let series = encoder.seriesID(trial: String(repeating: "a", count: 64) + "_0", name: "loss")
+        let series = encoder.seriesID(subject: String(repeating: "a", count: 64) + "_0", name: "loss")
         let before = encoder.buffer.count
         var state: UInt64 = 42
         for step in 0..<10_000 {
@@ -83,12 +84,12 @@ struct CodecTests {
         let encoder = FrameEncoder(firstSequence: 0)
         var clock = HybridClock()
         for r in try sampleRecords() { encoder.appendRecord(r, hlc: clock.tick()) }
-        let s = encoder.seriesID(trial: "x_0", name: "m")
+        let s = encoder.seriesID(subject: "x_0", name: "m")
         for i in 0..<50 { encoder.appendPoint(series: s, step: Int64(i), value: Double(i) / 7, hlc: clock.tick(), continues: false) }
         let payload = encoder.buffer.toArray()
         let header = FrameHeader(flags: 0, rawBytes: UInt32(payload.count), storedBytes: UInt32(payload.count), firstSequence: 0,
                                  eventCount: encoder.eventCount, minHLC: encoder.minHLC, maxHLC: encoder.lastHLC)
-        _ = try payload.withUnsafeBytes { try FrameDecoder.decode($0, header: header) }
+        _ = try payload.withUnsafeBytes { try FrameDecoder.decode($0, header: header, records: .track) }
         var generator = SystemRandomNumberGenerator()
         var errors = 0
         for trial in 0..<3000 {
@@ -98,7 +99,7 @@ struct CodecTests {
             case 1: mutated = Array(mutated.prefix(Int.random(in: 0..<mutated.count, using: &generator)))
             default: mutated = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             }
-            do { _ = try mutated.withUnsafeBytes { try FrameDecoder.decode($0, header: header) } } catch { errors += 1 }
+            do { _ = try mutated.withUnsafeBytes { try FrameDecoder.decode($0, header: header, records: .track) } } catch { errors += 1 }
         }
         #expect(errors > 1000)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
+@testable import TrackStore
 
 @Suite("SHIP.position, a consumer's position (a SQL buffer's shipper)")
 struct ConsumerPositionTests {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TrackTestSupport
 import TrackLog
-import TrackStore
+@testable import TrackStore
 import TrackModel
 
 /// How many times more kills, cut points and flips `make crash` asks for (CRASH_SCALE).

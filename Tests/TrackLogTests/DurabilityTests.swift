@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
-import TrackStore
+@testable import TrackStore
 import TrackModel
 
 /// Issue 12: nothing acknowledged is lost, and no damage is silent. Each test is named after the
@@ -15,7 +15,7 @@ struct DurabilityTests {
         var options = writerOptions(notices, segmentBytes: segmentBytes, durability: durability)
         options.flushIntervalMilliseconds = 3_600_000
         let writer = try LogWriter.open(database: dir.db, options: options)
-        let slot = writer.slot(trial: "a_0", name: "loss")
+        let slot = writer.slot(subject: "a_0", name: "loss")
         var step: Int64 = 0
         for _ in 0..<frames {
             for _ in 0..<pointsPerFrame { try writer.append(slot, step: step, value: Double(step) * 0.5); step += 1 }
@@ -49,7 +49,7 @@ struct DurabilityTests {
         #expect(notices.of(.tornTailCut).isEmpty, "\(notices.all)")
         #expect(notices.of(.damage).contains { $0.path == segment && $0.offset == frames[2].offset }, "\(notices.all)")
         #expect(writer.nextSequence == frames[2].header.endSequence, "the damaged frame's sequences are not reused")
-        try writer.append(writer.slot(trial: "a_0", name: "loss"), step: 1000, value: 1)
+        try writer.append(writer.slot(subject: "a_0", name: "loss"), step: 1000, value: 1)
         try writer.close()
         #expect(readFile(segment) == bytes, "the damaged bytes are kept")
         // Later readers still see the loss: a gap in the sequences.
@@ -68,7 +68,7 @@ struct DurabilityTests {
         // A frame appended after the last fsync, torn by a crash.
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(NoticeCollector()))
         let marker = readFile(layout.syncMarkerPath(stream))
-        try writer.append(writer.slot(trial: "a_0", name: "loss"), step: 99, value: 1)
+        try writer.append(writer.slot(subject: "a_0", name: "loss"), step: 99, value: 1)
         try writer.close()
         writeFile(layout.syncMarkerPath(stream), marker)
         let full = readFile(segment)
@@ -138,16 +138,16 @@ struct DurabilityTests {
         for _ in 0..<70 { nested = .array([nested]) }
         refused(.tagsAdded(trial: uid, ["deep": nested]), ["tags.deep", "\(Limits.valueDepthMax)"])
         refused(.projectCreated(Project(name: big)), ["name", "\(Limits.stringBytesMax)"])
-        #expect(throws: LogError.self) { try writer.appendPoint(trial: uid, name: big, step: 1, value: 1) }
-        #expect(throws: LogError.self) { try writer.append(writer.slot(trial: big, name: "loss"), step: 1, value: 1) }
+        #expect(throws: LogError.self) { try writer.appendPoint(subject: uid, name: big, step: 1, value: 1) }
+        #expect(throws: LogError.self) { try writer.append(writer.slot(subject: big, name: "loss"), step: 1, value: 1) }
         // The largest record allowed is stored and reads back, after a batch it would overflow.
-        for i in 0..<30_000 { try writer.appendPoint(trial: uid, name: "loss", step: Int64(i), value: Double(i)) }
+        for i in 0..<30_000 { try writer.appendPoint(subject: uid, name: "loss", step: Int64(i), value: Double(i)) }
         var largest: ValueObject = [:]
         for i in 0..<2 { largest["part\(i)"] = .string(chunk) }
         try writer.append(.metadataLogged(trial: uid, largest))
         try writer.close()
         let frames = try LogReader(database: dir.db, reporter: notices.reporter).allFrames()
-        let records = frames.flatMap { $0.frame.events }.compactMap { e -> LogRecord? in if case .record(let r) = e.kind { return r } else { return nil } }
+        let records = frames.flatMap { $0.frame.events }.compactMap(\.record)
         #expect(records == [.metadataLogged(trial: uid, largest)])
         #expect(points(frames).count == 30_000)
         #expect(notices.all.isEmpty, "\(notices.all)")
@@ -161,7 +161,7 @@ struct DurabilityTests {
         options.flushIntervalMilliseconds = 3_600_000
         let writer = try LogWriter.open(database: dir.db, options: options)
         let count = Limits.dictionaryEntriesMax + 5000
-        for i in 0..<count { try writer.appendPoint(trial: "t_0", name: "m\(i)", step: nil, value: 1) }
+        for i in 0..<count { try writer.appendPoint(subject: "t_0", name: "m\(i)", step: nil, value: 1) }
         try writer.close()
         let frames = try LogReader(database: dir.db, reporter: notices.reporter).allFrames()
         #expect(points(frames).count == count)
@@ -170,7 +170,7 @@ struct DurabilityTests {
         #expect(throws: LogError.self) {
             let w = try LogWriter.open(database: dir.db, options: options)
             defer { try? w.close() }
-            try w.appendPoints(trial: "t_0", step: 1, (0...Limits.metricsPerCallMax).map { ("n\($0)", 1.0) })
+            try w.appendPoints(subject: "t_0", step: 1, (0...Limits.metricsPerCallMax).map { ("n\($0)", 1.0) })
         }
     }
 
@@ -179,9 +179,9 @@ struct DurabilityTests {
         var garbage = [UInt8](repeating: 0xFF, count: 300)
         garbage[0] = 0x7F
         let frame = garbage.withUnsafeBytes {
-            Frame.make(payload: $0, firstSequence: 0, eventCount: 3, minHLC: HLC(rawValue: 1), maxHLC: HLC(rawValue: 1), trials: [])
+            Frame.make(payload: $0, firstSequence: 0, eventCount: 3, minHLC: HLC(rawValue: 1), maxHLC: HLC(rawValue: 1), subjects: [])
         }
-        #expect { try Frame.check(frame, path: "seg") } throws: {
+        #expect { try Frame.check(frame, path: "seg", records: .track) } throws: {
             guard let e = $0 as? LogError else { return false }
             return e.code == .corruptFrame && e.message.contains("not written")
         }
@@ -193,11 +193,11 @@ struct DurabilityTests {
         let dir = TemporaryDirectory()
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(NoticeCollector()))
         defer { try? writer.close() }
-        #expect(throws: LogError.self) { try writer.appendPoint(trial: "t_0", name: "loss", step: .min, value: 1) }
-        #expect(throws: LogError.self) { try writer.append(writer.slot(trial: "t_0", name: "loss"), step: .min, value: 1) }
+        #expect(throws: LogError.self) { try writer.appendPoint(subject: "t_0", name: "loss", step: .min, value: 1) }
+        #expect(throws: LogError.self) { try writer.append(writer.slot(subject: "t_0", name: "loss"), step: .min, value: 1) }
         #expect(throws: LogError.self) { try writer.appendMetrics(trial: "t_0", step: .min, ["loss": 1.0]) }
         #expect(throws: LogError.self) { try writer.appendMetrics(trial: "t_0", step: .min, ["loss": 1]) }
-        try writer.appendPoint(trial: "t_0", name: "loss", step: .min + 1, value: 1)
+        try writer.appendPoint(subject: "t_0", name: "loss", step: .min + 1, value: 1)
     }
 
     @Test("NewStreamDirectoryIsSyncedIntoStreams: every directory a commit depends on has its parent fsynced")
@@ -205,7 +205,7 @@ struct DurabilityTests {
         let dir = TemporaryDirectory()
         IOFaults.startRecording(pathPrefix: dir.path)
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(NoticeCollector()))
-        try writer.appendPoint(trial: "t_0", name: "loss", step: 1, value: 1)
+        try writer.appendPoint(subject: "t_0", name: "loss", step: 1, value: 1)
         try writer.commit()
         let events = IOFaults.stopRecording()
         try writer.close()
@@ -237,7 +237,7 @@ struct DurabilityTests {
         let snapshot = Snapshot.encode(Projection(), generation: 1)
         #expect(throws: LogError.self) { try Snapshot.decode(Self.craft(snapshot, at: 24, 1 << 63), path: "snap") }
         #expect(throws: LogError.self) { try Snapshot.decode(Self.craft(snapshot, at: 24, 1 << 39), path: "snap") }
-        let index = SegmentIndex.make(frames: [], trials: [], baseSequence: 0, segmentBytes: 32).encode()
+        let index = SegmentIndex.make(frames: [], subjects: [], baseSequence: 0, segmentBytes: 32).encode()
         let crafted = Self.craft(index, at: 24, 1 << 63)
         if case .success = crafted.withUnsafeBytes({ SegmentIndex.decode($0, path: "idx") }) { Issue.record("accepted an impossible segment size") }
     }

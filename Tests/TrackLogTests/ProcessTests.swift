@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrackTestSupport
 import TrackLog
+@testable import TrackStore
 
 /// Runs `track-replay synth` as a separate process.
 func startSynth(_ arguments: [String]) throws -> (Process, Pipe) {
@@ -50,7 +51,7 @@ struct ProcessTests {
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices))
         #expect(notices.of(.streamTakenOver).count == 1)
         #expect(notices.of(.damage).isEmpty)
-        try writer.append(writer.slot(trial: "after_0", name: "loss"), step: 0, value: 1)
+        try writer.append(writer.slot(subject: "after_0", name: "loss"), step: 0, value: 1)
         try writer.close()
         let after = try LogReader(database: dir.db, reporter: notices.reporter).allFrames()
         #expect(points(after).last?.0 == "after_0")

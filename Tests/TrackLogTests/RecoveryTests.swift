@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
+@testable import TrackStore
 import TrackModel
 
 /// The recovery cases of `SegmentScanner` and `StreamRecovery`, each by name.
@@ -22,7 +23,7 @@ struct RecoveryTests {
         let writer = try LogWriter.open(database: dir.db, options: options)
         let markerPath = DatabaseLayout(root: dir.db).syncMarkerPath(writer.streamName)
         var marker = readFile(markerPath)
-        let s = writer.slot(trial: "a_0", name: "loss")
+        let s = writer.slot(subject: "a_0", name: "loss")
         for f in 0..<frames {
             for p in 0..<pointsPerFrame { try writer.append(s, step: Int64(f * pointsPerFrame + p), value: Double(p) * 0.37) }
             try writer.commit()  // one frame per commit
@@ -69,7 +70,7 @@ struct RecoveryTests {
             }
             #expect(notices.of(.damage).isEmpty)
             #expect(writer.nextSequence == frames[1].header.endSequence)
-            try writer.append(writer.slot(trial: "a_0", name: "loss"), step: 999, value: 1)
+            try writer.append(writer.slot(subject: "a_0", name: "loss"), step: 999, value: 1)
             try writer.close()
             // The torn tail was cut: the new frame starts where the torn one did, and the file ends with it.
             let rewritten = Self.frameOffsets(segment)
@@ -132,7 +133,7 @@ struct RecoveryTests {
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices))
         #expect(notices.of(.damage).first?.offset == frames[1].offset)
         #expect(writer.nextSequence == frames[2].header.endSequence)
-        try writer.append(writer.slot(trial: "a_0", name: "loss"), step: 1000, value: 1)
+        try writer.append(writer.slot(subject: "a_0", name: "loss"), step: 1000, value: 1)
         try writer.close()
         #expect(readFile(segment) == bytes, "the damaged segment is left as it was")
         #expect(DatabaseLayout(root: dir.db).segmentBases(stream).count == 2)
@@ -169,7 +170,7 @@ struct RecoveryTests {
             let dir = TemporaryDirectory("\(operation)\(code)")
             let notices = NoticeCollector()
             let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, frameBytes: 512))
-            let s = writer.slot(trial: "a_0", name: "loss")
+            let s = writer.slot(subject: "a_0", name: "loss")
             for step in 0..<200 { try writer.append(s, step: Int64(step), value: Double(step)) }
             try writer.commit()
             let durable = writer.durableSequenceNumber

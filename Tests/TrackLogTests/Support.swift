@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TrackLog
+@testable import TrackStore
 import TrackModel
 
 /// A fresh temporary directory for one test, removed afterwards.
@@ -41,7 +42,7 @@ func points(_ frames: [LocatedFrame]) -> [(String, String, Int64?, Double)] {
         for e in f.frame.events {
             if case .point(let series, let step, let value) = e.kind {
                 let names = f.frame.seriesNames(series)
-                out.append((names.trial, names.name, step, value))
+                out.append((names.subject, names.name, step, value))
             }
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TrackTestSupport
 import TrackLog
-import TrackStore
+@testable import TrackStore
 import TrackModel
 
 /// The outcome of one run of the built `track-replay`.
@@ -37,7 +37,7 @@ func runTrackReplay(_ arguments: [String]) throws -> ToolRun {
 struct TrustTests {
     /// Appends `count` points of `trial` and commits them as one frame.
     static func log(_ writer: LogWriter, trial: String, from: Int, count: Int) throws {
-        for step in from..<(from + count) { _ = try writer.appendPoint(trial: trial, name: "loss", step: Int64(step), value: Double(step) * 0.5) }
+        for step in from..<(from + count) { _ = try writer.appendPoint(subject: trial, name: "loss", step: Int64(step), value: Double(step) * 0.5) }
         try writer.commit()
     }
 

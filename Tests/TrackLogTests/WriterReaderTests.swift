@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackLog
+@testable import TrackStore
 import TrackModel
 
 @Suite("Writer, segments, indices, reader and tailer")
@@ -12,9 +13,9 @@ struct WriterReaderTests {
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 16 << 10, frameBytes: 2048))
         let records = try sampleRecords()
         for r in records { try writer.append(r) }
-        let loss = writer.slot(trial: "t1_0", name: "loss")
+        let loss = writer.slot(subject: "t1_0", name: "loss")
         for step in 0..<20_000 { try writer.append(loss, step: Int64(step), value: 1 / Double(step + 1)) }
-        try writer.appendPoints(trial: "t2_0", step: 5, [(name: "a", value: 1), (name: "b", value: 2)])
+        try writer.appendPoints(subject: "t2_0", step: 5, [(name: "a", value: 1), (name: "b", value: 2)])
         try writer.commit()
         let stream = writer.streamName
         try writer.close()
@@ -34,7 +35,7 @@ struct WriterReaderTests {
         #expect(pts[19_999].2 == 19_999)
         #expect(pts[20_000].1 == "a" && pts[20_001].1 == "b" && pts[20_001].2 == 5)
         var decodedRecords: [LogRecord] = []
-        for f in frames { for e in f.frame.events { if case .record(let r) = e.kind { decodedRecords.append(r) } } }
+        for f in frames { for e in f.frame.events { if let r = e.record { decodedRecords.append(r) } } }
         #expect(decodedRecords == records)
         #expect(notices.all.isEmpty, "\(notices.all)")
     }
@@ -44,7 +45,7 @@ struct WriterReaderTests {
         let dir = TemporaryDirectory()
         let notices = NoticeCollector()
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
-        let a = writer.slot(trial: "a_0", name: "loss"), b = writer.slot(trial: "b_0", name: "loss")
+        let a = writer.slot(subject: "a_0", name: "loss"), b = writer.slot(subject: "b_0", name: "loss")
         var middleHLC = HLC.zero
         for step in 0..<6000 {
             try writer.append(step < 3000 ? a : b, step: Int64(step), value: Double(step))
@@ -57,8 +58,8 @@ struct WriterReaderTests {
         let some = try reader.frames(stream: stream, sequences: 4000..<4010)
         #expect(!some.isEmpty && some.count <= 2)
         #expect(some.contains { f in f.frame.events.contains { $0.sequence == 4005 } })
-        let ofA = try reader.frames(trial: "a_0")
-        #expect(ofA.allSatisfy { $0.frame.trials.contains("a_0") })
+        let ofA = try reader.frames(subject: "a_0")
+        #expect(ofA.allSatisfy { $0.frame.subjects.contains("a_0") })
         #expect(points(ofA).filter { $0.0 == "a_0" }.count == 3000)
         #expect(ofA.count < all.count)
         let late = try reader.frames(hlc: middleHLC...HLC(rawValue: .max))
@@ -72,7 +73,7 @@ struct WriterReaderTests {
         let dir = TemporaryDirectory()
         let notices = NoticeCollector()
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
-        let s = writer.slot(trial: "a_0", name: "loss")
+        let s = writer.slot(subject: "a_0", name: "loss")
         for step in 0..<20000 { try writer.append(s, step: Int64(step), value: sin(Double(step))) }
         try writer.close()
         let reader = try LogReader(database: dir.db, reporter: notices.reporter)
@@ -104,7 +105,7 @@ struct WriterReaderTests {
         let dir = TemporaryDirectory()
         let notices = NoticeCollector()
         let first = try LogWriter.open(database: dir.db, options: writerOptions(notices))
-        let s = first.slot(trial: "a_0", name: "loss")
+        let s = first.slot(subject: "a_0", name: "loss")
         for step in 0..<100 { try first.append(s, step: Int64(step), value: 1) }
         let second = try LogWriter.open(database: dir.db, options: writerOptions(notices))
         #expect(second.streamName != first.streamName, "a live writer's stream is not taken")
@@ -118,7 +119,7 @@ struct WriterReaderTests {
         named.reporter = notices.reporter
         #expect { try LogWriter.open(database: dir.db, options: named) } throws: { ($0 as? LogError)?.code == .streamLocked }
         let before = third.nextSequence
-        let t = third.slot(trial: "a_0", name: "loss")
+        let t = third.slot(subject: "a_0", name: "loss")
         try third.append(t, step: 100, value: 2)
         #expect(third.durableSequenceNumber == before + 1, "sync durability: durable on return")
         try third.close()
@@ -134,7 +135,7 @@ struct WriterReaderTests {
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
         let tailer = try LogTailer(database: dir.db, reporter: notices.reporter)
         #expect(try tailer.poll().isEmpty)
-        let s = writer.slot(trial: "a_0", name: "loss")
+        let s = writer.slot(subject: "a_0", name: "loss")
         var seen = 0
         for round in 0..<5 {
             for step in 0..<1000 { try writer.append(s, step: Int64(round * 1000 + step), value: Double(step)) }
@@ -168,7 +169,7 @@ struct WriterReaderTests {
         let notices = NoticeCollector()
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 8 << 10, frameBytes: 1024))
         let other = try LogWriter.open(database: dir.db, options: writerOptions(notices))
-        let s = writer.slot(trial: "a_0", name: "loss")
+        let s = writer.slot(subject: "a_0", name: "loss")
         for step in 0..<3000 { try writer.append(s, step: Int64(step), value: Double(step)) }
         try other.append(.trialStarted(trial: "b_0"))
         try writer.flush()
@@ -196,7 +197,7 @@ struct WriterReaderTests {
         // Random values barely compress: frames of ~400 KiB raw stay far above the tailer's
         // first 64 KiB window, so it has to grow it.
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, frameBytes: 400 << 10))
-        let s = writer.slot(trial: "a_0", name: "loss")
+        let s = writer.slot(subject: "a_0", name: "loss")
         var random = SeededRandom(seed: 11)
         for step in 0..<200_000 { try writer.append(s, step: Int64(step), value: Double(bitPattern: random.next() >> 2)) }
         try writer.close()

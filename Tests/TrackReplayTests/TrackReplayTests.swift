@@ -361,7 +361,7 @@ struct DamageCommandTests {
         let garbage: [UInt8] = [0xEE, 0x01, 0x02, 0x03]
         let last = bytes.withUnsafeBytes { SegmentScanner.scan($0, path: segment).frames.last! }
         let frame = garbage.withUnsafeBytes { Frame.make(payload: $0, firstSequence: last.header.endSequence, eventCount: 1,
-                                                         minHLC: last.header.maxHLC, maxHLC: last.header.maxHLC, trials: []) }
+                                                         minHLC: last.header.maxHLC, maxHLC: last.header.maxHLC, subjects: []) }
         bytes += frame.bytes
         FileManager.default.createFile(atPath: segment, contents: Data(bytes))
         let verify = try trackReplay(["verify", db])

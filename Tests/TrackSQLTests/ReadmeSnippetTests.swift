@@ -3,6 +3,7 @@ import Testing
 import Track
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 import TrackSQL
 
@@ -58,7 +59,7 @@ enum ReadmeSnippets {
         var options = WriterOptions()
         options.durability = .buffered          // or .groupCommit (fsync per frame), .sync (fsync per call)
         let writer = try LogWriter.open(database: "runs/db", options: options)
-        let loss = writer.slot(trial: uid, name: "loss")
+        let loss = writer.slot(subject: uid, name: "loss")
         for step in 0..<1_000_000 { try writer.append(loss, step: Int64(step), value: lossValue(step)) }
         try writer.commit()                      // returns once everything is on disk
         try writer.close()

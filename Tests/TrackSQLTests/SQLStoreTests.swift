@@ -4,6 +4,7 @@ import Testing
 import TrackTestSupport
 import TrackBackends
 import TrackLog
+import TrackStore
 import TrackModel
 @testable import TrackSQL
 

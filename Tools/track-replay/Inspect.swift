@@ -113,7 +113,7 @@ struct Stats: ParsableCommand {
     func run() throws {
         let reader: LogReader
         let damage = DamageCollector()
-        do { reader = try LogReader(database: database, damagePolicy: .reportAndSkip, reporter: damage.reporter) } catch { throw ToolError("\(error)") }
+        do { reader = try LogReader(database: database, records: .track, damagePolicy: .reportAndSkip, reporter: damage.reporter) } catch { throw ToolError("\(error)") }
         var segments = 0, frames = 0, events = 0, points = 0
         var stored: Int64 = 0, raw: Int64 = 0
         var byKind: [String: Int] = [:]
@@ -139,7 +139,8 @@ struct Stats: ParsableCommand {
                     for e in f.events {
                         switch e.kind {
                         case .point: points += 1
-                        case .record(let r):
+                        case .record:
+                            guard let r = e.record else { continue }
                             byKind[r.kindName, default: 0] += 1
                             if case .lossAccepted(let text) = r { logLosses.append((e.hlc, text)) }
                         }
@@ -199,7 +200,7 @@ struct Tail: ParsableCommand {
 
     func run() throws {
         let tailer: LogTailer
-        do { tailer = try LogTailer(database: database, reporter: { warn("warning: \($0)") }) } catch { throw ToolError("\(error)") }
+        do { tailer = try LogTailer(database: database, records: .track, reporter: { warn("warning: \($0)") }) } catch { throw ToolError("\(error)") }
         var printed = 0
         repeat {
             let frames: [LocatedFrame]
@@ -225,8 +226,9 @@ struct Tail: ParsableCommand {
         switch event.kind {
         case .point(let series, let step, let value):
             let names = located.frame.seriesNames(series)
-            return "\(head) metric \(names.trial) \(names.name) step=\(step.map(String.init) ?? "-") value=\(JSON.formatDouble(value))"
-        case .record(let record):
+            return "\(head) metric \(names.subject) \(names.name) step=\(step.map(String.init) ?? "-") value=\(JSON.formatDouble(value))"
+        case .record(let any):
+            guard let record = any as? LogRecord else { return "\(head) \(type(of: any))" }
             return "\(head) \(record.kindName) \(describe(record))"
         }
     }

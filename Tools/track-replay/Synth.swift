@@ -57,9 +57,9 @@ struct Synth: ParsableCommand {
         var options = WriterOptions()
         options.durability = Durability(rawValue: durability)!
         options.segmentBytes = segmentBytes
-        let writer = try LogWriter.open(database: database, options: options)
+        let writer = try LogWriter.open(database: database, records: .track, options: options)
         let uids = (0..<trials).map { "\(prefix)-\($0)_0" }
-        let slots = uids.map { writer.slot(trial: $0, name: "loss") }
+        let slots = uids.map { writer.slot(subject: $0, name: "loss") }
         var generator = SeededRandom(seed: UInt64(getpid()))
         let (points, commitEvery, pauseMicroseconds) = (self.points, self.commitEvery, self.pauseMicroseconds)
         let names = ["loss"] + (1..<max(1, metricsPerCall)).map { "m\($0)" }
@@ -86,7 +86,7 @@ struct Synth: ParsableCommand {
         FileHandle.standardOutput.write(Data("done \(points * trials) \(writer.durableSequenceNumber)\n".utf8))
         if readBack {
             let started = Date()
-            let reader = try LogReader(database: database)
+            let reader = try LogReader(database: database, records: .track)
             var events = 0
             try reader.forEachFrame { events += $0.frame.events.count }
             let seconds = Date().timeIntervalSince(started)

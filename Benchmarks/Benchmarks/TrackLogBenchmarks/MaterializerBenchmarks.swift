@@ -24,7 +24,7 @@ struct Float32LossCurve {
 /// Writes `points` points over `trials` trials into a new database.
 func writeDatabase(_ path: String, points: Int, trials: Int = 10) throws {
     let writer = try LogWriter.open(database: path, options: quietOptions())
-    let slots = (0..<trials).map { writer.slot(trial: "\($0)" + String(repeating: "a", count: 63) + "_0", name: "loss") }
+    let slots = (0..<trials).map { writer.slot(subject: "\($0)" + String(repeating: "a", count: 63) + "_0", name: "loss") }
     var curve = Float32LossCurve()
     for i in 0..<points { try writer.append(slots[i % trials], step: Int64(i / trials), value: curve.value(i / trials)) }
     try writer.close()
@@ -76,7 +76,7 @@ func materializerBenchmarks() {
                                        precondition(m.projection.pointCount == 10_000_000)
                                        reloadMaterializer = m
                                        reloadWriter = try LogWriter.open(database: reloadPath, options: quietOptions())
-                                       reloadSlot = reloadWriter!.slot(trial: "new_0", name: "loss")
+                                       reloadSlot = reloadWriter!.slot(subject: "new_0", name: "loss")
                                    },
                                    teardown: {
                                        try reloadWriter?.close()
@@ -140,7 +140,7 @@ func materializerBenchmarks() {
                                        var options = quietOptions()
                                        options.frameRawBytesTarget = 8 << 10
                                        let writer = try LogWriter.open(database: backlogPath, options: options)
-                                       let slot = writer.slot(trial: String(repeating: "b", count: 64) + "_0", name: "loss")
+                                       let slot = writer.slot(subject: String(repeating: "b", count: 64) + "_0", name: "loss")
                                        var random = SeededRandom(seed: 5)
                                        for step in 0..<6_000_000 { try writer.append(slot, step: Int64(step), value: Double(bitPattern: random.next() >> 2)) }
                                        try writer.close()

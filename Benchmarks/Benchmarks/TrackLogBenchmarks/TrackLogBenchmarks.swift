@@ -3,6 +3,7 @@ import Foundation
 import Histogram
 import Track
 import TrackLog
+import TrackStore
 import TrackModel
 
 // The event-log targets of issue 3, each measured here (release build, this machine):
@@ -65,7 +66,7 @@ let benchmarks: @Sendable () -> Void = {
                                    setup: {
                                        handlePath = scratchDatabase("handle")
                                        handleWriter = try LogWriter.open(database: handlePath, options: quietOptions())
-                                       handleSlot = handleWriter!.slot(trial: String(repeating: "a", count: 64) + "_0", name: "loss")
+                                       handleSlot = handleWriter!.slot(subject: String(repeating: "a", count: 64) + "_0", name: "loss")
                                    },
                                    teardown: {
                                        try handleWriter?.close()
@@ -121,7 +122,7 @@ let benchmarks: @Sendable () -> Void = {
         let path = scratchDatabase("e2e")
         defer { removeDatabase(path) }
         let writer = try LogWriter.open(database: path, options: quietOptions())
-        let slot = writer.slot(trial: String(repeating: "b", count: 64) + "_0", name: "loss")
+        let slot = writer.slot(subject: String(repeating: "b", count: 64) + "_0", name: "loss")
         var curve = LossCurve()
         var step = 0
         benchmark.startMeasurement()
@@ -175,7 +176,7 @@ let benchmarks: @Sendable () -> Void = {
         var options = quietOptions()
         options.frameRawBytesTarget = 64 << 10  // frequent frames keep the flusher busy
         let writer = try LogWriter.open(database: path, options: options)
-        let slot = writer.slot(trial: String(repeating: "d", count: 64) + "_0", name: "loss")
+        let slot = writer.slot(subject: String(repeating: "d", count: 64) + "_0", name: "loss")
         var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
         var curve = LossCurve()
         var start = timespec(), end = timespec()
@@ -202,7 +203,7 @@ let benchmarks: @Sendable () -> Void = {
         let path = scratchDatabase("size")
         defer { removeDatabase(path) }
         let writer = try LogWriter.open(database: path, options: quietOptions())
-        let slot = writer.slot(trial: String(repeating: "e", count: 64) + "_0", name: "loss")
+        let slot = writer.slot(subject: String(repeating: "e", count: 64) + "_0", name: "loss")
         var curve = LossCurve()
         let count = 2_000_000
         for step in 0..<count { try writer.append(slot, step: Int64(step), value: curve.value(step)) }
@@ -228,7 +229,7 @@ let benchmarks: @Sendable () -> Void = {
                                    setup: {
                                        replayPath = scratchDatabase("replay")
                                        let writer = try LogWriter.open(database: replayPath, options: quietOptions())
-                                       let slots = (0..<4).map { writer.slot(trial: "\($0)" + String(repeating: "f", count: 63) + "_0", name: "loss") }
+                                       let slots = (0..<4).map { writer.slot(subject: "\($0)" + String(repeating: "f", count: 63) + "_0", name: "loss") }
                                        var curve = LossCurve()
                                        for step in 0..<replayEvents { try writer.append(slots[step % 4], step: Int64(step / 4), value: curve.value(step)) }
                                        try writer.close()

@@ -1,3 +1,4 @@
+import TrackLog
 import TrackModel
 
 /// The check every record passes before it enters a batch: each string within

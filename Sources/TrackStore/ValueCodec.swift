@@ -1,3 +1,4 @@
+import TrackLog
 import TrackModel
 
 /// The binary form of a `Value` inside events (see docs/FORMAT.md, "Values"):
