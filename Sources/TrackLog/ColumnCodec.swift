@@ -79,8 +79,9 @@ package struct BitReader {
 /// The compacted form of metric columns (docs/FORMAT.md, "Snapshots"): steps and timestamps as
 /// delta-of-delta, values as Gorilla XOR (Pelkonen et al., 2015), bit-packed.
 package enum ColumnCodec {
-    /// Delta-of-delta buckets: '0' zero; '10' 7 bits; '110' 9 bits; '1110' 12 bits; '11110' 32 bits;
-    /// '11111' 64 bits (two's complement, sign-extended on read).
+    /// Delta-of-delta buckets: '0' zero; '10' 7 bits (-63...64); '110' 9 bits (-255...256); '1110'
+    /// 12 bits (-2047...2048); '11110' 32 bits; '11111' 64 bits (two's complement; the small
+    /// buckets' top value is stored as the pattern of -2^(n-1)).
     package static func writeDeltaOfDelta(_ dod: Int64, into w: inout BitWriter) {
         switch dod {
         case 0: w.write(0, 1)
@@ -93,14 +94,24 @@ package enum ColumnCodec {
     }
 
     package static func readDeltaOfDelta(_ r: inout BitReader) throws(LogError) -> Int64 {
+        /// The small buckets hold -(2^(n-1) - 1) ... 2^(n-1) (the writer's ranges): the top value
+        /// is the bit pattern plain sign extension would read as -2^(n-1), which the writer never
+        /// puts in that bucket. (Before this was read with plain sign extension, a delta-of-delta
+        /// of exactly 64, 256 or 2048 came back 128, 512 or 4096 too small; snapshots written then
+        /// read right now.)
+        func bucket(_ v: UInt64, _ bits: Int) -> Int64 {
+            let half = Int64(1) << Int64(bits - 1)
+            let raw = Int64(v)
+            return raw <= half ? raw : raw - 2 * half
+        }
         func signExtend(_ v: UInt64, _ bits: Int) -> Int64 {
             let shift = UInt64(64 - bits)
             return Int64(bitPattern: v << shift) >> Int64(shift)
         }
         if !(try r.bit()) { return 0 }
-        if !(try r.bit()) { return signExtend(try r.read(7), 7) }
-        if !(try r.bit()) { return signExtend(try r.read(9), 9) }
-        if !(try r.bit()) { return signExtend(try r.read(12), 12) }
+        if !(try r.bit()) { return bucket(try r.read(7), 7) }
+        if !(try r.bit()) { return bucket(try r.read(9), 9) }
+        if !(try r.bit()) { return bucket(try r.read(12), 12) }
         if !(try r.bit()) { return signExtend(try r.read(32), 32) }
         return Int64(bitPattern: try r.read(64))
     }

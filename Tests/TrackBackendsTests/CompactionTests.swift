@@ -42,6 +42,24 @@ func populate(_ backend: EventLogBackend, trials: Int = 3, points: Int = 3000, s
 
 @Suite("Compaction, snapshots and MANIFEST", .serialized)
 struct CompactionTests {
+    @Test("CompactedStepsEvery64: a metric logged every 64, 256 or 2048 steps reads back the same after compaction (it came back with negative steps)")
+    func compactedStepsEvery64() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db)
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", parameters: ["lr": 0.1], projectID: "p")))
+        for (name, every) in [("a", Int64(64)), ("b", 256), ("c", 2048)] {
+            for i in Int64(0)..<5 { try backend.logTrialMetric(trial.uid, name: name, step: i * every, value: Double(i)) }
+        }
+        let before = try #require(try backend.getTrial(uid: trial.uid)).metrics
+        try backend.compact()
+        try backend.close()
+        let after = try #require(try EventLogBackend(path: db).getTrial(uid: trial.uid)).metrics
+        #expect(after == before)
+        #expect(after["a"]?.points.compactMap(\.step) == [0, 64, 128, 192, 256])
+    }
+
     @Test("compaction keeps the state, deletes covered segments, and writers keep appending")
     func compactAndReopen() throws {
         let dir = ScratchDirectory()

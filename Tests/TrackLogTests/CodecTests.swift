@@ -146,4 +146,27 @@ struct CodecTests {
         c.observe(future)
         #expect(c.tick() > future)
     }
+
+    @Test("ColumnEdgeDeltas: steps and timestamps whose delta-of-delta is exactly 64, 256 or 2048 (each bucket's top) read back as written")
+    func columnEdgeDeltas() throws {
+        // Steps logged every 64 (the first delta-of-delta is 64), then the other bucket edges,
+        // both signs, and random walks over every bucket.
+        var cases: [[Int64]] = [[0, 64, 128, 192], [0, 256, 512], [0, 2048, 4096], [0, -63, -126], [0, -64], [0, -255], [0, -256], [0, -2047], [0, -2048],
+                                [0, 65], [0, 257], [0, 2049], [0, Int64(Int32.max)], [0, Int64(Int32.min)], [Int64.min, 0, Int64.max]]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var v: Int64 = 0
+            cases.append((0..<50).map { _ in v &+= Int64.random(in: -3000...3000, using: &generator); return v })
+        }
+        for values in cases {
+            var w = BitWriter()
+            ColumnCodec.writeIntegers(values, into: &w)
+            let bytes = w.finish()
+            let read = try bytes.withUnsafeBytes { raw in
+                var r = BitReader(raw)
+                return try ColumnCodec.readIntegers(values.count, &r)
+            }
+            #expect(read == values, "\(values.prefix(4))")
+        }
+    }
 }
