@@ -242,6 +242,30 @@ extension Conformance {
             try expectEqual(loss.points.map(\.value), [2.0, 1.5, 0.5], "values")
             try expectEqual(read.metrics["acc"]?.points ?? [], [MetricPoint(step: 1, value: 0.5)], "acc series")
         },
+        ConformanceCase("metricsKeepPythonsOrder") { b in
+            // Python track keeps insertion order: a step-keyed metric keeps its steps in the order
+            // they first came; a list metric appends [step, value] pairs as they come.
+            try makeProject(b)
+            let t = try unwrap(try makeTrial(b), "trial").uid
+            try b.logTrialMetrics(t, step: 5, ["loss": 0.5])
+            try b.logTrialMetrics(t, step: 2, ["loss": 0.2])
+            try b.logTrialMetrics(t, step: 5, ["loss": 0.4])
+            try b.logTrialMetrics(t, step: nil, ["acc": 0.1])
+            try b.logTrialMetrics(t, step: 5, ["acc": 0.5])
+            try b.logTrialMetrics(t, step: 2, ["acc": 0.2])
+            let read = try readTrial(b, t)
+            try expectEqual(JSON.encode(read.metrics["loss"]?.trackJSON ?? .null), #"{"5":0.4,"2":0.2}"#, "dict in arrival order, 5 replaced in place")
+            try expectEqual(JSON.encode(read.metrics["acc"]?.trackJSON ?? .null), "[0.1,[5,0.5],[2,0.2]]", "list in arrival order")
+        },
+        ConformanceCase("stepZeroOnAListIsBare") { b in
+            // Python: `elif step:` appends the bare value for step 0.
+            try makeProject(b)
+            let t = try unwrap(try makeTrial(b), "trial").uid
+            try b.logTrialMetrics(t, step: nil, ["acc": 0.1])
+            try b.logTrialMetrics(t, step: 0, ["acc": 0.2])
+            try b.logTrialMetrics(t, step: 1, ["acc": 0.3])
+            try expectEqual(JSON.encode(try readTrial(b, t).metrics["acc"]?.trackJSON ?? .null), "[0.1,0.2,[1,0.3]]", "step 0 appends the bare value")
+        },
         ConformanceCase("metricsWithoutStepsAreAppended") { b in
             try makeProject(b)
             let t = try unwrap(try makeTrial(b), "trial").uid

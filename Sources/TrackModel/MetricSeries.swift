@@ -12,18 +12,32 @@ public struct MetricPoint: Sendable, Equatable {
     }
 }
 
-/// The history of one metric of one trial, as `track` keeps it: points logged with a step are
-/// keyed by the step (logging a step again replaces its value, as `track`'s dict does) and kept
-/// in step order; points logged without a step come before them, in logging order.
+/// The history of one metric of one trial, kept as Python `track`'s `FileProtocol` keeps it
+/// (`log_trial_metrics`): the first point decides the container. Logged with a step, the metric is
+/// a step-keyed dict: logging a step again replaces its value where it stands, and steps keep the
+/// order they first arrived in. Logged without one, it is a list: every point is appended in
+/// logging order, as `[step, value]` when the step is given and not 0 (Python's `elif step:`),
+/// as the bare value otherwise. A point without a step sent to a step-keyed metric (Python raises
+/// there) is kept, and the metric then reads as a list (README, deliberate differences).
 public struct MetricSeries: Sendable, Equatable {
-    /// Every point, stepped ones in step order.
+    /// Every point as the container holds it, in its order.
     public private(set) var points: [MetricPoint] = []
+    /// True when the container is a list (the first point had no step, or a point without a
+    /// step came later), false for a step-keyed dict.
+    public private(set) var isList = false
+    /// The largest step held: a step above it is new, so the dict needs no search.
+    private var maxStep = Int64.min
 
     /// An empty series.
     public init() {}
 
-    /// A series holding `points` as given (no reordering).
-    public init(points: [MetricPoint]) { self.points = points }
+    /// A series holding `points` as given (no reordering); a list unless `isList` says otherwise
+    /// (by default: a list when some point has no step or the first point had none).
+    public init(points: [MetricPoint], isList: Bool? = nil) {
+        self.points = points
+        self.isList = isList ?? points.contains { $0.step == nil }
+        maxStep = points.compactMap(\.step).max() ?? .min
+    }
 
     /// Number of points.
     public var count: Int { points.count }
@@ -34,39 +48,44 @@ public struct MetricSeries: Sendable, Equatable {
     /// The last step logged, if any point has one.
     public var lastStep: Int64? { points.last(where: { $0.step != nil })?.step }
 
-    /// Records `value` at `step` (nil: appended without a step).
-    public mutating func record(step: Int64?, value: Value) {
-        guard let step else {
-            // After the other points without a step, before the stepped ones.
-            if points.last?.step == nil {
-                points.append(MetricPoint(step: nil, value: value))
-            } else {
-                let position = points.firstIndex { $0.step != nil } ?? points.count
-                points.insert(MetricPoint(step: nil, value: value), at: position)
-            }
-            return
-        }
-        // Fast path: steps usually grow.
-        if let lastStep = points.last?.step {
-            if lastStep < step { points.append(MetricPoint(step: step, value: value)); return }
-            if lastStep == step { points[points.count - 1].value = value; return }
-        } else if points.isEmpty {
-            points.append(MetricPoint(step: step, value: value))
-            return
-        }
-        if let existing = points.firstIndex(where: { $0.step == step }) {
-            points[existing].value = value
-            return
-        }
-        // Insert before the first stepped point with a larger step.
-        let position = points.firstIndex { $0.step != nil && $0.step! > step } ?? points.count
-        points.insert(MetricPoint(step: step, value: value), at: position)
+    /// The points with a step ordered by step (stable), after those without one in their order:
+    /// the sorted view, for drawing and comparing.
+    public var sortedByStep: [MetricPoint] {
+        points.filter { $0.step == nil } + points.filter { $0.step != nil }.enumerated()
+            .sorted { ($0.element.step!, $0.offset) < ($1.element.step!, $1.offset) }.map(\.element)
     }
 
-    /// `track`'s serialized form: `{"<step>": value, ...}` when every point has a step, a list of
-    /// values when none has, and a list mixing values and `[step, value]` pairs otherwise.
+    /// Records `value` at `step` (nil: without a step) as Python's `log_trial_metrics` does.
+    public mutating func record(step: Int64?, value: Value) {
+        if points.isEmpty { isList = step == nil }
+        if isList {
+            // `elif step:` appends (step, value); no step or step 0 appends the bare value.
+            points.append(MetricPoint(step: step == 0 ? nil : step, value: value))
+            if let step, step != 0 { maxStep = max(maxStep, step) }
+            return
+        }
+        guard let step else {
+            // Python's dict has no append and raises; the point is kept and the metric becomes a list.
+            isList = true
+            points.append(MetricPoint(step: nil, value: value))
+            return
+        }
+        if step > maxStep || points.isEmpty {
+            maxStep = max(maxStep, step)
+            points.append(MetricPoint(step: step, value: value))
+        } else if points[points.count - 1].step == step {
+            points[points.count - 1].value = value
+        } else if let existing = points.firstIndex(where: { $0.step == step }) {
+            points[existing].value = value
+        } else {
+            points.append(MetricPoint(step: step, value: value))
+        }
+    }
+
+    /// `track`'s serialized form: `{"<step>": value, ...}` for a step-keyed metric, a list of
+    /// values and `[step, value]` pairs for a list.
     public var trackJSON: Value {
-        if !points.isEmpty && points.allSatisfy({ $0.step != nil }) {
+        if !isList && !points.isEmpty {
             var object = ValueObject()
             for point in points { object[String(point.step!)] = point.value }
             return .object(object)
@@ -88,9 +107,11 @@ public struct MetricSeries: Sendable, Equatable {
                 record(step: step, value: element)
             }
         case .array(let elements):
+            isList = true
             for element in elements {
                 if case .array(let pair) = element, pair.count == 2, case .int(let step) = pair[0] {
                     points.append(MetricPoint(step: step, value: pair[1]))
+                    maxStep = max(maxStep, step)
                 } else {
                     points.append(MetricPoint(step: nil, value: element))
                 }
@@ -98,6 +119,7 @@ public struct MetricSeries: Sendable, Equatable {
         case .null:
             break
         default:
+            isList = true
             points.append(MetricPoint(step: nil, value: value))
         }
     }

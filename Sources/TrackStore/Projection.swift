@@ -51,9 +51,11 @@ struct FirstSeen: Comparable, Sendable {
     static func < (a: FirstSeen, b: FirstSeen) -> Bool { (a.hlc, a.position) < (b.hlc, b.position) }
 }
 
-/// One metric of one trial as columns: steps, values and timestamps, ordered by (step, timestamp).
-/// Points without a step sort first, by timestamp. Logging a step again keeps the newest value.
-/// Values that are not doubles are kept aside by position.
+/// One metric of one trial as columns: every point logged (steps, values, timestamps) in
+/// timestamp order, points of one timestamp in the order they came. What the metric reads as
+/// (Python `track`'s container: a step-keyed dict or a list) is derived from them (`series`), so
+/// the result does not depend on the order streams are read in. Values that are not doubles are
+/// kept aside by position.
 public struct MetricColumns: Sendable {
     /// Step of each point; `noStep` for a point logged without one.
     public private(set) var steps: [Int64] = []
@@ -70,15 +72,24 @@ public struct MetricColumns: Sendable {
     /// Empty columns.
     public init() {}
 
-    /// Columns as a snapshot saved them.
+    /// Columns as a snapshot saved them. Snapshots written before the columns kept every point
+    /// hold them by (step, timestamp): those are put back in timestamp order (stable).
     init(steps: [Int64], values: [Double], hlcs: [UInt64], others: [Int: Value]) {
-        self.steps = steps
-        self.values = values
-        self.hlcs = hlcs
-        self.others = others
+        if zip(hlcs, hlcs.dropFirst()).allSatisfy({ $0 <= $1 }) {
+            self.steps = steps
+            self.values = values
+            self.hlcs = hlcs
+            self.others = others
+            return
+        }
+        let order = hlcs.indices.sorted { (hlcs[$0], $0) < (hlcs[$1], $1) }
+        self.steps = order.map { steps[$0] }
+        self.values = order.map { values[$0] }
+        self.hlcs = order.map { hlcs[$0] }
+        for (position, old) in order.enumerated() { if let v = others[old] { self.others[position] = v } }
     }
 
-    /// Number of points.
+    /// Number of points held (every point logged, also a step logged again).
     public var count: Int { steps.count }
 
     /// Records a point.
@@ -86,43 +97,26 @@ public struct MetricColumns: Sendable {
         let s = step ?? MetricColumns.noStep
         let h = hlc.rawValue
         let double: Double
-        if case .double(let d) = value { double = d } else { double = .nan }
-        let isOther: Bool
-        if case .double = value { isOther = false } else { isOther = true }
-        // Fast path: after the last point.
-        if let lastStep = steps.last {
-            if s > lastStep || (s == lastStep && s == MetricColumns.noStep && h > hlcs[hlcs.count - 1]) {
-                append(s, double, h, (isOther ? Optional(value) : Optional<Value>.none))
-                return
-            }
-        } else {
-            append(s, double, h, (isOther ? Optional(value) : Optional<Value>.none))
+        let other: Value?
+        if case .double(let d) = value { double = d; other = nil } else { double = .nan; other = value }
+        // Fast path: at or after the last timestamp.
+        guard let last = hlcs.last, h < last else {
+            append(s, double, h, other)
             return
         }
-        // Find the position of (s, h).
-        var low = 0, high = steps.count
+        // After every point of a timestamp not later than `h`.
+        var low = 0, high = hlcs.count
         while low < high {
             let mid = (low + high) / 2
-            if (steps[mid], hlcs[mid]) < (s, h) { low = mid + 1 } else { high = mid }
-        }
-        if s != MetricColumns.noStep {
-            // One point per step: the newest timestamp wins.
-            if low > 0 && steps[low - 1] == s {
-                if h > hlcs[low - 1] { replace(low - 1, double, h, (isOther ? Optional(value) : Optional<Value>.none)) }
-                return
-            }
-            if low < steps.count && steps[low] == s {
-                if h > hlcs[low] { replace(low, double, h, (isOther ? Optional(value) : Optional<Value>.none)) }
-                return
-            }
+            if hlcs[mid] <= h { low = mid + 1 } else { high = mid }
         }
         steps.insert(s, at: low)
         values.insert(double, at: low)
         hlcs.insert(h, at: low)
-        if !others.isEmpty || isOther {
+        if !others.isEmpty || other != nil {
             var shifted: [Int: Value] = [:]
             for (position, v) in others { shifted[position >= low ? position + 1 : position] = v }
-            if isOther { shifted[low] = value }
+            if let other { shifted[low] = other }
             others = shifted
         }
     }
@@ -134,18 +128,14 @@ public struct MetricColumns: Sendable {
         if let other { others[steps.count - 1] = other }
     }
 
-    private mutating func replace(_ i: Int, _ d: Double, _ h: UInt64, _ other: Value?) {
-        values[i] = d
-        hlcs[i] = h
-        others[i] = other
-    }
-
     /// The point at `i` as the model's value.
     public func value(at i: Int) -> Value { others[i] ?? .double(values[i]) }
 
-    /// The series as the model keeps it.
+    /// The metric as Python `track` keeps it: every point recorded in order (`MetricSeries.record`).
     public var series: MetricSeries {
-        MetricSeries(points: (0..<count).map { MetricPoint(step: steps[$0] == MetricColumns.noStep ? nil : steps[$0], value: value(at: $0)) })
+        var series = MetricSeries()
+        for i in 0..<count { series.record(step: steps[i] == MetricColumns.noStep ? nil : steps[i], value: value(at: i)) }
+        return series
     }
 }
 

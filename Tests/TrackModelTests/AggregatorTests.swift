@@ -57,21 +57,42 @@ struct AggregatorTests {
         #expect(s.count == 2 && s.mean == 3)
     }
 
-    @Test("metric series: steps replace, unstepped append, order by step")
+    @Test("metric series as Python's log_trial_metrics keeps them: a step-keyed dict in arrival order, a step logged again replaced where it stands")
     func series() throws {
         var m = MetricSeries()
         m.record(step: 3, value: 3)
         m.record(step: 1, value: 1)
         m.record(step: 2, value: 2)
         m.record(step: 2, value: 20)
-        #expect(m.points.map(\.step) == [1, 2, 3])
-        #expect(m.points.map(\.value) == [1, 20, 3])
-        #expect(m.trackJSON == ["1": 1, "2": 20, "3": 3])
-        #expect(m.lastStep == 3)
+        #expect(m.points.map(\.step) == [3, 1, 2])
+        #expect(m.points.map(\.value) == [3, 1, 20])
+        #expect(JSON.encode(m.trackJSON) == #"{"3":3,"1":1,"2":20}"#)
+        #expect(m.lastStep == 2)
+        #expect(m.sortedByStep.map(\.step) == [1, 2, 3])
         var u = MetricSeries()
         u.record(step: nil, value: 1)
         u.record(step: nil, value: 1)
         #expect(u.trackJSON == [1, 1])
         #expect(try MetricSeries(trackJSON: m.trackJSON) == m)
+    }
+
+    @Test("ListMetricsAsPython: a list metric appends [step, value] for a step in arrival order, and the bare value for step 0 (Python's `elif step:`)")
+    func listMetricsAsPython() throws {
+        var m = MetricSeries()
+        m.record(step: nil, value: 0.1)
+        m.record(step: 5, value: 0.5)
+        m.record(step: 2, value: 0.2)
+        m.record(step: 0, value: 0.0)
+        m.record(step: 5, value: 0.55)
+        #expect(JSON.encode(m.trackJSON) == "[0.1,[5,0.5],[2,0.2],0.0,[5,0.55]]")
+        #expect(try MetricSeries(trackJSON: m.trackJSON) == m)
+        // Step 0 first: a dict, keyed "0" (Python: `step is not None`).
+        var d = MetricSeries()
+        d.record(step: 0, value: 1)
+        d.record(step: 1, value: 2)
+        #expect(JSON.encode(d.trackJSON) == #"{"0":1,"1":2}"#)
+        // A point without a step after stepped ones (Python raises): kept, the metric reads as a list.
+        d.record(step: nil, value: 3)
+        #expect(JSON.encode(d.trackJSON) == "[[0,1],[1,2],3]")
     }
 }

@@ -37,7 +37,7 @@ struct Plot: ParsableCommand {
             guard let s = trial.metrics[metric] else {
                 throw ToolError("trial \(trial.uid) has no metric '\(metric)'; it has: \(trial.metrics.keys.joined(separator: ", "))")
             }
-            let points = s.points.enumerated().compactMap { i, p -> (Double, Double)? in
+            let points = s.sortedByStep.enumerated().compactMap { i, p -> (Double, Double)? in
                 guard let y = p.value.doubleValue, y.isFinite else { return nil }
                 return (Double(p.step ?? Int64(i)), y)
             }
