@@ -81,7 +81,7 @@ final class SwiftTrackStore: MetricStore {
         } else {
             var metrics = ValueObject(minimumCapacity: points.count)
             for p in points { metrics[metricNames[p.metric]] = .double(p.value) }
-            try logger(first.trial).logMetrics(step: Int64(first.step), metrics)
+            try logger(first.trial).logMetrics(step: .int(Int64(first.step)), metrics)
         }
     }
 

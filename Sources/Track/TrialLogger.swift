@@ -22,8 +22,9 @@ public final class TrialLogger: Sendable {
         return trial
     }
 
-    /// Records each metric at `step` (nil: appended without a step).
-    public func logMetrics(step: Int64? = nil, _ metrics: ValueObject) throws {
+    /// Records each metric at `step` (nil: appended without a step; an integer literal, or
+    /// `.number(1.5)`, `.text("warmup")` as Python track takes them).
+    public func logMetrics(step: MetricStep? = nil, _ metrics: ValueObject) throws {
         try backend.logTrialMetrics(uid, step: step, metrics)
     }
 

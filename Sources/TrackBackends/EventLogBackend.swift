@@ -305,7 +305,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         try appendTrialChange(.metadataLogged(trial: trial, metadata))
     }
 
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+    public func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws {
         try requireTrial(trial)
         guard !metrics.isEmpty else { return }
         do { try writer.appendMetrics(trial: trial, step: step, metrics) } catch { throw logError(error) }

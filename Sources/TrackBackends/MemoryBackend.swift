@@ -93,7 +93,7 @@ public final class MemoryBackend: TrackProtocol {
     public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
         try write { db, now throws(ModelError) in try db.changeTrial(.metadataLogged(trial: trial, metadata), now: now) }
     }
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+    public func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws {
         try write { db, now throws(ModelError) in try db.changeTrial(.metricsLogged(trial: trial, step: step, metrics), now: now) }
     }
     public func addTrialTags(_ trial: String, _ tags: ValueObject) throws {

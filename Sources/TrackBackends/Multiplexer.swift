@@ -87,7 +87,7 @@ public final class Multiplexer: TrackProtocol {
     public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
         try fanOut("logTrialMetadata") { try $0.logTrialMetadata(trial, metadata) }
     }
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+    public func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws {
         try fanOut("logTrialMetrics") { try $0.logTrialMetrics(trial, step: step, metrics) }
     }
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {

@@ -87,7 +87,7 @@ public final class PickledBackend: TrackProtocol, @unchecked Sendable {
     public func logTrialChronoFinish(_ trial: String, name: String) throws { try memory.logTrialChronoFinish(trial, name: name) }
     public func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws { try memory.logTrialArguments(trial, arguments) }
     public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws { try memory.logTrialMetadata(trial, metadata) }
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws { try memory.logTrialMetrics(trial, step: step, metrics) }
+    public func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws { try memory.logTrialMetrics(trial, step: step, metrics) }
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
         try memory.logTrialMetric(trial, name: name, step: step, value: value)
     }

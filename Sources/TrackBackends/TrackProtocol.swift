@@ -65,7 +65,7 @@ public protocol TrackProtocol: AnyObject, Sendable {
     /// Merges keys into the trial's metadata.
     func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws
     /// Records each metric at `step` (nil: appended without a step).
-    func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws
+    func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws
     /// Records one scalar metric: the fast path of training loops. Same effect as
     /// `logTrialMetrics(trial, step: step, [name: .double(value)])`.
     func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws
@@ -123,7 +123,7 @@ extension TrackProtocol {
 
     /// Same as `logTrialMetrics` with one `.double` value.
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
-        try logTrialMetrics(trial, step: step, [name: .double(value)])
+        try logTrialMetrics(trial, step: step.map(MetricStep.int), [name: .double(value)])
     }
 
     /// The trial with this uid, if any.

@@ -257,6 +257,24 @@ extension Conformance {
             try expectEqual(JSON.encode(read.metrics["loss"]?.trackJSON ?? .null), #"{"5":0.4,"2":0.2}"#, "dict in arrival order, 5 replaced in place")
             try expectEqual(JSON.encode(read.metrics["acc"]?.trackJSON ?? .null), "[0.1,[5,0.5],[2,0.2]]", "list in arrival order")
         },
+        ConformanceCase("floatAndTextSteps") { b in
+            // Python takes any hashable step and keys the metric by it.
+            try makeProject(b)
+            let t = try unwrap(try makeTrial(b), "trial").uid
+            try b.logTrialMetrics(t, step: .text("warmup"), ["loss": 0.9])
+            try b.logTrialMetrics(t, step: .number(1.5), ["loss": 0.5, "acc": .int(3)])
+            try b.logTrialMetrics(t, step: 2, ["loss": 0.4])
+            try b.logTrialMetrics(t, step: .text("warmup"), ["loss": 0.8])
+            try b.logTrialMetrics(t, step: .number(2.0), ["loss": 0.3])
+            try b.logTrialMetrics(t, step: nil, ["lr": 0.1])
+            try b.logTrialMetrics(t, step: .text("end"), ["lr": 0.2])
+            try b.logTrialMetrics(t, step: .text(""), ["lr": 0.3])
+            let read = try readTrial(b, t)
+            try expectEqual(JSON.encode(read.metrics["loss"]?.trackJSON ?? .null), #"{"warmup":0.8,"1.5":0.5,"2":0.3}"#,
+                            "keyed by text and float steps; 2.0 is the key 2 (Python: 2 == 2.0)")
+            try expectEqual(JSON.encode(read.metrics["acc"]?.trackJSON ?? .null), #"{"1.5":3}"#, "a non-double value at a float step")
+            try expectEqual(JSON.encode(read.metrics["lr"]?.trackJSON ?? .null), #"[0.1,["end",0.2],0.3]"#, "a list takes [step, value] for a text step, the bare value for \"\"")
+        },
         ConformanceCase("stepZeroOnAListIsBare") { b in
             // Python: `elif step:` appends the bare value for step 0.
             try makeProject(b)
@@ -281,7 +299,7 @@ extension Conformance {
             for step in 0..<50 {
                 let v = 1.0 / Double(step + 1)
                 try b.logTrialMetric(fast, name: "loss", step: Int64(step), value: v)
-                try b.logTrialMetrics(slow, step: Int64(step), ["loss": .double(v)])
+                try b.logTrialMetrics(slow, step: .int(Int64(step)), ["loss": .double(v)])
             }
             try b.logTrialMetric(fast, name: "lr", step: nil, value: 0.1)
             try b.logTrialMetrics(slow, step: nil, ["lr": 0.1])

@@ -1,12 +1,12 @@
 /// One logged metric value, with the step it was logged at (nil when logged without a step).
 public struct MetricPoint: Sendable, Equatable {
     /// The step, or nil for a point logged without one.
-    public var step: Int64?
+    public var step: MetricStep?
     /// The value; usually a `.double`.
     public var value: Value
 
     /// A point at `step` (nil for none) holding `value`.
-    public init(step: Int64?, value: Value) {
+    public init(step: MetricStep?, value: Value) {
         self.step = step
         self.value = value
     }
@@ -25,7 +25,7 @@ public struct MetricSeries: Sendable, Equatable {
     /// True when the container is a list (the first point had no step, or a point without a
     /// step came later), false for a step-keyed dict.
     public private(set) var isList = false
-    /// The largest step held: a step above it is new, so the dict needs no search.
+    /// The largest integer step held: an integer step above it is new, so the dict needs no search.
     private var maxStep = Int64.min
 
     /// An empty series.
@@ -36,7 +36,7 @@ public struct MetricSeries: Sendable, Equatable {
     public init(points: [MetricPoint], isList: Bool? = nil) {
         self.points = points
         self.isList = isList ?? points.contains { $0.step == nil }
-        maxStep = points.compactMap(\.step).max() ?? .min
+        maxStep = points.compactMap(\.step?.intValue).max() ?? .min
     }
 
     /// Number of points.
@@ -46,22 +46,32 @@ public struct MetricSeries: Sendable, Equatable {
     public var last: MetricPoint? { points.last }
 
     /// The last step logged, if any point has one.
-    public var lastStep: Int64? { points.last(where: { $0.step != nil })?.step }
+    public var lastStep: MetricStep? { points.last(where: { $0.step != nil })?.step }
 
-    /// The points with a step ordered by step (stable), after those without one in their order:
-    /// the sorted view, for drawing and comparing.
+    /// The points ordered by step, stable: those without a step first, then numeric steps by
+    /// value, then text steps in their order. The sorted view, for drawing and comparing.
     public var sortedByStep: [MetricPoint] {
-        points.filter { $0.step == nil } + points.filter { $0.step != nil }.enumerated()
-            .sorted { ($0.element.step!, $0.offset) < ($1.element.step!, $1.offset) }.map(\.element)
+        func numeric(_ p: MetricPoint) -> Double? {
+            switch p.step {
+            case .int(let i)?: return Double(i)
+            case .number(let d)?: return d
+            default: return nil
+            }
+        }
+        let numbered = points.enumerated().compactMap { i, p in numeric(p).map { ($0, i, p) } }
+            .sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
+        let text = points.filter { if case .text? = $0.step { return true } else { return false } }
+        return points.filter { $0.step == nil } + numbered + text
     }
 
     /// Records `value` at `step` (nil: without a step) as Python's `log_trial_metrics` does.
-    public mutating func record(step: Int64?, value: Value) {
+    public mutating func record(step: MetricStep?, value: Value) {
         if points.isEmpty { isList = step == nil }
         if isList {
-            // `elif step:` appends (step, value); no step or step 0 appends the bare value.
-            points.append(MetricPoint(step: step == 0 ? nil : step, value: value))
-            if let step, step != 0 { maxStep = max(maxStep, step) }
+            // `elif step:` appends (step, value); no step or a falsy one (0, "") the bare value.
+            let kept = step?.isTruthy == true ? step : nil
+            points.append(MetricPoint(step: kept, value: value))
+            if let i = kept?.intValue { maxStep = max(maxStep, i) }
             return
         }
         guard let step else {
@@ -70,14 +80,15 @@ public struct MetricSeries: Sendable, Equatable {
             points.append(MetricPoint(step: nil, value: value))
             return
         }
-        if step > maxStep || points.isEmpty {
-            maxStep = max(maxStep, step)
+        if points.isEmpty || (step.intValue.map { $0 > maxStep } ?? false) {
+            if let i = step.intValue { maxStep = max(maxStep, i) }
             points.append(MetricPoint(step: step, value: value))
         } else if points[points.count - 1].step == step {
             points[points.count - 1].value = value
         } else if let existing = points.firstIndex(where: { $0.step == step }) {
             points[existing].value = value
         } else {
+            if let i = step.intValue { maxStep = max(maxStep, i) }
             points.append(MetricPoint(step: step, value: value))
         }
     }
@@ -87,11 +98,11 @@ public struct MetricSeries: Sendable, Equatable {
     public var trackJSON: Value {
         if !isList && !points.isEmpty {
             var object = ValueObject()
-            for point in points { object[String(point.step!)] = point.value }
+            for point in points { object[point.step!.jsonKey] = point.value }
             return .object(object)
         }
         return .array(points.map { point in
-            if let step = point.step { return .array([.int(step), point.value]) }
+            if let step = point.step { return .array([step.value, point.value]) }
             return point.value
         })
     }
@@ -100,17 +111,12 @@ public struct MetricSeries: Sendable, Equatable {
     public init(trackJSON value: Value) throws(ModelError) {
         switch value {
         case .object(let fields):
-            for (key, element) in fields {
-                guard let step = Int64(key) else {
-                    throw ModelError(.malformedObject, "metric step '\(key)' is not an integer; steps are whole numbers")
-                }
-                record(step: step, value: element)
-            }
+            for (key, element) in fields { record(step: MetricStep(jsonKey: key), value: element) }
         case .array(let elements):
             isList = true
             for element in elements {
                 if case .array(let pair) = element, pair.count == 2, case .int(let step) = pair[0] {
-                    points.append(MetricPoint(step: step, value: pair[1]))
+                    points.append(MetricPoint(step: .int(step), value: pair[1]))
                     maxStep = max(maxStep, step)
                 } else {
                     points.append(MetricPoint(step: nil, value: element))

@@ -242,7 +242,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     private enum Item {
         case record(LogRecord, seq: Int64, at: Double)
         case point(trial: String, name: String, step: Int64?, value: Double, seq: Int64, at: Double)
-        case values(trial: String, step: Int64?, ValueObject, seq: Int64, at: Double)
+        case values(trial: String, step: MetricStep?, ValueObject, seq: Int64, at: Double)
     }
 
     /// Ships the oldest unshipped events of one stream in one transaction. Returns whether it
@@ -472,7 +472,7 @@ public final class BufferedSQLBackend: TrackProtocol, @unchecked Sendable {
     public func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws {
         try seeded(trial: trial) { try local.logTrialMetadata(trial, metadata) }
     }
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+    public func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws {
         try seeded(trial: trial) { try local.logTrialMetrics(trial, step: step, metrics) }
     }
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {

@@ -362,7 +362,7 @@ public final class SQLBackend: DatabaseImporting, @unchecked Sendable {
         gatheringSeqs = (gatheringSeqs?.lowerBound ?? seq)...seq
     }
 
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+    public func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws {
         try gather(trial) { batch, now in batch.add(trial: trial, step: step, metrics, at: now) }
     }
 

@@ -118,12 +118,19 @@ extension SQLConnection {
         if uids.isEmpty { return [:] }
         var binds = PostgresBindings(capacity: 1)
         binds.append(uids)
-        let rows = try execute(PostgresQuery(unsafeSQL: "SELECT trial, name, step, value, value_json FROM track_points WHERE trial = ANY($1::TEXT[]) ORDER BY trial, ord", binds: binds))
+        let rows = try execute(PostgresQuery(unsafeSQL: "SELECT trial, name, step, value, value_json, step_json FROM track_points WHERE trial = ANY($1::TEXT[]) ORDER BY trial, ord", binds: binds))
         var out: [String: OrderedDictionary<String, MetricSeries>] = [:]
         var currentUID = ""
         var current: OrderedDictionary<String, MetricSeries> = [:]
         for row in rows {
-            let (trial, name, step, value, json) = try row.decode((String, String, Int64?, Double?, String?).self)
+            let (trial, name, intStep, value, json, stepJSON) = try row.decode((String, String, Int64?, Double?, String?, String?).self)
+            var step = intStep.map(MetricStep.int)
+            if let stepJSON {
+                guard let parsed = (try? JSON.decode(stepJSON)).flatMap(MetricStep.init) else {
+                    throw TrackError(.io, "a metric point of trial '\(trial)' ('\(name)') holds a malformed step: \(stepJSON.prefix(40))")
+                }
+                step = parsed
+            }
             if trial != currentUID {
                 if !currentUID.isEmpty { out[currentUID] = current }
                 currentUID = trial
@@ -313,12 +320,13 @@ extension SQLConnection {
         binds.append(batch.names)
         binds.append(batch.steps)
         binds.append(batch.values)
-        if batch.hasJSON {
-            binds.append(batch.json)
+        if batch.hasJSON || batch.hasStepJSON {
+            binds.append(batch.hasJSON ? batch.json : Array(repeating: "", count: batch.count))
+            binds.append(batch.hasStepJSON ? batch.stepJSON : Array(repeating: "", count: batch.count))
             try execute(PostgresQuery(unsafeSQL: """
-                INSERT INTO track_points (trial, name, step, value, value_json)
-                SELECT t, n, NULLIF(s, \(PointBatch.noStep)), CASE WHEN j = '' THEN v END, NULLIF(j, '')
-                FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::FLOAT8[], $5::TEXT[]) WITH ORDINALITY AS p(t, n, s, v, j, i) ORDER BY i
+                INSERT INTO track_points (trial, name, step, value, value_json, step_json)
+                SELECT t, n, NULLIF(s, \(PointBatch.noStep)), CASE WHEN j = '' THEN v END, NULLIF(j, ''), NULLIF(sj, '')
+                FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::FLOAT8[], $5::TEXT[], $6::TEXT[]) WITH ORDINALITY AS p(t, n, s, v, j, sj, i) ORDER BY i
                 """, binds: binds))
         } else {
             try execute(PostgresQuery(unsafeSQL: """
@@ -350,6 +358,9 @@ struct PointBatch: Sendable {
     /// JSON text of values that are not doubles; "" for doubles.
     var json: [String] = []
     var hasJSON = false
+    /// JSON text of steps that are not integers (their `steps` entry is `noStep`); "" for others.
+    var stepJSON: [String] = []
+    var hasStepJSON = false
     /// Per trial: logging calls (each adds one to the revision tag) and the time of the last.
     var calls: [String: (calls: Int, lastChange: Double)] = [:]
 
@@ -357,15 +368,20 @@ struct PointBatch: Sendable {
     var isEmpty: Bool { trials.isEmpty }
 
     /// Adds the points of one logging call.
-    mutating func add(trial: String, step: Int64?, _ metrics: ValueObject, at time: Double) {
+    mutating func add(trial: String, step: MetricStep?, _ metrics: ValueObject, at time: Double) {
         for (name, value) in metrics { add(trial: trial, name: name, step: step, value: value) }
         countCall(trial: trial, at: time)
     }
 
     /// Adds one point of any value: a double in `values`, anything else as JSON text.
-    mutating func add(trial: String, name: String, step: Int64?, value: Value) {
-        if case .double(let d) = value { add(trial: trial, name: name, step: step, double: d, json: nil) }
-        else { add(trial: trial, name: name, step: step, double: 0, json: JSON.encode(value)) }
+    mutating func add(trial: String, name: String, step: MetricStep?, value: Value) {
+        let intStep = step?.intValue
+        if case .double(let d) = value { add(trial: trial, name: name, step: intStep, double: d, json: nil) }
+        else { add(trial: trial, name: name, step: intStep, double: 0, json: JSON.encode(value)) }
+        if let step, intStep == nil {
+            if !hasStepJSON { stepJSON = Array(repeating: "", count: trials.count); hasStepJSON = true }
+            stepJSON[trials.count - 1] = JSON.encode(step.value)
+        }
     }
 
     /// Adds every point of `trial`'s metrics, series by series in order (an imported trial's).
@@ -377,6 +393,7 @@ struct PointBatch: Sendable {
 
     /// Adds one point (not counted as a call: see `countCall`).
     mutating func add(trial: String, name: String, step: Int64?, double: Double, json: String?) {
+        if hasStepJSON { stepJSON.append("") }
         trials.append(trial)
         names.append(name)
         steps.append(step ?? Self.noStep)

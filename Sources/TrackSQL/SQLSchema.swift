@@ -106,6 +106,11 @@ public enum SQLSchema {
             """,
             "CREATE INDEX IF NOT EXISTS track_members_order ON track_members (owner_kind, owner, pos)",
         ],
+        // Version 3: metric steps that are not integers (Python's step=1.5, step="warmup") as
+        // JSON text; step is null for them.
+        [
+            "ALTER TABLE track_points ADD COLUMN IF NOT EXISTS step_json TEXT",
+        ],
     ]
 
     /// Data moves run after a version's statements (by version number).

@@ -160,7 +160,7 @@ func eventBody(_ record: LogRecord) -> String {
     case .statusSet(let t, let status, let error):
         body = ["trial": .string(t), "status": status.trackJSON, "error": error.map(Value.string) ?? .null]
     case .groupMetadataSet(let g, let v): body = ["group": .string(g), "values": .object(v)]
-    case .metricsLogged(let t, let step, let m): body = ["trial": .string(t), "step": step.map(Value.int) ?? .null, "metrics": .object(m)]
+    case .metricsLogged(let t, let step, let m): body = ["trial": .string(t), "step": step?.value ?? .null, "metrics": .object(m)]
     case .lossAccepted(let text): body = ["loss": .string(text)]
     }
     return JSON.encode(.object(body))

@@ -263,14 +263,16 @@ public struct RPCDispatcher: Sendable {
             return .null
         case "log_trial_metrics":
             let uid = try a.trialUID()
-            var step: Int64? = nil
+            var step: MetricStep? = nil
             if let s = a.fields["step"], !s.isNull {
-                guard let i = s.intValue else { throw a.bad("step", "must be an integer or null, got \(s)") }
-                step = i
+                // Python takes any hashable step; a number or a string is what JSON carries.
+                guard let parsed = MetricStep(s) else { throw a.bad("step", "must be an integer, a float, a string or null, got \(s)") }
+                step = parsed
             }
             let metrics = a.extra(except: ["trial", "step", "aggregator"])
-            if metrics.count == 1, let (name, value) = metrics.elements.first.map({ ($0.key, $0.value) }), case .double(let d) = value {
-                try b.logTrialMetric(uid, name: name, step: step, value: d)
+            if metrics.count == 1, let (name, value) = metrics.elements.first.map({ ($0.key, $0.value) }), case .double(let d) = value,
+               step == nil || step?.intValue != nil {
+                try b.logTrialMetric(uid, name: name, step: step?.intValue, value: d)
             } else if !metrics.isEmpty {
                 try b.logTrialMetrics(uid, step: step, metrics)
             }

@@ -449,10 +449,10 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
             confirmedTrials.withLock { _ = $0.insert(trial) }
         }
     }
-    public func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+    public func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws {
         var a = metrics
         a["trial"] = .string(trial)
-        a["step"] = step.map(Value.int) ?? .null
+        a["step"] = step?.value ?? .null
         try logMetrics(trial, a)
     }
     public func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {

@@ -57,7 +57,8 @@ struct FirstSeen: Comparable, Sendable {
 /// the result does not depend on the order streams are read in. Values that are not doubles are
 /// kept aside by position.
 public struct MetricColumns: Sendable {
-    /// Step of each point; `noStep` for a point logged without one.
+    /// Step of each point; `noStep` for a point logged without one or at a step that is not an
+    /// integer (`labels` holds those).
     public private(set) var steps: [Int64] = []
     /// Value of each point (NaN where `others` holds a non-double value).
     public private(set) var values: [Double] = []
@@ -65,6 +66,8 @@ public struct MetricColumns: Sendable {
     public private(set) var hlcs: [UInt64] = []
     /// Non-double values by position.
     public private(set) var others: [Int: Value] = [:]
+    /// Steps that are not integers (`step=1.5`, `step="warmup"`) by position.
+    public private(set) var labels: [Int: MetricStep] = [:]
 
     /// The step stored for points logged without one.
     public static let noStep = Int64.min
@@ -74,34 +77,53 @@ public struct MetricColumns: Sendable {
 
     /// Columns as a snapshot saved them. Snapshots written before the columns kept every point
     /// hold them by (step, timestamp): those are put back in timestamp order (stable).
-    init(steps: [Int64], values: [Double], hlcs: [UInt64], others: [Int: Value]) {
+    init(steps: [Int64], values: [Double], hlcs: [UInt64], others: [Int: Value], labels: [Int: MetricStep] = [:]) {
         if zip(hlcs, hlcs.dropFirst()).allSatisfy({ $0 <= $1 }) {
             self.steps = steps
             self.values = values
             self.hlcs = hlcs
             self.others = others
+            self.labels = labels
             return
         }
         let order = hlcs.indices.sorted { (hlcs[$0], $0) < (hlcs[$1], $1) }
         self.steps = order.map { steps[$0] }
         self.values = order.map { values[$0] }
         self.hlcs = order.map { hlcs[$0] }
-        for (position, old) in order.enumerated() { if let v = others[old] { self.others[position] = v } }
+        for (position, old) in order.enumerated() {
+            if let v = others[old] { self.others[position] = v }
+            if let l = labels[old] { self.labels[position] = l }
+        }
     }
 
     /// Number of points held (every point logged, also a step logged again).
     public var count: Int { steps.count }
 
-    /// Records a point.
+    /// Records a point at an integer step (nil: none): the replay's path.
     mutating func record(step: Int64?, value: Value, hlc: HLC) {
-        let s = step ?? MetricColumns.noStep
-        let h = hlc.rawValue
+        insert(step ?? MetricColumns.noStep, value, hlc.rawValue, label: nil)
+    }
+
+    /// Records a point at any step (nil: none).
+    mutating func record(step: MetricStep?, value: Value, hlc: HLC) {
+        switch step {
+        case .int(let i)?: insert(i, value, hlc.rawValue, label: nil)
+        case nil: insert(MetricColumns.noStep, value, hlc.rawValue, label: nil)
+        case let label?: insert(MetricColumns.noStep, value, hlc.rawValue, label: label)
+        }
+    }
+
+    private mutating func insert(_ s: Int64, _ value: Value, _ h: UInt64, label: MetricStep?) {
         let double: Double
         let other: Value?
         if case .double(let d) = value { double = d; other = nil } else { double = .nan; other = value }
         // Fast path: at or after the last timestamp.
         guard let last = hlcs.last, h < last else {
-            append(s, double, h, other)
+            steps.append(s)
+            values.append(double)
+            hlcs.append(h)
+            if let other { others[steps.count - 1] = other }
+            if let label { labels[steps.count - 1] = label }
             return
         }
         // After every point of a timestamp not later than `h`.
@@ -114,27 +136,34 @@ public struct MetricColumns: Sendable {
         values.insert(double, at: low)
         hlcs.insert(h, at: low)
         if !others.isEmpty || other != nil {
-            var shifted: [Int: Value] = [:]
-            for (position, v) in others { shifted[position >= low ? position + 1 : position] = v }
-            if let other { shifted[low] = other }
-            others = shifted
+            others = MetricColumns.shifted(others, from: low, adding: other)
+        }
+        if !labels.isEmpty || label != nil {
+            labels = MetricColumns.shifted(labels, from: low, adding: label)
         }
     }
 
-    private mutating func append(_ s: Int64, _ d: Double, _ h: UInt64, _ other: Value?) {
-        steps.append(s)
-        values.append(d)
-        hlcs.append(h)
-        if let other { others[steps.count - 1] = other }
+    /// `positions` with every position from `low` on moved up by one, and `new` at `low`.
+    private static func shifted<T>(_ positions: [Int: T], from low: Int, adding new: T?) -> [Int: T] {
+        var out: [Int: T] = [:]
+        for (position, v) in positions { out[position >= low ? position + 1 : position] = v }
+        if let new { out[low] = new }
+        return out
     }
 
     /// The point at `i` as the model's value.
     public func value(at i: Int) -> Value { others[i] ?? .double(values[i]) }
 
+    /// The step of the point at `i` (nil: none).
+    public func step(at i: Int) -> MetricStep? {
+        if let label = labels[i] { return label }
+        return steps[i] == MetricColumns.noStep ? nil : .int(steps[i])
+    }
+
     /// The metric as Python `track` keeps it: every point recorded in order (`MetricSeries.record`).
     public var series: MetricSeries {
         var series = MetricSeries()
-        for i in 0..<count { series.record(step: steps[i] == MetricColumns.noStep ? nil : steps[i], value: value(at: i)) }
+        for i in 0..<count { series.record(step: step(at: i), value: value(at: i)) }
         return series
     }
 }
@@ -636,7 +665,7 @@ public final class Projection: @unchecked Sendable {
         }
     }
 
-    func applyPoint(trial uid: String, metric: String, step: Int64?, value: Value, hlc: HLC, position: Int, countsAsOperation: Bool) {
+    func applyPoint(trial uid: String, metric: String, step: MetricStep?, value: Value, hlc: HLC, position: Int, countsAsOperation: Bool) {
         let state = trialState(uid)
         let seen = FirstSeen(hlc: hlc, position: position)
         applyPoint(state, uid: uid, seriesState(state, metric, seen), step: step, value: value, hlc: hlc, position: position,
@@ -654,13 +683,25 @@ public final class Projection: @unchecked Sendable {
     @inline(__always)
     private func applyPoint(_ state: TrialState, uid: String, _ series: SeriesState, step: Int64?, value: Value, hlc: HLC,
                             position: Int, countsAsOperation: Bool) {
+        notePoint(state, uid: uid, series, hlc: hlc, position: position)
+        series.columns.record(step: step, value: value, hlc: hlc)
+        if countsAsOperation { state.touch(hlc) } else { state.cached = nil }
+    }
+
+    private func applyPoint(_ state: TrialState, uid: String, _ series: SeriesState, step: MetricStep?, value: Value, hlc: HLC,
+                            position: Int, countsAsOperation: Bool) {
+        notePoint(state, uid: uid, series, hlc: hlc, position: position)
+        series.columns.record(step: step, value: value, hlc: hlc)
+        if countsAsOperation { state.touch(hlc) } else { state.cached = nil }
+    }
+
+    @inline(__always)
+    private func notePoint(_ state: TrialState, uid: String, _ series: SeriesState, hlc: HLC, position: Int) {
         noteChange(.trial, uid, state)
         let seen = FirstSeen(hlc: hlc, position: position)
         if seen < series.first { series.first = seen }
         series.changedAt = self.position
-        series.columns.record(step: step, value: value, hlc: hlc)
         pointCount += 1
-        if countsAsOperation { state.touch(hlc) } else { state.cached = nil }
     }
 
     /// A project's creation or import. The earliest creation (by timestamp) sets its fields, so
@@ -755,14 +796,9 @@ public final class Projection: @unchecked Sendable {
             state.errors.insert((hlc, error), at: position)
         }
         for (position, (name, series)) in t.metrics.enumerated() where state.metrics[name] == nil {
-            let steps = series.points.map { $0.step ?? MetricColumns.noStep }
-            var values: [Double] = []
-            var others: [Int: Value] = [:]
-            for (i, point) in series.points.enumerated() {
-                if case .double(let d) = point.value { values.append(d) } else { values.append(.nan); others[i] = point.value }
-            }
-            state.metrics[name] = SeriesState(first: FirstSeen(hlc: hlc, position: position),
-                                              columns: MetricColumns(steps: steps, values: values, hlcs: Array(repeating: hlc.rawValue, count: steps.count), others: others))
+            var columns = MetricColumns()
+            for point in series.points { columns.record(step: point.step, value: point.value, hlc: hlc) }
+            state.metrics[name] = SeriesState(first: FirstSeen(hlc: hlc, position: position), columns: columns)
             pointCount += series.count
         }
         for (name, aggregator) in t.chronos {

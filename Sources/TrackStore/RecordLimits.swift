@@ -48,7 +48,8 @@ extension LogRecord {
             try check.string(group, "uid"); try check.object(o, "metadata")
         case .metricsLogged(let t, let step, let o):
             try check.string(t, "uid")
-            try LogWriter.checkStep(step)
+            try LogWriter.checkStep(step?.intValue)
+            if case .text(let text)? = step { try check.string(text, "step") }
             try check.object(o, "metrics")
         case .projectImported(let p):
             try check.value(p.trackJSON(), "serialization")

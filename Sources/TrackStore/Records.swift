@@ -20,7 +20,7 @@ public enum LogRecord: Sendable, Equatable {
     case statusSet(trial: String, Status, error: String?)
     case groupMetadataSet(group: String, ValueObject)
     /// Metrics whose values are not all doubles (ints, lists, ...), as `logTrialMetrics`.
-    case metricsLogged(trial: String, step: Int64?, ValueObject)
+    case metricsLogged(trial: String, step: MetricStep?, ValueObject)
     /// A project brought in whole by an import (its trial and group lists in order).
     case projectImported(Project)
     /// A group brought in whole by an import.
@@ -204,7 +204,11 @@ extension LogRecord: Record {
             b.appendString(text)
         case .metricsLogged(_, let step, let o):
             b.appendVarint(UInt64(trial))
-            if let step { b.append(1); b.appendSigned(step) } else { b.append(0) }
+            switch step {
+            case nil: b.append(0)
+            case .int(let i)?: b.append(1); b.appendSigned(i)
+            case let other?: b.append(2); ValueCodec.encode(other.value, into: b)
+            }
             ValueCodec.encodeObject(o, into: b)
         }
     }
@@ -276,10 +280,14 @@ public struct TrackRecordCodec: RecordCodec {
                 let g = try reader.string(); record = .groupMetadataSet(group: g, try ValueCodec.decodeObject(&reader))
             case RecordTag.metricsLogged:
                 let t = try names.subject(&reader)
-                let step: Int64?
+                let step: MetricStep?
                 switch try reader.byte() {
                 case 0: step = nil
-                case 1: step = try reader.signed()
+                case 1: step = .int(try reader.signed())
+                case 2:
+                    let value = try ValueCodec.decode(&reader)
+                    guard let s = MetricStep(value), s.intValue == nil else { throw reader.malformed("a metric step that is not a float or a string") }
+                    step = s
                 case let other: throw reader.malformed("bad step marker \(other)")
                 }
                 record = .metricsLogged(trial: t, step: step, try ValueCodec.decodeObject(&reader))
@@ -338,15 +346,24 @@ extension LogWriter {
     /// every value is a double (the engine's compact path), otherwise as one `metricsLogged`
     /// record, checked as points are either way.
     @discardableResult
-    public func appendMetrics(trial: String, step: Int64?, _ metrics: ValueObject) throws(LogError) -> UInt64 {
+    public func appendMetrics(trial: String, step: MetricStep?, _ metrics: ValueObject) throws(LogError) -> UInt64 {
         let keys = metrics.keys, values = metrics.values
+        let intStep: Int64?
+        switch step {
+        case nil: intStep = nil
+        case .int(let i)?: intStep = i
+        case .some:
+            // A float or text step (`step=1.5`, `step="warmup"`): a record, not the point path.
+            try checkPoints(subject: trial, step: nil, count: keys.count, name: { keys[$0] })
+            return try append(LogRecord.metricsLogged(trial: trial, step: step, metrics)).sequence
+        }
         for value in values {
             guard case .double = value else {
-                try checkPoints(subject: trial, step: step, count: keys.count, name: { keys[$0] })
+                try checkPoints(subject: trial, step: intStep, count: keys.count, name: { keys[$0] })
                 return try append(LogRecord.metricsLogged(trial: trial, step: step, metrics)).sequence
             }
         }
-        return try appendPoints(subject: trial, step: step, count: keys.count, name: { keys[$0] }, value: { i in
+        return try appendPoints(subject: trial, step: intStep, count: keys.count, name: { keys[$0] }, value: { i in
             if case .double(let v) = values[i] { return v }
             return nil
         })

@@ -127,8 +127,8 @@ public enum Rules {
     }
 
     /// A metric step is usable: −2^63 is reserved for points without a step.
-    public static func checkStep(_ step: Int64?) throws(ModelError) {
-        if step == Int64.min {
+    public static func checkStep(_ step: MetricStep?) throws(ModelError) {
+        if step?.intValue == Int64.min {
             throw ModelError(.invalidValue, "step -9223372036854775808 (-2^63) is reserved for points without a step; use a step from -2^63+1 to 2^63-1, or no step")
         }
     }

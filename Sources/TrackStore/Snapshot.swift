@@ -7,8 +7,9 @@ import TrackModel
 public enum Snapshot {
     /// The first eight bytes of a snapshot file.
     public static let magic = SnapshotFile.magic
-    /// The snapshot format this build writes (2: with accepted losses); it also reads version 1.
-    public static let formatVersion: UInt16 = 2
+    /// The snapshot format this build writes (2: with accepted losses; 3: metric steps that are
+    /// not integers); it also reads versions 1 and 2.
+    public static let formatVersion: UInt16 = 3
 
     /// The file's bytes for `projection`.
     public static func encode(_ projection: Projection, generation: UInt64) -> [UInt8] {
@@ -80,7 +81,7 @@ enum ProjectionCodec {
         let n = try r.count(max: r.remaining, "trial count")
         for _ in 0..<n {
             let uid = try r.string()
-            let t = try decodeTrial(&r)
+            let t = try decodeTrial(&r, version: version)
             p.trials[uid] = t
             if let created = t.creation?.value { p.revisions[created.hash, default: []].insert(created.revision) }
         }
@@ -246,7 +247,7 @@ enum ProjectionCodec {
         if let exact = t.lastChangeExact { b.append(1); b.appendVarint(exact.hlc.rawValue); b.appendFixed(exact.seconds.bitPattern) } else { b.append(0) }
     }
 
-    static func decodeTrial(_ r: inout ByteReader) throws(LogError) -> TrialState {
+    static func decodeTrial(_ r: inout ByteReader, version: UInt16 = Snapshot.formatVersion) throws(LogError) -> TrialState {
         let t = TrialState()
         func flag(_ r: inout ByteReader) throws(LogError) -> Bool {
             switch try r.byte() { case 0: return false; case 1: return true; case let x: throw r.malformed("bad flag \(x)") }
@@ -286,7 +287,7 @@ enum ProjectionCodec {
         for _ in 0..<(try r.count(max: r.remaining, "metric count")) {
             let name = try r.string()
             let first = FirstSeen(hlc: HLC(rawValue: try r.varint()), position: Int(try r.count(max: Int(Int32.max), "position")))
-            t.metrics[name] = SeriesState(first: first, columns: try decodeColumns(&r))
+            t.metrics[name] = SeriesState(first: first, columns: try decodeColumns(&r, version: version))
         }
         if try flag(&r) {
             let hlc = HLC(rawValue: try r.varint())
@@ -319,7 +320,8 @@ enum ProjectionCodec {
     }
 
     /// Columns: count, value coding (0: 64-bit, 1: every value is a float32), then the bit-packed
-    /// steps, values and timestamps (byte length first), then the non-double values by position.
+    /// steps, values and timestamps (byte length first), then the non-double values by position,
+    /// then (version 3) the steps that are not integers by position.
     static func encodeColumns(_ c: MetricColumns, _ b: EncodeBuffer) {
         b.appendVarint(UInt64(c.count))
         let float32 = ColumnCodec.allFloat32(c.values)
@@ -336,9 +338,14 @@ enum ProjectionCodec {
             b.appendVarint(UInt64(position))
             ValueCodec.encode(value, into: b)
         }
+        b.appendVarint(UInt64(c.labels.count))
+        for (position, step) in c.labels.sorted(by: { $0.key < $1.key }) {
+            b.appendVarint(UInt64(position))
+            ValueCodec.encode(step.value, into: b)
+        }
     }
 
-    static func decodeColumns(_ r: inout ByteReader) throws(LogError) -> MetricColumns {
+    static func decodeColumns(_ r: inout ByteReader, version: UInt16 = Snapshot.formatVersion) throws(LogError) -> MetricColumns {
         let count = try r.count(max: r.remaining * 8, "point count")
         let float32: Bool
         switch try r.byte() {
@@ -358,6 +365,16 @@ enum ProjectionCodec {
             let position = try r.count(max: max(0, count - 1), "value position")
             others[position] = try ValueCodec.decode(&r)
         }
-        return MetricColumns(steps: steps, values: values, hlcs: hlcs, others: others)
+        var labels: [Int: MetricStep] = [:]
+        if version >= 3 {
+            for _ in 0..<(try r.count(max: r.remaining, "step count")) {
+                let position = try r.count(max: max(0, count - 1), "step position")
+                guard let step = MetricStep(try ValueCodec.decode(&r)), step.intValue == nil, steps[position] == MetricColumns.noStep else {
+                    throw r.malformed("a metric step that is not a float or a string, or on a point with an integer step")
+                }
+                labels[position] = step
+            }
+        }
+        return MetricColumns(steps: steps, values: values, hlcs: hlcs, others: others, labels: labels)
     }
 }

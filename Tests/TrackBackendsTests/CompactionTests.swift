@@ -60,6 +60,27 @@ struct CompactionTests {
         #expect(after["a"]?.points.compactMap(\.step) == [0, 64, 128, 192, 256])
     }
 
+    @Test("TextAndFloatStepsSurviveCompaction: steps \"warmup\" and 1.5 read back the same from a snapshot")
+    func textAndFloatStepsSurviveCompaction() throws {
+        let dir = ScratchDirectory()
+        let db = dir.path + "/db"
+        let backend = try EventLogBackend(path: db)
+        _ = try backend.newProject(Project(name: "p"))
+        let trial = try #require(try backend.newTrial(Trial(name: "t", parameters: ["lr": 0.1], projectID: "p")))
+        try backend.logTrialMetrics(trial.uid, step: .text("warmup"), ["loss": 0.9])
+        try backend.logTrialMetrics(trial.uid, step: 1, ["loss": 0.5])
+        try backend.logTrialMetrics(trial.uid, step: .number(1.5), ["loss": 0.4, "note": "text"])
+        try backend.logTrialMetrics(trial.uid, step: nil, ["lr": 0.1])
+        try backend.logTrialMetrics(trial.uid, step: .text("end"), ["lr": 0.2])
+        let before = try #require(try backend.getTrial(uid: trial.uid)).metrics
+        try backend.compact()
+        try backend.close()
+        let after = try #require(try EventLogBackend(path: db).getTrial(uid: trial.uid)).metrics
+        #expect(after == before)
+        #expect(JSON.encode(after["loss"]?.trackJSON ?? .null) == #"{"warmup":0.9,"1":0.5,"1.5":0.4}"#)
+        #expect(JSON.encode(after["lr"]?.trackJSON ?? .null) == #"[0.1,["end",0.2]]"#)
+    }
+
     @Test("compaction keeps the state, deletes covered segments, and writers keep appending")
     func compactAndReopen() throws {
         let dir = ScratchDirectory()
@@ -231,7 +252,7 @@ struct CompactionTests {
             // precision as training frameworks log it.
             let noise = (Double(state >> 40) / Double(1 << 24) * 2 - 1) * 0.01
             let value = Double(Float((2.3 * exp(-Double(step) / 20_000) + 0.05) * (1 + noise)))
-            projection.apply(.metricsLogged(trial: "a_0", step: Int64(step), ["loss": .double(value)]), hlc: HLC(rawValue: UInt64(1_000_000 + step)), stream: "s")
+            projection.apply(.metricsLogged(trial: "a_0", step: .int(Int64(step)), ["loss": .double(value)]), hlc: HLC(rawValue: UInt64(1_000_000 + step)), stream: "s")
         }
         let bytes = Snapshot.encode(projection, generation: 1)
         let perPoint = Double(bytes.count) / 100_000

@@ -137,7 +137,7 @@ final class FaultyBackend: TrackProtocol, @unchecked Sendable {
         try inner.logTrialMetadata(trial, metadata)
         if has(.metadataLoggedTwice) { try inner.logTrialMetadata(trial, metadata) }
     }
-    func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws {
+    func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws {
         if has(.missingTrialErrorsSwallowed) { return try swallowMissing { try inner.logTrialMetrics(trial, step: step, metrics) } }
         var s = step
         if has(.stepsDropped) { s = nil }
@@ -150,7 +150,7 @@ final class FaultyBackend: TrackProtocol, @unchecked Sendable {
     }
     func logTrialMetric(_ trial: String, name: String, step: Int64?, value: Double) throws {
         let v = has(.fastPathRoundsToFloat) ? Double(Float(value)) : value
-        try logTrialMetrics(trial, step: step, [name: .double(v)])
+        try logTrialMetrics(trial, step: step.map(MetricStep.int), [name: .double(v)])
     }
     func addTrialTags(_ trial: String, _ tags: ValueObject) throws {
         if has(.tagsIgnored) { return }

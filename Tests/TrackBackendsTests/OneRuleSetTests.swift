@@ -29,7 +29,7 @@ struct OneRuleSetTests {
             #expect(code { try backend.logTrialMetadata(trial.uid, ["blob": blob]) } == .invalidArgument, "\(name)")
             #expect(code { try backend.addTrialTags(trial.uid, ["blob": blob]) } == .invalidArgument, "\(name)")
             #expect(code { _ = try backend.newProject(Project(name: "q", metadata: ["blob": blob])) } == .invalidArgument, "\(name)")
-            #expect(code { try backend.logTrialMetrics(trial.uid, step: .min, ["loss": .double(1)]) } == .invalidArgument, "\(name)")
+            #expect(code { try backend.logTrialMetrics(trial.uid, step: .int(.min), ["loss": .double(1)]) } == .invalidArgument, "\(name)")
             #expect(code { try backend.logTrialMetadata("nope", ["a": .int(1)]) } == .itemNotFound, "\(name)")
             #expect(code { try backend.setTrialStatus("nope", .completed, error: nil) } == .itemNotFound, "\(name)")
             // Nothing refused changed anything, and an empty metrics call changes nothing either.

@@ -65,7 +65,7 @@ struct ParallelTests {
         for trial in trials {
             let loss = try #require(trial.metrics["loss"])
             total += loss.count
-            let ordered = loss.points.enumerated().allSatisfy { $0.element.step == Int64($0.offset) }
+            let ordered = loss.points.enumerated().allSatisfy { $0.element.step == .int(Int64($0.offset)) }
             #expect(ordered, "\(trial.name ?? "?") in step order without gaps")
         }
         #expect(total == 1_600_000)

@@ -224,9 +224,9 @@ struct PowerLossTests {
                 #expect(trial != nil, "cut \(cut): the committed trial is gone")
             }
             let points = trial?.metrics["loss"]?.points ?? []
-            let steps = points.compactMap(\.step)
+            let steps = points.compactMap(\.step?.intValue)
             #expect(Set(steps).count == steps.count, "cut \(cut): a point twice")
-            for p in points { #expect(p.value == .double(Double(p.step ?? -1) * 0.5), "cut \(cut): a point that was never logged: \(p)") }
+            for p in points { #expect(p.value == .double(Double(p.step?.intValue ?? -1) * 0.5), "cut \(cut): a point that was never logged: \(p)") }
             if committedPoints > 0 {
                 let present = Set(steps)
                 let missing = (0..<committedPoints).filter { !present.contains(Int64($0)) }

@@ -71,7 +71,7 @@ struct PropertyTests {
                 let uid = trialUIDs.randomElement(using: &rng)!
                 let metrics: ValueObject = Bool.random(using: &rng) ? ["loss": .double(Double(step)), "acc": .double(0.5)] : ["count": .int(Int64(step)), "loss": .double(1)]
                 let s = Int64(Int.random(in: 0..<40, using: &rng))
-                _ = try both(name) { try $0.logTrialMetrics(uid, step: s, metrics) }
+                _ = try both(name) { try $0.logTrialMetrics(uid, step: .int(s), metrics) }
             case 58..<66 where !trialUIDs.isEmpty:
                 let uid = trialUIDs.randomElement(using: &rng)!
                 let key = ["gpu", "host", "seed"].randomElement(using: &rng)!

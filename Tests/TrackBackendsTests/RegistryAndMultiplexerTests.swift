@@ -87,7 +87,7 @@ final class BrokenWrites: TrackProtocol {
     func logTrialChronoFinish(_ trial: String, name: String) throws { throw Boom() }
     func logTrialArguments(_ trial: String, _ arguments: ValueObject) throws { throw Boom() }
     func logTrialMetadata(_ trial: String, _ metadata: ValueObject) throws { throw Boom() }
-    func logTrialMetrics(_ trial: String, step: Int64?, _ metrics: ValueObject) throws { throw Boom() }
+    func logTrialMetrics(_ trial: String, step: MetricStep?, _ metrics: ValueObject) throws { throw Boom() }
     func addTrialTags(_ trial: String, _ tags: ValueObject) throws { throw Boom() }
     func setTrialStatus(_ trial: String, _ status: Status, error: String?) throws { throw Boom() }
     func commit() throws {}

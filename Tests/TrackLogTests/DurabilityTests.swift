@@ -195,8 +195,8 @@ struct DurabilityTests {
         defer { try? writer.close() }
         #expect(throws: LogError.self) { try writer.appendPoint(subject: "t_0", name: "loss", step: .min, value: 1) }
         #expect(throws: LogError.self) { try writer.append(writer.slot(subject: "t_0", name: "loss"), step: .min, value: 1) }
-        #expect(throws: LogError.self) { try writer.appendMetrics(trial: "t_0", step: .min, ["loss": 1.0]) }
-        #expect(throws: LogError.self) { try writer.appendMetrics(trial: "t_0", step: .min, ["loss": 1]) }
+        #expect(throws: LogError.self) { try writer.appendMetrics(trial: "t_0", step: .int(.min), ["loss": 1.0]) }
+        #expect(throws: LogError.self) { try writer.appendMetrics(trial: "t_0", step: .int(.min), ["loss": 1]) }
         try writer.appendPoint(subject: "t_0", name: "loss", step: .min + 1, value: 1)
     }
 

@@ -21,7 +21,7 @@ struct OutageTests {
     func storedSteps(_ uri: String, _ trial: String) throws -> [Int64] {
         let reader = try SQLBackend(uri: TrackURI(uri))
         defer { try? reader.close() }
-        return try reader.getTrial(uid: trial)?.metrics["loss"]?.points.compactMap(\.step) ?? []
+        return try reader.getTrial(uid: trial)?.metrics["loss"]?.points.compactMap(\.step?.intValue) ?? []
     }
 
     @Test("without a buffer: the caller gets a clear error, and nothing acknowledged is lost or doubled", arguments: [false, true])

@@ -168,7 +168,7 @@ struct SQLStoreTests {
         series.record(step: 2, value: .string("two"))
         trial.metrics["loss"] = series
         for (trials, steps) in [(["a_0", "b_0", "c_0"], [1, 2]), (["c_0"], [1])] {
-            trial.metrics["loss"] = MetricSeries(points: series.points.filter { steps.contains(Int($0.step ?? 0)) })
+            trial.metrics["loss"] = MetricSeries(points: series.points.filter { steps.contains(Int($0.step?.intValue ?? 0)) })
             try c.transaction {
                 var points = PointBatch()
                 for record in [LogRecord.projectImported(Project(name: "p", trials: trials)),

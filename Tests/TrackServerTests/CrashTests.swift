@@ -48,7 +48,7 @@ struct ServerCrashTests {
         var points = 0
         for (uid, steps, metadata) in acknowledged {
             let trial = try #require(try backend.getTrial(uid: uid), "an acknowledged trial \(uid) is gone")
-            let stored = Set((trial.metrics["loss"]?.points ?? []).compactMap { $0.step })
+            let stored = Set((trial.metrics["loss"]?.points ?? []).compactMap { $0.step?.intValue })
             let missing = steps.filter { !stored.contains(Int64($0)) }
             #expect(missing.isEmpty, "\(uid): \(missing.count) of \(steps.count) acknowledged points lost")
             #expect((trial.metrics["loss"]?.count ?? 0) == stored.count, "\(uid): a point stored twice")

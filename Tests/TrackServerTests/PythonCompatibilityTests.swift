@@ -110,3 +110,27 @@ extension PythonCompatibilityTests {
         #expect(client.call(#"{"__rpc__": "fetch_trials", "query": {"status": {"$ne": "running"}}}"#)?["return"] == .array([]))
     }
 }
+
+extension PythonCompatibilityTests {
+    @Test("StringAndFloatStepsAreAccepted: log_trial_metrics with step \"warmup\" or 1.5, as Python sends them, keys the metric by them")
+    func stringAndFloatSteps() throws {
+        let (server, port) = try HostileClientTests.server(ServerLimits(), credentials: AnyCredentials())
+        defer { try? server.stop() }
+        let client = try WireClient(port: port)
+        #expect(client.call(#"{"__rpc__": "authenticate", "username": "u", "password": "p"}"#)?["status"] == 0)
+        #expect(client.call(#"{"__rpc__": "new_project", "project": "p"}"#)?["status"] == 0)
+        let created = client.call(#"{"__rpc__": "new_trial", "trial": {"dtype": "trial", "name": "t", "project_id": "p", "parameters": {"lr": 0.1}}}"#)
+        let uid = try #require(created?["return"]?["uid"]?.stringValue, "\(String(describing: created))")
+        for request in [#"{"loss": 0.9, "__rpc__": "log_trial_metrics", "trial": "\#(uid)", "step": "warmup"}"#,
+                        #"{"loss": 0.5, "__rpc__": "log_trial_metrics", "trial": "\#(uid)", "step": 1.5}"#,
+                        #"{"loss": 0.4, "__rpc__": "log_trial_metrics", "trial": "\#(uid)", "step": 2}"#,
+                        #"{"loss": 0.8, "__rpc__": "log_trial_metrics", "trial": "\#(uid)", "step": "warmup"}"#] {
+            #expect(client.call(request)?["status"] == 0, "\(request)")
+        }
+        let trial = client.call(#"{"__rpc__": "get_trial", "trial": {"dtype": "trial", "uid": "\#(uid)", "hash": "\#(uid.prefix(64))", "revision": 0, "parameters": {}}}"#)
+        let loss = trial?["return"]?.arrayValue?.first?["metrics"]?["loss"]
+        #expect(loss.map { JSON.encode($0) } == #"{"warmup":0.8,"1.5":0.5,"2":0.4}"#, "\(String(describing: trial))")
+        let refused = client.call(#"{"loss": 0.1, "__rpc__": "log_trial_metrics", "trial": "\#(uid)", "step": [1]}"#)
+        #expect(refused?["status"] == 1 && (refused?["error"]?.stringValue ?? "").contains("step"), "\(String(describing: refused))")
+    }
+}

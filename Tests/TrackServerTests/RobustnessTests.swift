@@ -172,7 +172,7 @@ struct RobustnessTests {
             }
         }
         #expect(c.call(#"{"__rpc__": "fetch_trials", "query": {"status": {"$regex": "x"}}}"#)?["status"] == 1)
-        #expect(c.call(#"{"__rpc__": "log_trial_metrics", "trial": "\#(b.trial)", "step": "one", "loss": 1.0}"#)?["error"]?.stringValue?.contains("step") == true)
+        #expect(c.call(#"{"__rpc__": "log_trial_metrics", "trial": "\#(b.trial)", "step": [1], "loss": 1.0}"#)?["error"]?.stringValue?.contains("step") == true)
         // (new_project with a string is a valid request: the project named by it.)
         try b.check(alsoCreated: ["not_a_uid"])
     }

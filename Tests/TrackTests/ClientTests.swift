@@ -19,7 +19,7 @@ struct ClientTests {
             try logger.chrono("epoch") {
                 for step in 0..<10 { try loss.log(1.0 / Double(step + 1), step: Int64(epoch * 10 + step)) }
             }
-            try logger.logMetrics(step: Int64(epoch), ["accuracy": .double(0.5 + Double(epoch) / 10)])
+            try logger.logMetrics(step: .int(Int64(epoch)), ["accuracy": .double(0.5 + Double(epoch) / 10)])
         }
         try logger.finish()
 

@@ -75,14 +75,14 @@ struct Metrics: ParsableCommand {
             var out = "metric,step,value\n"
             for name in selected {
                 for point in trial.metrics[name]!.points {
-                    out += "\(csvField(name)),\(point.step.map(String.init) ?? ""),\(csvField(csvValue(point.value)))\n"
+                    out += "\(csvField(name)),\(point.step?.description ?? ""),\(csvField(csvValue(point.value)))\n"
                 }
             }
             FileHandle.standardOutput.write(Data(out.utf8))
         case .json:
             var object = ValueObject()
             for name in selected {
-                object[name] = .array(trial.metrics[name]!.points.map { .object(["step": $0.step.map(Value.int) ?? .null, "value": $0.value]) })
+                object[name] = .array(trial.metrics[name]!.points.map { .object(["step": $0.step?.value ?? .null, "value": $0.value]) })
             }
             print(JSON.encode(.object(object), pretty: true))
         }

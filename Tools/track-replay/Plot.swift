@@ -39,7 +39,11 @@ struct Plot: ParsableCommand {
             }
             let points = s.sortedByStep.enumerated().compactMap { i, p -> (Double, Double)? in
                 guard let y = p.value.doubleValue, y.isFinite else { return nil }
-                return (Double(p.step ?? Int64(i)), y)
+                switch p.step {
+                case .int(let step)?: return (Double(step), y)
+                case .number(let step)?: return (step, y)
+                default: return (Double(i), y)  // no step, or a text step: its position
+                }
             }
             series.append(("\(trial.name ?? "trial") \(trial.uid.prefix(8))", points))
         }

@@ -187,7 +187,8 @@ func printSummary(_ projection: Projection) {
         print("  \(column("uid", 20)) \(column("name", 16)) \(column("status", 13)) \(column("metrics", 8)) \(column("points", 9)) \(column("last step", 10)) last update")
         for t in trials {
             let points = t.metrics.values.reduce(0) { $0 + $1.count }
-            let lastStep = t.metrics.values.compactMap(\.lastStep).max().map(String.init) ?? "-"
+            let lastStep = t.metrics.values.compactMap { $0.lastStep?.intValue }.max().map(String.init)
+                ?? t.metrics.values.compactMap(\.lastStep).last?.description ?? "-"
             let updated = t.lastChange.map(isoTime) ?? "-"
             print("  \(column(String(t.uid.prefix(12)) + "_" + String(t.revision), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(updated)")
         }

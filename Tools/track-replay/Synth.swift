@@ -72,7 +72,7 @@ struct Synth: ParsableCommand {
                 } else {
                     var metrics = ValueObject(minimumCapacity: names.count)
                     for name in names { metrics[name] = .double(value) }
-                    try writer.appendMetrics(trial: uids[t], step: Int64(step), metrics)
+                    try writer.appendMetrics(trial: uids[t], step: .int(Int64(step)), metrics)
                 }
             }
             if commitEvery > 0 && (step + 1) % commitEvery == 0 {

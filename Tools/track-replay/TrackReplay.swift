@@ -77,7 +77,7 @@ struct Demo: ParsableCommand {
                                 if value.isNaN { throw Diverged() }
                             }
                         }
-                        try logger.logMetrics(step: Int64(epoch), ["epoch_done": .int(Int64(epoch))])
+                        try logger.logMetrics(step: .int(Int64(epoch)), ["epoch_done": .int(Int64(epoch))])
                     }
                 }
             } catch is Diverged {
