@@ -58,3 +58,50 @@ def test_errors_are_exceptions_with_the_engines_message():
                 db.request("no_such_rpc")
         with pytest.raises(swift_track.TrackError, match="closed"):
             db.commit()
+
+
+def test_buffered_points_keep_their_order_with_other_calls_and_reach_the_disk():
+    with tempfile.TemporaryDirectory() as d:
+        db_path = os.path.join(d, "db")
+        with swift_track.open("file://" + db_path) as db:
+            db.request("new_project", project=tw.project("p"))
+            t = tw.trial("t", {"lr": 0.1}, project_id="p")
+            db.request("new_trial", trial=t)
+            loss = db.metric(t["uid"], "loss")
+            n = 3 * swift_track.Metric.BUFFER_POINTS + 7  # full buffers and a partial one
+            for step in range(n):
+                loss.log(float(step), step)
+            loss.log(0.5, "warmup")      # a text step: the general path, after the buffered points
+            loss.log(0.25, 1.5)          # a float step
+            loss.log(2, n)               # an int value
+            # A request from this thread sees every point logged before it.
+            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            keys = list(stored["metrics"]["loss"])
+            assert len(keys) == n + 3 and keys[:3] == ["0", "1", "2"] and keys[-3:] == ["warmup", "1.5", str(n)]
+            for step in range(n + 1, n + 11):
+                loss.log(1.0, step)      # left in the buffer: close() sends them
+        summary = subprocess.run([os.path.join(BIN, "track-replay"), "summary", db_path], capture_output=True, text=True)
+        assert summary.returncode == 0, summary.stderr
+        assert str(n + 13) in summary.stdout, summary.stdout
+
+
+def test_bad_points_are_refused_at_the_call():
+    with tempfile.TemporaryDirectory() as d:
+        with swift_track.open("file://" + os.path.join(d, "db")) as db:
+            db.request("new_project", project=tw.project("p"))
+            t = tw.trial("t", {}, project_id="p")
+            db.request("new_trial", trial=t)
+            loss = db.metric(t["uid"], "loss")
+            loss.log(1.0, 0)
+            with pytest.raises(swift_track.TrackError, match="reserved"):
+                loss.log(1.0, -2**63)
+            with pytest.raises(swift_track.TrackError, match="64-bit"):
+                loss.log(1.0, 2**64)
+            with pytest.raises(TypeError, match="number"):
+                loss.log("high", 1)
+            with pytest.raises(TypeError, match="step"):
+                loss.log(1.0, [1])
+            loss.log(2.0, 1)
+            db.commit()
+            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            assert stored["metrics"]["loss"] == {"0": 1.0, "1": 2.0}

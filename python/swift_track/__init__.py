@@ -12,6 +12,7 @@ and JSON shapes (as Python track's SocketClient sends them) and returns its resu
 is found through SWIFT_TRACK_LIBRARY, else next to this package, else on the loader's path.
 """
 
+import array
 import atexit
 import ctypes
 import json
@@ -92,11 +93,13 @@ class Database:
         _check(_lib.st_open(uri.encode("utf-8"), ctypes.byref(handle)))
         self._handle = handle
         self._lock = threading.Lock()
+        self._metrics = weakref.WeakSet()
         _open_databases.add(self)
 
     def request(self, rpc, **kwargs):
         """Runs one operation of track's protocol (`new_project`, `new_trial`, `fetch_trials`,
         `log_trial_metrics`, ...) with track's argument names; returns its result."""
+        self._flush_metrics()
         message = dict(kwargs)
         message["__rpc__"] = rpc
         reply = ctypes.c_void_p()
@@ -111,18 +114,31 @@ class Database:
         """The series `name` of a trial, for logging points fast."""
         handle = ctypes.c_void_p()
         _check(_lib.st_metric(self._live(), trial_uid.encode("utf-8"), name.encode("utf-8"), ctypes.byref(handle)))
-        return Metric(self, handle)
+        metric = Metric(self, handle, trial_uid, name)
+        self._metrics.add(metric)
+        return metric
 
     def commit(self):
-        """Returns once everything logged is durable."""
+        """Returns once everything logged is durable (this thread's metrics' buffered points
+        included)."""
+        self._flush_metrics()
         _check(_lib.st_commit(self._live()))
 
     def close(self):
-        """Commits and closes; later calls raise."""
+        """Commits and closes; later calls raise. Buffered points of every metric are sent first."""
+        self._flush_metrics(every_thread=True)
         with self._lock:
             handle, self._handle = self._handle, None
         if handle is not None:
             _check(_lib.st_close(handle))
+
+    def _flush_metrics(self, every_thread=False):
+        """Sends the points the calling thread's metrics buffer (a metric's buffer belongs to the
+        thread that logs into it; `every_thread` at close, when the loop is over)."""
+        me = threading.get_ident()
+        for metric in list(self._metrics):
+            if metric._steps and (every_thread or metric._thread == me):
+                metric.flush()
 
     def _live(self):
         handle = self._handle
@@ -144,25 +160,78 @@ class Database:
 
 
 class Metric:
-    """One series of one trial. Use it from one thread at a time."""
+    """One series of one trial, for the fast path. `log` buffers points (integer steps) and
+    sends up to BUFFER_POINTS of them in one C call; the first point goes at once, so that a
+    trial that does not exist fails there. Buffered points are sent by `flush()`, and before any
+    other call on the database from the same thread (`commit`, `request`, `close`) and at exit,
+    so they keep their order with everything else that thread logs. A metric belongs to the thread
+    that logs into it."""
 
-    def __init__(self, database, handle):
+    BUFFER_POINTS = 4096
+    _RESERVED_STEP = -(2 ** 63)
+
+    def __init__(self, database, handle, trial_uid, name):
         self._database = database  # keeps the database open while the series is used
         self._handle = handle
-        self._log_step = _lib.st_metric_log_step
+        self._trial_uid = trial_uid
+        self._name = name
+        self._steps = array.array("q")
+        self._values = array.array("d")
+        self._limit = 1  # the first point goes at once
+        self._thread = threading.get_ident()
 
     def log(self, value, step=None):
-        """Logs one point (without a step when step is None)."""
-        if step is not None:
-            status = self._log_step(self._handle, step, value)
+        """Logs one point at `step` (an int; None: without a step; a float or a string as Python
+        track takes them, through the slower general path)."""
+        if step is None or step.__class__ is not int:
+            self._log_other(value, step)
+            return
+        if step == self._RESERVED_STEP:
+            raise TrackError("step -9223372036854775808 (-2^63) is reserved for points without a step; use a step from -2^63+1 to 2^63-1, or no step")
+        steps = self._steps
+        try:
+            steps.append(step)
+        except OverflowError:
+            raise TrackError("step %d is outside the 64-bit range of steps" % step) from None
+        try:
+            self._values.append(value)
+        except TypeError:
+            steps.pop()
+            raise TypeError("a metric value must be a number, got %r; log other values with "
+                            "db.request('log_trial_metrics', ...)" % (value,)) from None
+        if len(steps) >= self._limit:
+            self.flush()
+
+    def _log_other(self, value, step):
+        """A point without a step (one C call) or at a float or string step (track's JSON path)."""
+        self.flush()
+        if step is None:
+            _check(_lib.st_metric_log(self._handle, 0, 0, value))
+        elif isinstance(step, (float, str)) or (isinstance(step, int) and not isinstance(step, bool)):
+            self._database.request("log_trial_metrics", trial=self._trial_uid, step=step, **{self._name: value})
         else:
-            status = _lib.st_metric_log(self._handle, 0, 0, value)
+            raise TypeError("a metric step must be an int, a float, a string or None, got %r" % (step,))
+
+    def flush(self):
+        """Sends the buffered points now."""
+        steps, values = self._steps, self._values
+        n = len(steps)
+        if not n:
+            return
+        self._steps, self._values = array.array("q"), array.array("d")
+        self._limit = self.BUFFER_POINTS
+        logged = ctypes.c_int64()
+        status = _lib.st_metric_log_many(self._handle, steps.buffer_info()[0], values.buffer_info()[0], n, ctypes.byref(logged))
         if status:
-            _check(status)
+            message = (_lib.st_last_error() or b"unknown error").decode("utf-8", "replace")
+            if n > 1:
+                message += " (%d of %d buffered points of '%s' were logged; the rest were not)" % (logged.value, n, self._name)
+            raise (NotFound if status == 3 else TrackError)(message)
 
     def log_many(self, steps, values):
         """Logs many points in one call: lists, or numpy arrays (int64 steps, float64 values);
         steps may be None."""
+        self.flush()
         n = len(values)
         if steps is not None and len(steps) != n:
             raise ValueError("steps and values differ in length (%d, %d)" % (len(steps), n))
@@ -173,6 +242,10 @@ class Metric:
         del value_owner, step_owner
 
     def __del__(self):
+        try:
+            self.flush()
+        except Exception:
+            pass
         try:
             _lib.st_metric_free(self._handle)
         except Exception:
