@@ -273,3 +273,8 @@ def _close_all():
             database.close()
         except Exception:
             pass
+
+
+# Python track's backend `swifttrack://` (track_backend.py), when track is importable.
+from . import track_backend  # noqa: E402
+track_backend.register()
