@@ -335,10 +335,23 @@ public final class LogWriter: @unchecked Sendable {
     /// The highest timestamp handed out so far.
     public var lastHLC: HLC { state.withLock { $0.clock.last } }
 
+    /// The fork generation the writer was made in (`ForkGuard`), and its process.
+    private let forkGeneration = ForkGuard.current()
+    private let ownerProcess = getpid()
+
+    /// True in a process forked from the one that opened the writer: nothing goes through it.
+    public var isInForkedChild: Bool { ForkGuard.now != forkGeneration }
+
+    private func forkedError() -> LogError {
+        LogError(.writerUnavailable, "this writer belongs to process \(ownerProcess), and this process (\(getpid())) is a fork of it: a forked process never writes into its parent's stream; open the database again in this process",
+                 path: layout.streamDirectory(streamName))
+    }
+
     /// Moves the writer's clock past a timestamp seen in another stream.
     public func observe(_ hlc: HLC) { state.withLock { $0.clock.observe(hlc) } }
 
     @inline(__always) private func checkUsable() throws(LogError) {
+        if ForkGuard.now != forkGeneration { throw forkedError() }
         if failed.load(ordering: .relaxed) {
             coordination.lock()
             let error = failure ?? LogError(.writerUnavailable, "the writer is closed")
@@ -531,6 +544,7 @@ public final class LogWriter: @unchecked Sendable {
 
     /// Returns once every event appended before the call is written and fsynced.
     public func commit() throws(LogError) {
+        if isInForkedChild { throw forkedError() }
         let sealed = state.withLock { s in seal(&s) }
         if let sealed { try enqueue(sealed) }
         let target = state.withLock { $0.encoder.firstSequence }
@@ -547,6 +561,7 @@ public final class LogWriter: @unchecked Sendable {
 
     /// Writes the current batch without waiting for an fsync (used by tailing tests and tools).
     public func flush() throws(LogError) {
+        if isInForkedChild { throw forkedError() }
         let sealed = state.withLock { s in seal(&s) }
         if let sealed { try enqueue(sealed) }
         let target = state.withLock { $0.encoder.firstSequence }
@@ -560,6 +575,9 @@ public final class LogWriter: @unchecked Sendable {
 
     /// Commits, stops the flusher and releases the stream. Later calls throw.
     public func close() throws(LogError) {
+        // In a forked child nothing is committed, stopped or unlocked: the stream and its lock are
+        // the parent's (an explicit unlock here would release the parent's flock).
+        if isInForkedChild { return }
         var commitError: LogError?
         do { try commit() } catch { commitError = error }
         let alreadyClosed = state.withLock { s -> Bool in

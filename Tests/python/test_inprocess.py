@@ -105,3 +105,93 @@ def test_bad_points_are_refused_at_the_call():
             db.commit()
             [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
             assert stored["metrics"]["loss"] == {"0": 1.0, "1": 2.0}
+
+
+def _child_logs(db, uid, start):
+    """A multiprocessing worker (fork): logs through the database its parent opened, never commits."""
+    metric = db.metric(uid, "loss")
+    for step in range(start, start + 100):
+        metric.log(2.0, step)
+
+
+def _spawned_child_logs(path, uid, start):
+    """A spawned worker opens the database itself."""
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import swift_track as st
+    with st.open("file://" + path) as db:
+        metric = db.metric(uid, "loss")
+        for step in range(start, start + 100):
+            metric.log(3.0, step)
+
+
+def test_a_forked_child_gets_its_own_stream_and_spawn_works():
+    import multiprocessing
+    with tempfile.TemporaryDirectory() as d:
+        db_path = os.path.join(d, "db")
+        with swift_track.open("file://" + db_path) as db:
+            db.request("new_project", project=tw.project("p"))
+            t = tw.trial("t", {}, project_id="p")
+            db.request("new_trial", trial=t)
+            loss = db.metric(t["uid"], "loss")
+            for step in range(10):
+                loss.log(1.0, step)          # step 0 is sent, steps 1..9 wait in the buffer across the forks
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    for step in range(1000, 1100):
+                        loss.log(5.0, step)  # the parent's metric, in the child: the child's own stream
+                    db.commit()
+                except BaseException:
+                    code = 1
+                os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert status == 0
+            fork = multiprocessing.get_context("fork").Process(target=_child_logs, args=(db, t["uid"], 2000))
+            fork.start(); fork.join()
+            assert fork.exitcode == 0
+            spawn = multiprocessing.get_context("spawn").Process(target=_spawned_child_logs, args=(db_path, t["uid"], 3000))
+            spawn.start(); spawn.join()
+            assert spawn.exitcode == 0
+            db.commit()
+            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            steps = sorted(int(k) for k in stored["metrics"]["loss"])
+            assert steps == list(range(10)) + list(range(1000, 1100)) + list(range(2000, 2100)) + list(range(3000, 3100)), \
+                "each point once: the parent's buffered points are not sent again by a child"
+        # The children wrote streams of their own (a later child may continue a finished child's
+        # stream); the parent's stream was never theirs: it was held all along.
+        streams = os.listdir(os.path.join(db_path, "streams"))
+        assert len(streams) >= 2 and any("-%d-" % os.getpid() in s for s in streams), streams
+
+
+def test_the_engine_refuses_a_parents_writer_in_a_forked_child():
+    """Below the Python package: a C caller that uses its parent's handles after fork gets an
+    error naming the fork (the engine's ForkGuard), never a write into the parent's stream."""
+    import signal
+    import time
+    with tempfile.TemporaryDirectory() as d:
+        with swift_track.open("file://" + os.path.join(d, "db")) as db:
+            db.request("new_project", project=tw.project("p"))
+            t = tw.trial("t", {}, project_id="p")
+            db.request("new_trial", trial=t)
+            loss = db.metric(t["uid"], "loss")
+            loss.log(1.0, 0)
+            pid = os.fork()
+            if pid == 0:
+                ok = swift_track._lib.st_metric_log_step(loss._handle, 1, 1.0) != 0 and b"fork" in swift_track._lib.st_last_error()
+                ok = ok and swift_track._lib.st_commit(db._handle) != 0 and b"fork" in swift_track._lib.st_last_error()
+                os._exit(0 if ok else 1)
+            deadline = time.time() + 30
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.time() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    raise AssertionError("the forked child hung")
+                time.sleep(0.01)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the child's writes were not refused"
+            loss.log(2.0, 1)
+            db.commit()
+            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            assert stored["metrics"]["loss"] == {"0": 1.0, "1": 2.0}

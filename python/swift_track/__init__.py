@@ -89,11 +89,14 @@ class Database:
     """An open database. Closed (committing) by close(), at exit, or when collected."""
 
     def __init__(self, uri):
+        self._uri = uri
+        self._pid = os.getpid()
         handle = ctypes.c_void_p()
         _check(_lib.st_open(uri.encode("utf-8"), ctypes.byref(handle)))
         self._handle = handle
         self._lock = threading.Lock()
         self._metrics = weakref.WeakSet()
+        self.generation = 0  # bumped when a forked child reopens the database
         _open_databases.add(self)
 
     def request(self, rpc, **kwargs):
@@ -126,6 +129,10 @@ class Database:
 
     def close(self):
         """Commits and closes; later calls raise. Buffered points of every metric are sent first."""
+        if self._handle is not None and self._pid != os.getpid():
+            if self.generation == 0 and not any(m._steps for m in self._metrics):
+                self._handle = None  # a forked child that never used the database: nothing to close
+                return
         self._flush_metrics(every_thread=True)
         with self._lock:
             handle, self._handle = self._handle, None
@@ -144,7 +151,23 @@ class Database:
         handle = self._handle
         if handle is None:
             raise TrackError("the database is closed")
+        if self._pid != os.getpid():
+            handle = self._reopen_after_fork()
         return handle
+
+    def _reopen_after_fork(self):
+        """In a forked child: the handle is the parent's (its stream, its lock, its flusher
+        thread, which the child does not have). The child never writes through it: it opens the
+        database again, getting a stream of its own, and its metrics find their series again."""
+        with self._lock:
+            if self._pid != os.getpid():
+                handle = ctypes.c_void_p()
+                _check(_lib.st_open(self._uri.encode("utf-8"), ctypes.byref(handle)))
+                self._handle = handle  # the parent's handle is left alone: closing it would commit into the parent's stream
+                self._pid = os.getpid()
+                self.generation += 1
+                _commit_at_exit_of_a_multiprocessing_child()
+            return self._handle
 
     def __enter__(self):
         return self
@@ -173,6 +196,7 @@ class Metric:
     def __init__(self, database, handle, trial_uid, name):
         self._database = database  # keeps the database open while the series is used
         self._handle = handle
+        self._generation = database.generation
         self._trial_uid = trial_uid
         self._name = name
         self._steps = array.array("q")
@@ -206,7 +230,7 @@ class Metric:
         """A point without a step (one C call) or at a float or string step (track's JSON path)."""
         self.flush()
         if step is None:
-            _check(_lib.st_metric_log(self._handle, 0, 0, value))
+            _check(_lib.st_metric_log(self._live(), 0, 0, value))
         elif isinstance(step, (float, str)) or (isinstance(step, int) and not isinstance(step, bool)):
             self._database.request("log_trial_metrics", trial=self._trial_uid, step=step, **{self._name: value})
         else:
@@ -221,7 +245,7 @@ class Metric:
         self._steps, self._values = array.array("q"), array.array("d")
         self._limit = self.BUFFER_POINTS
         logged = ctypes.c_int64()
-        status = _lib.st_metric_log_many(self._handle, steps.buffer_info()[0], values.buffer_info()[0], n, ctypes.byref(logged))
+        status = _lib.st_metric_log_many(self._live(), steps.buffer_info()[0], values.buffer_info()[0], n, ctypes.byref(logged))
         if status:
             message = (_lib.st_last_error() or b"unknown error").decode("utf-8", "replace")
             if n > 1:
@@ -238,8 +262,18 @@ class Metric:
         value_pointer, value_owner = _as_buffer(values, ctypes.c_double)
         step_pointer, step_owner = _as_buffer(steps, ctypes.c_int64) if steps is not None else (None, None)
         logged = ctypes.c_int64()
-        _check(_lib.st_metric_log_many(self._handle, step_pointer, value_pointer, n, ctypes.byref(logged)))
+        _check(_lib.st_metric_log_many(self._live(), step_pointer, value_pointer, n, ctypes.byref(logged)))
         del value_owner, step_owner
+
+    def _live(self):
+        """The series handle of the database as it is now (a forked child gets its own)."""
+        database = self._database
+        db_handle = database._live()
+        if self._generation != database.generation:
+            handle = ctypes.c_void_p()
+            _check(_lib.st_metric(db_handle, self._trial_uid.encode("utf-8"), self._name.encode("utf-8"), ctypes.byref(handle)))
+            self._handle, self._generation = handle, database.generation  # the parent's handle is not freed here
+        return self._handle
 
     def __del__(self):
         try:
@@ -247,7 +281,8 @@ class Metric:
         except Exception:
             pass
         try:
-            _lib.st_metric_free(self._handle)
+            if self._database._pid == os.getpid() and self._generation == self._database.generation:
+                _lib.st_metric_free(self._handle)
         except Exception:
             pass
 
@@ -264,6 +299,28 @@ def _as_buffer(items, ctype):
         pass
     array = (ctype * len(items))(*items)
     return ctypes.cast(array, ctypes.c_void_p), array
+
+
+def _commit_at_exit_of_a_multiprocessing_child():
+    """multiprocessing's children end with os._exit, which runs no atexit handler; its own exit
+    finalizers do run: close (commit) there too."""
+    try:
+        import multiprocessing.util
+        multiprocessing.util.Finalize(None, _close_all, exitpriority=100)
+    except Exception:
+        pass
+
+
+def _after_fork_in_child():
+    """Points the parent buffered are the parent's to send: a child starts with empty buffers."""
+    for database in list(_open_databases):
+        for metric in list(database._metrics):
+            metric._steps, metric._values = array.array("q"), array.array("d")
+            metric._thread = threading.get_ident()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -157,7 +157,7 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             let v = curve.value(step)
-            try writer.appendMetrics(trial: trial, step: Int64(step), ["loss": .double(v), "accuracy": .double(1 - v / 3)])
+            try writer.appendMetrics(trial: trial, step: .int(Int64(step)), ["loss": .double(v), "accuracy": .double(1 - v / 3)])
             step += 1
         }
         benchmark.stopMeasurement()
