@@ -8,7 +8,7 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-postgres deps-python deps-compare demo test bench compare build release clean help fuzz fuzz-build crash
+.PHONY: all deps deps-postgres deps-python deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash
 
 all: test
 
@@ -17,6 +17,7 @@ help:
 	@echo "make test    run every test (installs liblz4-dev, pkg-config, postgresql, openssl and a Python venv with pytest if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
+	@echo "make compare-python  Python loops: swift-track in-process and over socket:// vs tensorboardX, wandb, Aim, MLflow; writes BENCHMARKS.md"
 	@echo "make fuzz    run every fuzz target (libFuzzer) for FUZZ_SECONDS each (default 60); a crash input is kept"
 	@echo "make crash   the crash and power-loss tests with more kills and cut points (CRASH_SCALE=10)"
 	@echo "make build   debug build; make release: release build; make clean: remove .build"
@@ -140,3 +141,16 @@ compare: deps-compare
 
 clean:
 	rm -rf .build Benchmarks/.build
+
+# Python training loops side by side (Benchmarks/python/bench_python.py): swift-track's Python
+# package (release libTrackC) and track-server against tensorboardX, wandb (offline), Aim and
+# MLflow, installed from the package index into their own venv (.venv-bench).
+BENCH_VENV ?= .venv-bench
+compare-python: deps deps-python
+	$(SWIFT) build -c release --product TrackC
+	$(SWIFT) build -c release --product track-server
+	@if [ -x $(BENCH_VENV)/bin/python ] && $(BENCH_VENV)/bin/python -c "import tensorboardX, wandb, aim, mlflow" >/dev/null 2>&1; then \
+	  echo "deps: $(BENCH_VENV) has tensorboardX, wandb, aim and mlflow"; \
+	else echo "deps: creating $(BENCH_VENV) and installing tensorboardX, wandb, aim, mlflow and numpy into it (pip; a few minutes)"; \
+	  python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check tensorboardX wandb aim mlflow numpy; fi
+	TRACK_BIN="$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_VENV)/bin/python Benchmarks/python/bench_python.py
