@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "TrackLog", dependencies: ["CLZ4"]),
         // track's state over the engine: the projection and its materializer, the projection's
         // snapshot codec, compaction over them.
-        .target(name: "TrackStore", dependencies: ["TrackModel", "TrackLog"]),
+        .target(name: "TrackStore", dependencies: ["TrackModel", "TrackLog", .product(name: "OrderedCollections", package: "swift-collections")]),
         .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog", "TrackStore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Track", dependencies: ["TrackBackends", "TrackLog"]),
         // track's socket protocol: the server and the socket:// client, with TLS.

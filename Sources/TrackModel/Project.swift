@@ -1,3 +1,4 @@
+import OrderedCollections
 /// A project: a named set of trial groups and trials. Its uid is its name.
 public struct Project: Sendable, Equatable {
     /// The project's name, which is also its uid.

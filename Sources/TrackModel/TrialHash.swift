@@ -1,3 +1,4 @@
+import OrderedCollections
 /// `track`'s `compute_hash`, byte for byte: the SHA-256 of the positional arguments, then of each
 /// parameter's key and value, in order, skipping `None`.
 ///

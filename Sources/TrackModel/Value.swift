@@ -1,4 +1,4 @@
-@_exported import OrderedCollections
+import OrderedCollections
 
 /// The fields of a JSON-like object, keys in insertion order (as Python dicts keep them).
 public typealias ValueObject = OrderedDictionary<String, Value>
