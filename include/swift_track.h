@@ -7,7 +7,7 @@
 #define SWIFT_TRACK_H
 #include <stdint.h>
 
-#define ST_ABI_VERSION 1
+#define ST_ABI_VERSION 2
 
 int32_t st_abi_version(void);
 const char *st_last_error(void);
@@ -30,5 +30,13 @@ int32_t st_metric_log(void *metric, int64_t step, int32_t has_step, double value
 /* st_metric_log with a step: the per-point path (one argument fewer to convert from Python). */
 int32_t st_metric_log_step(void *metric, int64_t step, double value);
 int32_t st_metric_log_many(void *metric, const int64_t *steps, const double *values, int64_t count, int64_t *logged);
+
+/* Reads a metric of a trial as track keeps it (a step-keyed metric: one point per step, in the
+ * order steps first came; a list: every point in order) into caller-provided buffers: *count gets
+ * the number of points, at most `capacity` are copied (steps or values may be NULL; a capacity of
+ * 0 asks for the count). No step, or a step that is not an integer: INT64_MIN; a value that is not
+ * a number: NaN. Status 3 when the trial does not exist; a missing metric has 0 points. */
+int32_t st_series_read(void *database, const char *trial_uid, const char *name, int64_t *steps, double *values,
+                       int64_t capacity, int64_t *count);
 
 #endif

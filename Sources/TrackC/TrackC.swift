@@ -13,7 +13,7 @@ import TrackServer
 // pointers to retained objects, released by `st_close` / `st_metric_free`.
 
 /// The ABI version: a caller built for another version must refuse to go on.
-let abiVersion: Int32 = 1
+let abiVersion: Int32 = 2
 
 /// Status codes (include/swift_track.h).
 enum Status: Int32 {
@@ -200,5 +200,32 @@ public func st_metric_log_many(_ m: UnsafeMutableRawPointer?, _ steps: UnsafePoi
         return Status.ok.rawValue
     } catch {
         return fail(error)
+    }
+}
+
+// MARK: - Reading
+
+/// Reads a metric of a trial into caller-provided buffers, as track keeps it (a step-keyed
+/// metric: one point per step, in the order steps first came; a list: every point in order).
+/// `*count` gets the number of points; at most `capacity` are copied into `steps` and `values`
+/// (either may be NULL; call with a capacity of 0 to learn the count). A point without a step,
+/// or at a step that is not an integer, has step INT64_MIN; a value that is not a number is NaN.
+/// Not found: the trial does not exist; a trial without that metric has 0 points.
+@_cdecl("st_series_read")
+public func st_series_read(_ db: UnsafeMutableRawPointer?, _ trial: UnsafePointer<CChar>?, _ name: UnsafePointer<CChar>?,
+                           _ steps: UnsafeMutablePointer<Int64>?, _ values: UnsafeMutablePointer<Double>?,
+                           _ capacity: Int64, _ count: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guard let handle = database(db), let trial, let name, let count, capacity >= 0 else {
+        return fail(.invalidArgument, "st_series_read needs a database handle, a trial uid, a name, a capacity of at least 0 and a place for the count")
+    }
+    return guarded {
+        let uid = String(cString: trial)
+        guard let found = try handle.backend.getTrial(uid: uid) else { throw TrackError(.itemNotFound, "trial '\(uid)' does not exist") }
+        let points = found.metrics[String(cString: name)]?.points ?? []
+        count.pointee = Int64(points.count)
+        for (i, point) in points.prefix(Int(min(capacity, Int64(points.count)))).enumerated() {
+            steps?[i] = point.step?.intValue ?? Int64.min
+            values?[i] = point.value.doubleValue ?? .nan
+        }
     }
 }

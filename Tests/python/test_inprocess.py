@@ -195,3 +195,24 @@ def test_the_engine_refuses_a_parents_writer_in_a_forked_child():
             db.commit()
             [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
             assert stored["metrics"]["loss"] == {"0": 1.0, "1": 2.0}
+
+
+def test_a_series_reads_back_into_arrays_in_tracks_order():
+    with tempfile.TemporaryDirectory() as d:
+        with swift_track.open("file://" + os.path.join(d, "db")) as db:
+            db.request("new_project", project=tw.project("p"))
+            t = tw.trial("t", {}, project_id="p")
+            db.request("new_trial", trial=t)
+            loss = db.metric(t["uid"], "loss")
+            for step in [5, 2, 7]:
+                loss.log(step / 10, step)
+            loss.log(0.55, 5)                      # replaced where it stands
+            steps, values = db.series(t["uid"], "loss")
+            assert list(steps) == [5, 2, 7] and list(values) == [0.55, 0.2, 0.7]
+            db.request("log_trial_metrics", trial=t["uid"], step=None, acc=0.1)
+            db.request("log_trial_metrics", trial=t["uid"], step="end", acc="text")
+            steps, values = db.series(t["uid"], "acc")
+            assert list(steps) == [-2**63, -2**63] and values[0] == 0.1 and values[1] != values[1]  # NaN
+            assert len(db.series(t["uid"], "nothing")[0]) == 0
+            with pytest.raises(swift_track.NotFound):
+                db.series("0" * 64 + "_0", "loss")

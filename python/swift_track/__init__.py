@@ -21,7 +21,7 @@ import os
 import threading
 import weakref
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 class TrackError(Exception):
@@ -63,7 +63,10 @@ def _load():
     lib.st_metric_log.argtypes = [p, ctypes.c_int64, ctypes.c_int32, ctypes.c_double]
     lib.st_metric_log_step.argtypes = [p, ctypes.c_int64, ctypes.c_double]
     lib.st_metric_log_many.argtypes = [p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
-    for name in ("st_open", "st_close", "st_commit", "st_request", "st_metric", "st_metric_log", "st_metric_log_step", "st_metric_log_many"):
+    lib.st_series_read.argtypes = [p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                   ctypes.POINTER(ctypes.c_int64)]
+    for name in ("st_open", "st_close", "st_commit", "st_request", "st_metric", "st_metric_log", "st_metric_log_step",
+                 "st_metric_log_many", "st_series_read"):
         getattr(lib, name).restype = ctypes.c_int32
     return lib
 
@@ -120,6 +123,28 @@ class Database:
         metric = Metric(self, handle, trial_uid, name)
         self._metrics.add(metric)
         return metric
+
+    def series(self, trial_uid, name):
+        """A metric of a trial as (steps, values): numpy int64 and float64 arrays when numpy is
+        installed, array.array otherwise, in track's order (a step-keyed metric: one point per
+        step, in the order steps first came; a list: every point). A point without an integer
+        step has step -2**63; a value that is not a number is NaN."""
+        self._flush_metrics()
+        uid, key = trial_uid.encode("utf-8"), name.encode("utf-8")
+        count = ctypes.c_int64()
+        _check(_lib.st_series_read(self._live(), uid, key, None, None, 0, ctypes.byref(count)))
+        while True:
+            n = count.value
+            try:
+                import numpy
+                steps, values = numpy.empty(n, dtype=numpy.int64), numpy.empty(n, dtype=numpy.float64)
+                step_pointer, value_pointer = steps.ctypes.data, values.ctypes.data
+            except ImportError:
+                steps, values = array.array("q", bytes(8 * n)), array.array("d", bytes(8 * n))
+                step_pointer, value_pointer = steps.buffer_info()[0], values.buffer_info()[0]
+            _check(_lib.st_series_read(self._live(), uid, key, step_pointer, value_pointer, n, ctypes.byref(count)))
+            if count.value <= n:  # points logged meanwhile by another thread: read again
+                return steps[:count.value], values[:count.value]
 
     def commit(self):
         """Returns once everything logged is durable (this thread's metrics' buffered points
