@@ -48,7 +48,7 @@ let package = Package(
         // snapshot codec, compaction over them.
         .target(name: "TrackStore", dependencies: ["TrackModel", "TrackLog", .product(name: "OrderedCollections", package: "swift-collections")]),
         .target(name: "TrackBackends", dependencies: ["TrackModel", "TrackLog", "TrackStore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Track", dependencies: ["TrackBackends", "TrackLog"]),
+        .target(name: "Track", dependencies: ["TrackBackends", "TrackLog", .product(name: "OrderedCollections", package: "swift-collections")]),
         // track's socket protocol: the server and the socket:// client, with TLS.
         .target(
             name: "TrackServer",

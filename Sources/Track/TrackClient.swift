@@ -1,5 +1,6 @@
 @_exported import TrackBackends
 @_exported import TrackModel
+import OrderedCollections
 
 /// The entry point of a training script: picks a backend, a project and a group, and creates
 /// trials to log into.

@@ -471,4 +471,21 @@ final class EventLogMetricSink: MetricSink, @unchecked Sendable {
         }
         do { try writer.append(slot, step: step, value: value) } catch { throw TrackError(error) }
     }
+
+    /// The points before the first refused step in one writer call (the lock taken once per
+    /// frame), then that point alone, which throws as `log` would.
+    func log(values: UnsafeBufferPointer<Double>, steps: UnsafeBufferPointer<Int64>?, logged: inout Int) throws {
+        guard let base = values.baseAddress, !values.isEmpty else { return }
+        if !checked {
+            try backend.checkTrial(trial)
+            checked = true
+        }
+        var usable = values.count
+        if let steps, let reserved = steps.firstIndex(of: Int64.min) { usable = reserved }
+        if usable > 0 {
+            do { try writer.append(slot, steps: steps?.baseAddress, values: base, count: usable) } catch { throw TrackError(error) }
+            logged += usable
+        }
+        if usable < values.count { try log(values[usable], step: steps?[usable]) }
+    }
 }

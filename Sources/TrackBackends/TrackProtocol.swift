@@ -95,6 +95,20 @@ public protocol TrackProtocol: AnyObject, Sendable {
 public protocol MetricSink: AnyObject, Sendable {
     /// Records `value` at `step` (nil: appended without a step), as `logTrialMetric` would.
     func log(_ value: Double, step: Int64?) throws
+    /// Records `values[i]` at `steps[i]` (steps nil: without steps) in order, as that many `log`
+    /// calls would: stops at the first point refused, throwing its error; `logged` counts the
+    /// points that went in.
+    func log(values: UnsafeBufferPointer<Double>, steps: UnsafeBufferPointer<Int64>?, logged: inout Int) throws
+}
+
+extension MetricSink {
+    /// One `log` call per point.
+    public func log(values: UnsafeBufferPointer<Double>, steps: UnsafeBufferPointer<Int64>?, logged: inout Int) throws {
+        for i in values.indices {
+            try log(values[i], step: steps.map { $0[i] })
+            logged += 1
+        }
+    }
 }
 
 /// The sink of a backend without a faster path: each point is a `logTrialMetric` call.

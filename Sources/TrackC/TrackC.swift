@@ -190,13 +190,11 @@ public func st_metric_log_step(_ m: UnsafeMutableRawPointer?, _ step: Int64, _ v
 public func st_metric_log_many(_ m: UnsafeMutableRawPointer?, _ steps: UnsafePointer<Int64>?, _ values: UnsafePointer<Double>?,
                                _ count: Int64, _ logged: UnsafeMutablePointer<Int64>?) -> Int32 {
     guard let handle = metric(m), let values, count >= 0 else { return fail(.invalidArgument, "st_metric_log_many needs a metric handle, values and a count of at least 0") }
-    var done: Int64 = 0
-    defer { logged?.pointee = done }
+    var done = 0
+    defer { logged?.pointee = Int64(done) }
     do {
-        for i in 0..<Int(count) {
-            try handle.sink.log(values[i], step: steps.map { $0[i] })
-            done += 1
-        }
+        try handle.sink.log(values: UnsafeBufferPointer(start: values, count: Int(count)),
+                            steps: steps.map { UnsafeBufferPointer(start: $0, count: Int(count)) }, logged: &done)
         return Status.ok.rawValue
     } catch {
         return fail(error)

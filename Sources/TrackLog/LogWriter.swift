@@ -427,19 +427,54 @@ public final class LogWriter: @unchecked Sendable {
         try LogWriter.checkStep(step)
         return try appendUnderLock { (s: inout AppendState) throws(LogError) -> UInt64 in
             unowned(unsafe) let encoder = s.encoder
-            let index = slot.index
-            if s.slotGeneration[index] != encoder.generation {
-                let names = s.slotNames[index]
-                try LogWriter.checkName(names.subject, "subject key")
-                try LogWriter.checkName(names.name, "metric name")
-                s.slotSeries[index] = encoder.seriesID(subject: names.subject, name: names.name)
-                s.slotGeneration[index] = encoder.generation
-            }
+            let series = try LogWriter.series(of: slot, &s)
             let sequence = encoder.nextSequence
             let hlc = pointTimestamp(&s)
-            encoder.appendPoint(series: s.slotSeries[index], step: step, value: value, hlc: hlc, continues: false)
+            encoder.appendPoint(series: series, step: step, value: value, hlc: hlc, continues: false)
             return sequence
         }
+    }
+
+    /// Appends `count` points of a registered series, each its own operation (as that many calls
+    /// of `append(_:step:value:)` would), taking the append lock once per frame instead of once
+    /// per point. `steps` nil: points without steps. Every step is checked first: a reserved one
+    /// refuses the whole call before anything is written. Returns the last point's sequence number.
+    @discardableResult
+    public func append(_ slot: SeriesSlot, steps: UnsafePointer<Int64>?, values: UnsafePointer<Double>, count: Int) throws(LogError) -> UInt64 {
+        if let steps { for i in 0..<count { try LogWriter.checkStep(steps[i]) } }
+        var done = 0
+        var last: UInt64 = 0
+        while done < count {
+            (done, last) = try appendUnderLock { (s: inout AppendState) throws(LogError) -> (Int, UInt64) in
+                unowned(unsafe) let encoder = s.encoder
+                let series = try LogWriter.series(of: slot, &s)
+                var i = done
+                var sequence: UInt64 = 0
+                // Up to the frame's target: the frame is then sealed and handed on as usual.
+                repeat {
+                    sequence = encoder.nextSequence
+                    let hlc = pointTimestamp(&s)
+                    encoder.appendPoint(series: series, step: steps.map { $0[i] }, value: values[i], hlc: hlc, continues: false)
+                    i += 1
+                } while i < count && encoder.buffer.count < frameTarget
+                return (i, sequence)
+            }
+        }
+        return last
+    }
+
+    /// The frame-local series of a registered slot, defined in the open frame on first use.
+    @inline(__always)
+    private static func series(of slot: SeriesSlot, _ s: inout AppendState) throws(LogError) -> Int32 {
+        let index = slot.index
+        if s.slotGeneration[index] != s.encoder.generation {
+            let names = s.slotNames[index]
+            try LogWriter.checkName(names.subject, "subject key")
+            try LogWriter.checkName(names.name, "metric name")
+            s.slotSeries[index] = s.encoder.seriesID(subject: names.subject, name: names.name)
+            s.slotGeneration[index] = s.encoder.generation
+        }
+        return s.slotSeries[index]
     }
 
     /// Appends one scalar point of (subject, name) without registering a slot first. Returns the

@@ -40,6 +40,36 @@ struct WriterReaderTests {
         #expect(notices.all.isEmpty, "\(notices.all)")
     }
 
+    @Test("points appended many at a time read back as one call per point would write them, across frames")
+    func appendMany() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 16 << 10, frameBytes: 2048))
+        let loss = writer.slot(subject: "t1_0", name: "loss")
+        let n = 20_000
+        let steps = (0..<n).map { Int64($0 * 3) }, values = (0..<n).map { 1 / Double($0 + 1) }
+        try writer.append(loss, step: -1, value: 7)
+        try steps.withUnsafeBufferPointer { s in try values.withUnsafeBufferPointer { v in
+            _ = try writer.append(loss, steps: s.baseAddress, values: v.baseAddress!, count: n)
+        } }
+        try values.withUnsafeBufferPointer { v in _ = try writer.append(loss, steps: nil, values: v.baseAddress!, count: 3) }
+        // A reserved step anywhere refuses the whole call.
+        let bad: [Int64] = [1, Int64.min]
+        #expect(throws: LogError.self) { try bad.withUnsafeBufferPointer { s in try values.withUnsafeBufferPointer { v in
+            _ = try writer.append(loss, steps: s.baseAddress, values: v.baseAddress!, count: 2)
+        } } }
+        try writer.close()
+        let frames = try LogReader(database: dir.db, reporter: notices.reporter).allFrames()
+        #expect(frames.count > 10, "one call spans many frames")
+        let seqs = sequences(frames)
+        #expect(seqs.count == n + 4 && isContiguous(seqs), "each point its own operation")
+        let pts = points(frames)
+        #expect(pts.count == n + 4)
+        #expect(pts[0].2 == -1 && pts[1].2 == 0 && pts[n].2 == Int64((n - 1) * 3) && pts[n].3 == 1 / Double(n))
+        #expect(pts[n + 1].2 == nil && pts[n + 3].3 == values[2])
+        #expect(notices.all.isEmpty, "\(notices.all)")
+    }
+
     @Test("seeking by sequence, time and trial reads only the frames needed")
     func seeks() throws {
         let dir = TemporaryDirectory()

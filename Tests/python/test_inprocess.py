@@ -216,3 +216,19 @@ def test_a_series_reads_back_into_arrays_in_tracks_order():
             assert len(db.series(t["uid"], "nothing")[0]) == 0
             with pytest.raises(swift_track.NotFound):
                 db.series("0" * 64 + "_0", "loss")
+
+
+def test_log_many_stops_at_a_refused_point_and_spans_frames():
+    import array
+    with tempfile.TemporaryDirectory() as d:
+        with swift_track.open("file://" + os.path.join(d, "db")) as db:
+            db.request("new_project", project=tw.project("p"))
+            t = tw.trial("t", {}, project_id="p")
+            db.request("new_trial", trial=t)
+            loss = db.metric(t["uid"], "loss")
+            n = 300_000  # several frames in one call
+            loss.log_many(array.array("q", range(n)), array.array("d", (float(i) for i in range(n))))
+            with pytest.raises(swift_track.TrackError, match="reserved"):
+                loss.log_many([n, n + 1, -2**63, n + 3], [1.0, 2.0, 3.0, 4.0])
+            steps, values = db.series(t["uid"], "loss")
+            assert len(steps) == n + 2 and list(steps[-3:]) == [n - 1, n, n + 1] and values[12345] == 12345.0

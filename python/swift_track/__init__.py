@@ -314,16 +314,20 @@ class Metric:
 
 def _as_buffer(items, ctype):
     """The items as a C array: (a pointer to pass, the object that owns the memory). A numpy array
-    of the right type is passed as it is; anything else is copied."""
+    or an array.array of the right type is passed as it is (no copy); anything else is copied
+    into an array.array (a C loop, not one Python call per item)."""
+    typecode = "d" if ctype is ctypes.c_double else "q"
+    if isinstance(items, array.array) and items.typecode == typecode:
+        return items.buffer_info()[0], items
     try:
         import numpy
         if isinstance(items, numpy.ndarray):
-            array = numpy.ascontiguousarray(items, dtype=numpy.float64 if ctype is ctypes.c_double else numpy.int64)
-            return ctypes.c_void_p(array.ctypes.data), array
+            array_ = numpy.ascontiguousarray(items, dtype=numpy.float64 if typecode == "d" else numpy.int64)
+            return array_.ctypes.data, array_
     except ImportError:
         pass
-    array = (ctype * len(items))(*items)
-    return ctypes.cast(array, ctypes.c_void_p), array
+    copied = array.array(typecode, items)
+    return copied.buffer_info()[0], copied
 
 
 def _commit_at_exit_of_a_multiprocessing_child():
