@@ -17,6 +17,20 @@ import swift_track  # noqa: E402
 import track_wire as tw  # noqa: E402
 
 
+def new_trial(db):
+    """A project "p" and a trial "t" in it; the trial's JSON."""
+    db.request("new_project", project=tw.project("p"))
+    t = tw.trial("t", {}, project_id="p")
+    db.request("new_trial", trial=t)
+    return t
+
+
+def stored_trial(db, t):
+    """The trial `t` as the database holds it."""
+    [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+    return stored
+
+
 def test_a_training_loop_logs_in_process_and_track_replay_reads_it():
     with tempfile.TemporaryDirectory() as d:
         db_path = os.path.join(d, "db")
@@ -32,7 +46,7 @@ def test_a_training_loop_logs_in_process_and_track_replay_reads_it():
             acc.log_many(list(range(100)), [i / 100 for i in range(100)])
             db.request("log_trial_metrics", trial=t["uid"], step=None, note=0.5)
             db.commit()
-            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            stored = stored_trial(db, t)
             assert len(stored["metrics"]["loss"]) == 10_000 and stored["metrics"]["loss"]["9999"] == 1.0 / 10_000
             assert len(stored["metrics"]["acc"]) == 100
             assert [x["uid"] for x in db.request("fetch_trials", query={"status": "running"})] == [t["uid"]]
@@ -50,9 +64,7 @@ def test_errors_are_exceptions_with_the_engines_message():
             with pytest.raises(swift_track.NotFound, match="does not exist"):
                 db.metric("0" * 64 + "_0", "loss").log(1.0, 1)
             with pytest.raises(swift_track.TrackError, match="reserved"):
-                db.request("new_project", project=tw.project("p"))
-                t = tw.trial("t", {}, project_id="p")
-                db.request("new_trial", trial=t)
+                t = new_trial(db)
                 db.metric(t["uid"], "loss").log(1.0, -2**63)
             with pytest.raises(swift_track.TrackError, match="unknown operation"):
                 db.request("no_such_rpc")
@@ -75,7 +87,7 @@ def test_buffered_points_keep_their_order_with_other_calls_and_reach_the_disk():
             loss.log(0.25, 1.5)          # a float step
             loss.log(2, n)               # an int value
             # A request from this thread sees every point logged before it.
-            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            stored = stored_trial(db, t)
             keys = list(stored["metrics"]["loss"])
             assert len(keys) == n + 3 and keys[:3] == ["0", "1", "2"] and keys[-3:] == ["warmup", "1.5", str(n)]
             for step in range(n + 1, n + 11):
@@ -88,9 +100,7 @@ def test_buffered_points_keep_their_order_with_other_calls_and_reach_the_disk():
 def test_bad_points_are_refused_at_the_call():
     with tempfile.TemporaryDirectory() as d:
         with swift_track.open("file://" + os.path.join(d, "db")) as db:
-            db.request("new_project", project=tw.project("p"))
-            t = tw.trial("t", {}, project_id="p")
-            db.request("new_trial", trial=t)
+            t = new_trial(db)
             loss = db.metric(t["uid"], "loss")
             loss.log(1.0, 0)
             with pytest.raises(swift_track.TrackError, match="reserved"):
@@ -101,10 +111,16 @@ def test_bad_points_are_refused_at_the_call():
                 loss.log("high", 1)
             with pytest.raises(TypeError, match="step"):
                 loss.log(1.0, [1])
+            with pytest.raises(TypeError, match="step"):
+                loss.log(1.0, True)
             loss.log(2.0, 1)
+            class NumpyLikeInteger:             # numpy.int64 is no int subclass, but has __index__
+                def __index__(self):
+                    return 2
+            loss.log(3.0, NumpyLikeInteger())   # an integer step (raised TypeError before)
             db.commit()
-            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
-            assert stored["metrics"]["loss"] == {"0": 1.0, "1": 2.0}
+            stored = stored_trial(db, t)
+            assert stored["metrics"]["loss"] == {"0": 1.0, "1": 2.0, "2": 3.0}
 
 
 def _child_logs(db, uid, start):
@@ -129,9 +145,7 @@ def test_a_forked_child_gets_its_own_stream_and_spawn_works():
     with tempfile.TemporaryDirectory() as d:
         db_path = os.path.join(d, "db")
         with swift_track.open("file://" + db_path) as db:
-            db.request("new_project", project=tw.project("p"))
-            t = tw.trial("t", {}, project_id="p")
-            db.request("new_trial", trial=t)
+            t = new_trial(db)
             loss = db.metric(t["uid"], "loss")
             for step in range(10):
                 loss.log(1.0, step)          # step 0 is sent, steps 1..9 wait in the buffer across the forks
@@ -154,7 +168,7 @@ def test_a_forked_child_gets_its_own_stream_and_spawn_works():
             spawn.start(); spawn.join()
             assert spawn.exitcode == 0
             db.commit()
-            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            stored = stored_trial(db, t)
             steps = sorted(int(k) for k in stored["metrics"]["loss"])
             assert steps == list(range(10)) + list(range(1000, 1100)) + list(range(2000, 2100)) + list(range(3000, 3100)), \
                 "each point once: the parent's buffered points are not sent again by a child"
@@ -171,9 +185,7 @@ def test_the_engine_refuses_a_parents_writer_in_a_forked_child():
     import time
     with tempfile.TemporaryDirectory() as d:
         with swift_track.open("file://" + os.path.join(d, "db")) as db:
-            db.request("new_project", project=tw.project("p"))
-            t = tw.trial("t", {}, project_id="p")
-            db.request("new_trial", trial=t)
+            t = new_trial(db)
             loss = db.metric(t["uid"], "loss")
             loss.log(1.0, 0)
             pid = os.fork()
@@ -193,16 +205,14 @@ def test_the_engine_refuses_a_parents_writer_in_a_forked_child():
             assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the child's writes were not refused"
             loss.log(2.0, 1)
             db.commit()
-            [stored] = db.request("get_trial", trial={"dtype": "trial", "uid": t["uid"], "hash": t["hash"], "revision": 0, "parameters": {}})
+            stored = stored_trial(db, t)
             assert stored["metrics"]["loss"] == {"0": 1.0, "1": 2.0}
 
 
 def test_a_series_reads_back_into_arrays_in_tracks_order():
     with tempfile.TemporaryDirectory() as d:
         with swift_track.open("file://" + os.path.join(d, "db")) as db:
-            db.request("new_project", project=tw.project("p"))
-            t = tw.trial("t", {}, project_id="p")
-            db.request("new_trial", trial=t)
+            t = new_trial(db)
             loss = db.metric(t["uid"], "loss")
             for step in [5, 2, 7]:
                 loss.log(step / 10, step)
@@ -222,9 +232,7 @@ def test_log_many_stops_at_a_refused_point_and_spans_frames():
     import array
     with tempfile.TemporaryDirectory() as d:
         with swift_track.open("file://" + os.path.join(d, "db")) as db:
-            db.request("new_project", project=tw.project("p"))
-            t = tw.trial("t", {}, project_id="p")
-            db.request("new_trial", trial=t)
+            t = new_trial(db)
             loss = db.metric(t["uid"], "loss")
             n = 300_000  # several frames in one call
             loss.log_many(array.array("q", range(n)), array.array("d", (float(i) for i in range(n))))

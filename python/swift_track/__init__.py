@@ -17,6 +17,7 @@ import atexit
 import ctypes
 import json
 import math
+import operator
 import os
 import threading
 import weakref
@@ -252,14 +253,22 @@ class Metric:
             self.flush()
 
     def _log_other(self, value, step):
-        """A point without a step (one C call) or at a float or string step (track's JSON path)."""
+        """A point without a step (one C call), at an integer step of another type (numpy's int64,
+        an int subclass: the fast path as an int), or at a float or string step (track's JSON path)."""
+        if step is not None and not isinstance(step, (bool, float, str)):
+            try:
+                integer = operator.index(step)
+            except TypeError:
+                raise TypeError("a metric step must be an int, a float, a string or None, got %r" % (step,)) from None
+            self.log(value, integer)
+            return
+        if isinstance(step, bool):
+            raise TypeError("a metric step must be an int, a float, a string or None, got %r" % (step,))
         self.flush()
         if step is None:
             _check(_lib.st_metric_log(self._live(), 0, 0, value))
-        elif isinstance(step, (float, str)) or (isinstance(step, int) and not isinstance(step, bool)):
-            self._database.request("log_trial_metrics", trial=self._trial_uid, step=step, **{self._name: value})
         else:
-            raise TypeError("a metric step must be an int, a float, a string or None, got %r" % (step,))
+            self._database.request("log_trial_metrics", trial=self._trial_uid, step=step, **{self._name: value})
 
     def flush(self):
         """Sends the buffered points now."""
