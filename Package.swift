@@ -89,7 +89,7 @@ let package = Package(
             ]
         ),
         // The C ABI over the engine, for Python (ctypes) and C callers.
-        .target(name: "TrackC", dependencies: ["TrackBackends", "TrackModel", "TrackServer"]),
+        .target(name: "TrackC", dependencies: ["TrackBackends", "TrackModel"]),
         // A throwaway PostgreSQL server for the tests and benchmarks (test support; no product links it).
         .target(name: "TrackTestSupport", dependencies: ["TrackSQL", "TrackBackends", "TrackModel", .product(name: "PostgresNIO", package: "postgres-nio")]),
         // Every decoder of files and messages as a fuzz target (test support; no product links it).

@@ -5,7 +5,6 @@ import Foundation
 import Synchronization
 import TrackBackends
 import TrackModel
-import TrackServer
 
 // The C ABI over the engine (include/swift_track.h), for Python's ctypes and any C caller.
 // Every function returns a status (0: done; otherwise an error whose message `st_last_error`
@@ -58,22 +57,19 @@ private func guarded(_ body: () throws -> Void) -> Int32 {
 
 // MARK: - Handles
 
-/// An open database: its backend and the dispatcher that answers track's requests over it.
+/// An open database: its backend and track's operations over it (no login: the caller owns
+/// the database). Requests run concurrently; the backend does its own locking.
 final class DatabaseHandle: Sendable {
     let backend: any TrackProtocol
-    let dispatcher: RPCDispatcher
-    private let session: Mutex<Session>
+    let requests: ProtocolRequests
 
     init(uri: String) throws {
         backend = try makeBackend(uri: uri)
-        dispatcher = RPCDispatcher(backend: backend, credentials: AnyCredentials())
-        var s = Session()
-        s.user = anonymousUser
-        session = Mutex(s)
+        requests = ProtocolRequests(backend: backend)
     }
 
     func request(_ json: [UInt8]) -> Value {
-        session.withLock { s in dispatcher.reply(toMessage: json, session: &s) }
+        requests.reply(toMessage: json)
     }
 }
 

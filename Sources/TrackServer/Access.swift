@@ -95,7 +95,7 @@ public final class ProjectAccess: AccessPolicy, @unchecked Sendable {
 
 /// The access checks of one request: which project an object belongs to, and whether the user
 /// may use it.
-struct AccessCheck {
+struct AccessCheck: RequestAccess {
     let user: String
     let policy: any AccessPolicy
     let backend: any TrackProtocol

@@ -56,11 +56,11 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
         switch waiter {
         case .call(let promise):
             let bytes = payload.readBytes(length: payload.readableBytes) ?? []
-            promise.succeed((try? JSON.decode(bytes)) ?? RPCDispatcher.failure("the server sent a reply that is not JSON"))
+            promise.succeed((try? JSON.decode(bytes)) ?? ProtocolRequests.failure("the server sent a reply that is not JSON"))
         case .pipelined:
             // The common reply is checked without parsing it.
             let ok = payload.readableBytesView.elementsEqual(nullReplyBytes)
-            let reply: Value? = ok ? Optional<Value>.none : ((try? JSON.decode(payload.readBytes(length: payload.readableBytes) ?? [])) ?? RPCDispatcher.failure("the server sent a reply that is not JSON"))
+            let reply: Value? = ok ? Optional<Value>.none : ((try? JSON.decode(payload.readBytes(length: payload.readableBytes) ?? [])) ?? ProtocolRequests.failure("the server sent a reply that is not JSON"))
             state.withLock { s in
                 s.pending -= 1
                 if let reply, reply["status"]?.intValue != 0, s.firstError == nil { s.firstError = SocketClient.error(from: reply, rpc: "pipelined call") }

@@ -118,7 +118,7 @@ final class RefusingHandler: ChannelInboundHandler, Sendable {
     init(message: String) { self.message = message }
 
     func channelActive(context: ChannelHandlerContext) {
-        let reply = frame(RPCDispatcher.failure(message), allocator: context.channel.allocator)
+        let reply = frame(ProtocolRequests.failure(message), allocator: context.channel.allocator)
         context.writeAndFlush(NIOAny(reply)).whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -133,7 +133,7 @@ func frame(_ reply: Value, allocator: ByteBufferAllocator) -> ByteBuffer {
 }
 
 /// The success reply with no value, the most common one, pre-encoded.
-let nullReply = RPCDispatcher.success(.null)
+let nullReply = ProtocolRequests.nullReply
 let nullReplyBytes = Array(JSON.encode(nullReply, pythonSeparators: true).utf8)
 
 /// Appends `reply` as a length-prefixed message.
@@ -272,7 +272,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             } catch {
                 self.logger.error("could not write the changes of \(answered) requests: \(error)")
                 out.clear()
-                let failure = RPCDispatcher.failure("the server could not store the changes of this request: \(error)")
+                let failure = ProtocolRequests.failure("the server could not store the changes of this request: \(error)")
                 for _ in 0..<answered { appendFrame(failure, to: &out) }
             }
             return (out, answered, delay)
@@ -307,7 +307,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A framing error: say why, then close (the stream can no longer be split into messages).
         logger.info("closing a connection: \(error)")
-        let reply = frame(RPCDispatcher.failure("\(error); closing the connection"), allocator: context.channel.allocator)
+        let reply = frame(ProtocolRequests.failure("\(error); closing the connection"), allocator: context.channel.allocator)
         context.writeAndFlush(NIOAny(reply)).whenComplete { _ in context.close(promise: nil) }
     }
 }
@@ -407,7 +407,7 @@ public final class SocketServer: @unchecked Sendable {
                 let deadline = channel.eventLoop.scheduleTask(in: .seconds(limits.loginSecondsMax)) {
                     guard !state.isAuthenticated, channel.isActive else { return }
                     logger.info("closing a connection that did not log in within \(limits.loginSecondsMax) s")
-                    let reply = frame(RPCDispatcher.failure("not logged in within \(limits.loginSecondsMax) s; closing the connection"), allocator: channel.allocator)
+                    let reply = frame(ProtocolRequests.failure("not logged in within \(limits.loginSecondsMax) s; closing the connection"), allocator: channel.allocator)
                     channel.writeAndFlush(reply).whenComplete { _ in channel.close(promise: nil) }
                 }
                 channel.closeFuture.whenComplete { _ in deadline.cancel() }

@@ -163,7 +163,7 @@ struct RobustnessTests {
         #expect(c.call(#"{"__rpc__": "authenticate", "username": "user", "password": "pass"}"#)?["status"] == 0)
         // Every operation with no arguments, and with each argument of the wrong type.
         let wrong: [String] = ["42", "[1]", #"{"dtype": "nonsense"}"#, "\"not_a_uid\"", "true"]
-        for rpc in RPCDispatcher.operations.sorted() where !["authenticate", "commit", "fetch_projects", "fetch_groups", "fetch_trials"].contains(rpc) {
+        for rpc in ProtocolRequests.operations.sorted() where !["authenticate", "commit", "fetch_projects", "fetch_groups", "fetch_trials"].contains(rpc) {
             #expect(c.call(#"{"__rpc__": "\#(rpc)"}"#)?["status"] == 1, "\(rpc) with no arguments")
             for w in wrong {
                 let request = #"{"__rpc__": "\#(rpc)", "project": \#(w), "group": \#(w), "trial": \#(w), "query": \#(w), "status": \#(w), "name": \#(w), "step": \#(w), "attr": \#(w)}"#

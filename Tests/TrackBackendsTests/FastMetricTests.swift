@@ -1,6 +1,6 @@
 import Testing
 import TrackModel
-@testable import TrackServer
+@testable import TrackBackends
 
 @Suite("the fast path for one-metric requests reads what the JSON parser reads, or steps aside")
 struct FastMetricTests {
