@@ -160,6 +160,7 @@ public struct ByteReader {
     /// How many bytes are left.
     @inline(__always) public var remaining: Int { bytes.count - position }
 
+    @inline(never)
     package func malformed(_ what: String) -> LogError {
         LogError(.malformedEvent, "malformed event bytes at payload offset \(position): \(what)", offset: Int64(position))
     }
@@ -174,6 +175,15 @@ public struct ByteReader {
 
     /// Reads an unsigned LEB128 varint (at most 10 bytes).
     @inline(__always) public mutating func varint() throws(LogError) -> UInt64 {
+        // Most varints of a frame (series ids, step deltas) are one byte.
+        if position < bytes.count {
+            let b = bytes.load(fromByteOffset: position, as: UInt8.self)
+            if b < 0x80 { position += 1; return UInt64(b) }
+        }
+        return try longVarint()
+    }
+
+    private mutating func longVarint() throws(LogError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -204,6 +214,12 @@ public struct ByteReader {
     /// Reads `n` (0...8) low-order bytes of a little-endian integer.
     @inline(__always) public mutating func lowBytes(_ n: Int) throws(LogError) -> UInt64 {
         guard n <= remaining else { throw malformed("truncated value") }
+        if remaining >= 8 {
+            // One load, masked to the n bytes the value has.
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+            position += n
+            return n >= 8 ? word : word & ((1 &<< UInt64(8 * n)) &- 1)
+        }
         var v: UInt64 = 0
         for i in 0..<n { v |= UInt64(bytes.load(fromByteOffset: position + i, as: UInt8.self)) << (8 * UInt64(i)) }
         position += n

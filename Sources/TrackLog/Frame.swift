@@ -50,7 +50,11 @@ public enum Frame {
     /// `corruptFrame` naming `path` when it does not read.
     public static func check(_ frame: EncodedFrame, path: String, records: any RecordCodec) throws(LogError) {
         let result = frame.bytes.withUnsafeBytes { raw in
-            Result { () throws(LogError) in _ = try Frame.decode(raw, at: 0, path: path, records: records) }
+            Result { () throws(LogError) in
+                try Frame.read(raw, at: 0, path: path, checksumVerified: false) { (payload, header) throws(LogError) in
+                    try FrameDecoder.validate(payload, header: header, records: records)
+                }
+            }
         }
         if case .failure(let error) = result {
             throw LogError(.corruptFrame, "a frame of events \(frame.header.firstSequence)..<\(frame.header.endSequence) would not read back "
@@ -80,6 +84,15 @@ public enum Frame {
     /// unless `checksumVerified` says the caller just did; `records` reads the store's records.
     public static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String, checksumVerified: Bool = false,
                               records: any RecordCodec) throws(LogError) -> DecodedFrame {
+        try read(bytes, at: offset, path: path, checksumVerified: checksumVerified) { (payload, header) throws(LogError) in
+            try FrameDecoder.decode(payload, header: header, records: records)
+        }
+    }
+
+    /// Checks the header, the length and the checksum of the frame at the start of `bytes`,
+    /// decompresses its payload and runs `body` on it; `body`'s errors name `path` and `offset`.
+    private static func read<R>(_ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String, checksumVerified: Bool,
+                                _ body: (UnsafeRawBufferPointer, FrameHeader) throws(LogError) -> R) throws(LogError) -> R {
         let header: FrameHeader
         switch FrameHeader.decode(bytes) {
         case .success(let h): header = h
@@ -89,9 +102,9 @@ public enum Frame {
             throw LogError(.corruptFrame, "frame runs past the end of the data", path: path, offset: offset)
         }
         let payload = try Frame.payload(bytes, header: header, path: path, offset: offset, checksumVerified: checksumVerified)
-        let result = payload.withUnsafeBytes { raw in Result { () throws(LogError) in try FrameDecoder.decode(raw, header: header, records: records) } }
+        let result = payload.withUnsafeBytes { raw in Result { () throws(LogError) in try body(raw, header) } }
         switch result {
-        case .success(let frame): return frame
+        case .success(let value): return value
         case .failure(let error):
             var e = error
             e.path = path

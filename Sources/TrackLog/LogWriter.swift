@@ -392,12 +392,21 @@ public final class LogWriter: @unchecked Sendable {
     private func appendUnderLock<R>(_ body: (inout AppendState) throws(LogError) -> R) throws(LogError) -> R {
         try checkUsable()
         let (result, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (R, PendingFrame?) in
-            if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+            try LogWriter.checkOpen(s)
             let result = try body(&s)
-            return (result, s.encoder.buffer.count >= frameTarget || s.encoder.isNearlyFull ? seal(&s) : nil)
+            return (result, sealIfFull(&s))
         }
         try afterAppend(sealed)
         return result
+    }
+
+    @inline(__always) private static func checkOpen(_ s: borrowing AppendState) throws(LogError) {
+        if s.closed { throw LogError(.writerUnavailable, "the writer is closed") }
+    }
+
+    /// The open frame, sealed when it reached its target size or its dictionary is nearly full.
+    @inline(__always) private func sealIfFull(_ s: inout AppendState) -> PendingFrame? {
+        s.encoder.buffer.count >= frameTarget || s.encoder.isNearlyFull ? seal(&s) : nil
     }
 
     /// Appends `count` scalar points of one subject logged together (one operation; `value(i)`
@@ -425,14 +434,20 @@ public final class LogWriter: @unchecked Sendable {
     @discardableResult
     public func append(_ slot: SeriesSlot, step: Int64?, value: Double) throws(LogError) -> UInt64 {
         try LogWriter.checkStep(step)
-        return try appendUnderLock { (s: inout AppendState) throws(LogError) -> UInt64 in
+        // `appendUnderLock` by hand: the per-point path, where its closure was not inlined
+        // (about 26 instructions a point, 8%, measured with callgrind on `track-replay synth`).
+        try checkUsable()
+        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
+            try LogWriter.checkOpen(s)
             unowned(unsafe) let encoder = s.encoder
             let series = try LogWriter.series(of: slot, &s)
             let sequence = encoder.nextSequence
             let hlc = pointTimestamp(&s)
             encoder.appendPoint(series: series, step: step, value: value, hlc: hlc, continues: false)
-            return sequence
+            return (sequence, sealIfFull(&s))
         }
+        try afterAppend(sealed)
+        return sequence
     }
 
     /// Appends `count` points of a registered series, each its own operation (as that many calls

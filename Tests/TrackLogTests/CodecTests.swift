@@ -133,6 +133,22 @@ struct CodecTests {
         #expect(split == 0xE306_9283)
     }
 
+    @Test("CRC32C: the crc32 instruction and the table agree on every length and alignment")
+    func crcHardwareMatchesTable() {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        bytes.withUnsafeBytes { raw in
+            for start in 0..<9 {
+                for end in stride(from: start, through: raw.count, by: 7) {
+                    let piece = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                    #expect(CRC32C.checksum(piece) == CRC32C.tableChecksum(piece), "bytes \(start)..<\(end)")
+                    #expect(CRC32C.checksum(piece, continuing: 0xDEAD_BEEF) == CRC32C.tableChecksum(piece, continuing: 0xDEAD_BEEF))
+                }
+            }
+        }
+        #expect(CRC32C.tableChecksum(UnsafeRawBufferPointer(start: nil, count: 0)) == 0)
+    }
+
     @Test("the hybrid clock never repeats or goes back, and follows observed timestamps")
     func clock() {
         var c = HybridClock()
