@@ -409,25 +409,30 @@ public final class LogWriter: @unchecked Sendable {
         s.encoder.buffer.count >= frameTarget || s.encoder.isNearlyFull ? seal(&s) : nil
     }
 
-    /// Appends `count` scalar points of one subject logged together (one operation; `value(i)`
-    /// nil skips a point): the series are defined first, so that continued points follow their
-    /// event directly. Names are checked by the caller.
+    /// Appends scalar points of one subject logged together (one operation, `names[i]` with
+    /// `values[i]`): the series are defined first, so that continued points follow their event
+    /// directly. Names are checked by the caller. Takes the lock itself rather than through
+    /// `appendUnderLock`, whose closure is not inlined (see `append(_:step:value:)`).
     @inline(__always)
-    private func appendScalars(subject: String, step: Int64?, count: Int, name: (Int) -> String, value: (Int) -> Double?) throws(LogError) -> UInt64 {
-        try appendUnderLock { (s: inout AppendState) -> UInt64 in
+    private func appendScalars(subject: String, step: Int64?, names: UnsafeBufferPointer<String>, values: UnsafeBufferPointer<Double>) throws(LogError) -> UInt64 {
+        try checkUsable()
+        let count = names.count
+        let (sequence, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (UInt64, PendingFrame?) in
+            try LogWriter.checkOpen(s)
             // The state owns the encoder for the whole call: no retain needed.
             unowned(unsafe) let encoder = s.encoder
             let sequence = encoder.nextSequence
             let hlc = pointTimestamp(&s)
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { ids in
-                for i in 0..<count { ids[i] = encoder.seriesID(subject: subject, name: name(i)) }
+                for i in 0..<count { ids[i] = encoder.seriesID(subject: subject, name: names[i]) }
                 for i in 0..<count {
-                    guard let v = value(i) else { continue }
-                    encoder.appendPoint(series: ids[i], step: step, value: v, hlc: hlc, continues: i > 0)
+                    encoder.appendPoint(series: ids[i], step: step, value: values[i], hlc: hlc, continues: i > 0)
                 }
             }
-            return sequence
+            return (sequence, sealIfFull(&s))
         }
+        try afterAppend(sealed)
+        return sequence
     }
 
     /// Appends one scalar point of a registered series. Returns its sequence number.
@@ -499,33 +504,47 @@ public final class LogWriter: @unchecked Sendable {
         try LogWriter.checkStep(step)
         try LogWriter.checkName(subject, "subject key")
         try LogWriter.checkName(name, "metric name")
-        return try appendScalars(subject: subject, step: step, count: 1, name: { _ in name }, value: { _ in value })
+        var name = name, value = value
+        return try withUnsafePointer(to: &name) { (n: UnsafePointer<String>) throws(LogError) -> UInt64 in
+            try withUnsafePointer(to: &value) { (v: UnsafePointer<Double>) throws(LogError) -> UInt64 in
+                try appendScalars(subject: subject, step: step, names: UnsafeBufferPointer(start: n, count: 1), values: UnsafeBufferPointer(start: v, count: 1))
+            }
+        }
     }
 
     /// Appends several scalar metrics of one subject logged together (one operation).
     @discardableResult
     public func appendPoints(subject: String, step: Int64?, _ points: [(name: String, value: Double)]) throws(LogError) -> UInt64 {
-        try appendPoints(subject: subject, step: step, count: points.count, name: { points[$0].name }, value: { points[$0].value })
+        let names = points.map(\.name), values = points.map(\.value)
+        return try names.withUnsafeBufferPointer { (n: UnsafeBufferPointer<String>) throws(LogError) -> UInt64 in
+            try values.withUnsafeBufferPointer { (v: UnsafeBufferPointer<Double>) throws(LogError) -> UInt64 in
+                try appendPoints(subject: subject, step: step, names: n, values: v)
+            }
+        }
     }
 
-    /// Appends `count` scalar metrics of one subject logged together (one operation), the i-th
-    /// named `name(i)` with value `value(i)` (nil: no point for it), after `checkPoints`.
+    /// Appends scalar metrics of one subject logged together (one operation), `names[i]` with
+    /// `values[i]`, after `checkPoints`. Buffers rather than closures: a caller in another module
+    /// (the store's `appendMetrics`) then makes no call per metric.
     @discardableResult
-    public func appendPoints(subject: String, step: Int64?, count: Int, name: (Int) -> String, value: (Int) -> Double?) throws(LogError) -> UInt64 {
-        try checkPoints(subject: subject, step: step, count: count, name: name)
-        return try appendScalars(subject: subject, step: step, count: count, name: name, value: value)
+    public func appendPoints(subject: String, step: Int64?, names: UnsafeBufferPointer<String>, values: UnsafeBufferPointer<Double>) throws(LogError) -> UInt64 {
+        guard names.count == values.count else {
+            throw LogError(.invalidArgument, "\(names.count) metric names and \(values.count) values: one value per name")
+        }
+        try checkPoints(subject: subject, step: step, names: names)
+        return try appendScalars(subject: subject, step: step, names: names, values: values)
     }
 
     /// What a call logging several metrics must pass before anything is written: a usable
     /// writer, a step that is not reserved, one to `Limits.metricsPerCallMax` names, each within
     /// the string limit. A store logging metrics as a record of its own checks them here too.
-    public func checkPoints(subject: String, step: Int64?, count: Int, name: (Int) -> String) throws(LogError) {
+    public func checkPoints(subject: String, step: Int64?, names: UnsafeBufferPointer<String>) throws(LogError) {
         try checkUsable()
         try LogWriter.checkStep(step)
-        guard count > 0 else { throw LogError(.invalidArgument, "no metric to log") }
-        try LogWriter.checkMetricCount(count)
+        guard names.count > 0 else { throw LogError(.invalidArgument, "no metric to log") }
+        try LogWriter.checkMetricCount(names.count)
         try LogWriter.checkName(subject, "subject key")
-        for i in 0..<count { try LogWriter.checkName(name(i), "metric name") }
+        for name in names { try LogWriter.checkName(name, "metric name") }
     }
 
     /// Appends any other operation. Returns its sequence number and timestamp.

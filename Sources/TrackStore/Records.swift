@@ -348,25 +348,35 @@ extension LogWriter {
     @discardableResult
     public func appendMetrics(trial: String, step: MetricStep?, _ metrics: ValueObject) throws(LogError) -> UInt64 {
         let keys = metrics.keys, values = metrics.values
+        let count = keys.count
         let intStep: Int64?
+        var scalars = true
         switch step {
         case nil: intStep = nil
         case .int(let i)?: intStep = i
-        case .some:
-            // A float or text step (`step=1.5`, `step="warmup"`): a record, not the point path.
-            try checkPoints(subject: trial, step: nil, count: keys.count, name: { keys[$0] })
-            return try append(LogRecord.metricsLogged(trial: trial, step: step, metrics)).sequence
+        case .some: intStep = nil; scalars = false  // a float or text step (`step=1.5`, `step="warmup"`)
         }
-        for value in values {
-            guard case .double = value else {
-                try checkPoints(subject: trial, step: intStep, count: keys.count, name: { keys[$0] })
-                return try append(LogRecord.metricsLogged(trial: trial, step: step, metrics)).sequence
+        // Names and values in buffers on the stack, handed to the engine in one call.
+        let result = withUnsafeTemporaryAllocation(of: String.self, capacity: count) { names in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: count) { doubles in
+                _ = names.initialize(from: keys)
+                defer { names.deinitialize() }
+                for i in 0..<count {
+                    guard case .double(let v) = values[i] else { scalars = false; break }
+                    doubles[i] = v
+                }
+                return Result { () throws(LogError) -> UInt64 in
+                    let n = UnsafeBufferPointer(names)
+                    guard scalars else {
+                        // Not all doubles, or a step that is not an integer: one record, checked as points are.
+                        try checkPoints(subject: trial, step: intStep, names: n)
+                        return try append(LogRecord.metricsLogged(trial: trial, step: step, metrics)).sequence
+                    }
+                    return try appendPoints(subject: trial, step: intStep, names: n, values: UnsafeBufferPointer(doubles))
+                }
             }
         }
-        return try appendPoints(subject: trial, step: intStep, count: keys.count, name: { keys[$0] }, value: { i in
-            if case .double(let v) = values[i] { return v }
-            return nil
-        })
+        return try result.get()
     }
 }
 
