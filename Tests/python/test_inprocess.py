@@ -240,3 +240,33 @@ def test_log_many_stops_at_a_refused_point_and_spans_frames():
                 loss.log_many([n, n + 1, -2**63, n + 3], [1.0, 2.0, 3.0, 4.0])
             steps, values = db.series(t["uid"], "loss")
             assert len(steps) == n + 2 and list(steps[-3:]) == [n - 1, n, n + 1] and values[12345] == 12345.0
+
+
+def test_the_object_api_makes_or_picks_projects_groups_and_trials():
+    with tempfile.TemporaryDirectory() as d:
+        with swift_track.open("file://" + os.path.join(d, "db")) as db:
+            project = db.project("vision", description="image models")
+            assert db.project("vision").uid == project.uid == "vision"
+            group = project.group("sweep")
+            assert project.group("sweep").uid == group.uid
+            run = group.trial("mlp", parameters={"lr": 0.1})
+            again = project.trial("mlp", parameters={"lr": 0.1}, group=group)
+            assert again.uid == run.uid and run.uid.endswith("_0")
+            other = project.trial("mlp", parameters={"lr": 0.2})
+            assert other.uid != run.uid
+            loss = run.metric("loss")
+            with run.chrono("train"):
+                for step in range(100):
+                    loss.log(1.0 / (step + 1), step)
+            run.log(step=100, loss=0.001, acc=0.9)
+            run.set_status("Completed")
+            run.log_arguments(epochs=10)
+            run.add_tags(kind="baseline")
+            with pytest.raises(ValueError):
+                run.set_status("Done")
+            steps, values = run.series("loss")
+            assert list(steps)[:3] == [0, 1, 2] and len(steps) == 101 and values[100] == 0.001
+            stored = run.json()
+            assert run.status == "Completed" and stored["group_id"] == group.uid and stored["project_id"] == "vision"
+            assert "train" in stored["chronos"] and stored["tags"]["kind"] == "baseline"
+            assert sorted(t.uid for t in project.trials()) == sorted([run.uid, other.uid])

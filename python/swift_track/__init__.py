@@ -2,10 +2,14 @@
 
     import swift_track
     db = swift_track.open("file://runs/db")
-    loss = db.metric(trial_uid, "loss")
-    for step in range(1000):
-        loss.log(compute_loss(), step)
+    run = db.project("vision").trial("mlp", parameters={"lr": 0.01})
+    loss = run.metric("loss")
+    with run.chrono("train"):
+        for step in range(1000):
+            loss.log(compute_loss(), step)
+    run.set_status("Completed")
     db.commit()
+    steps, values = run.series("loss")
 
 `db.request(rpc, **kwargs)` runs any operation of track's protocol with track's argument names
 and JSON shapes (as Python track's SocketClient sends them) and returns its result. The library
@@ -116,6 +120,14 @@ class Database:
             _lib.st_free(reply)
         _check(status)
         return json.loads(text, parse_constant=lambda c: {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[c])["return"]
+
+    def project(self, name, description=None, metadata=None):
+        """The project `name`, created when it does not exist (a Project)."""
+        found = self.request("get_project", project=name)
+        if found is None:
+            found = self.request("new_project", project={"dtype": "project", "uid": name, "name": name, "description": description,
+                                                         "metadata": metadata or {}, "trials": [], "groups": []})
+        return Project(self, found)
 
     def metric(self, trial_uid, name):
         """The series `name` of a trial, for logging points fast."""
@@ -319,6 +331,147 @@ class Metric:
                 _lib.st_metric_free(self._handle)
         except Exception:
             pass
+
+
+# Python track's statuses, by name (set_status also takes a (name, value) pair of a custom one).
+STATUSES = {"CreatedGroup": 0, "RunningGroup": 100, "Running": 101, "ErrorGroup": 200, "Interrupted": 201, "Exception": 202,
+            "Broken": 203, "FinishedGroup": 300, "Suspended": 301, "Completed": 302}
+
+
+class Project:
+    """A project of the database (from Database.project): makes and finds its groups and trials."""
+
+    def __init__(self, database, json_object):
+        self.database = database
+        self.uid = json_object["uid"]
+        self.name = json_object.get("name", self.uid)
+        self.description = json_object.get("description")
+        self.metadata = json_object.get("metadata") or {}
+
+    def group(self, name, description=None, metadata=None):
+        """The trial group `name` of this project, created when it does not exist."""
+        created = self.database.request("new_trial_group", group={"dtype": "trial_group", "name": name, "project_id": self.uid,
+                                                                   "description": description, "metadata": metadata or {}, "trials": []})
+        return Group(self, created or self.database.request("get_trial_group", group={"name": name, "project_id": self.uid}))
+
+    def trial(self, name, parameters=None, group=None, version=None, description=None, tags=None, metadata=None):
+        """The trial `name` with `parameters` (its identity, with `version`, as in track): created
+        when no trial has that identity, else the existing one (its first revision)."""
+        trial = {"dtype": "trial", "name": name, "parameters": parameters or {}, "version": version, "description": description,
+                 "tags": tags or {}, "metadata": metadata or {}, "project_id": self.uid, "revision": 0,
+                 "group_id": group.uid if isinstance(group, Group) else group, "metrics": {}, "chronos": {},
+                 "status": {"name": "CreatedGroup", "value": 0}, "errors": []}
+        created = self.database.request("new_trial", trial=trial)
+        if created is None:
+            existing = self.database.request("get_trial", trial=trial) or []
+            if not existing:
+                raise TrackError("trial '%s' exists but cannot be read back" % name)
+            created = min(existing, key=lambda t: int(t.get("revision", 0)))
+        return Trial(self.database, created)
+
+    def trials(self):
+        """Every trial of this project."""
+        return [Trial(self.database, t) for t in self.database.request("fetch_trials", query={"project_id": self.uid})]
+
+    def __repr__(self):
+        return "Project(%r)" % self.name
+
+
+class Group:
+    """A trial group of a project (from Project.group)."""
+
+    def __init__(self, project, json_object):
+        self.project = project
+        self.uid = json_object["uid"]
+        self.name = json_object.get("name")
+
+    def trial(self, name, parameters=None, **options):
+        """The trial `name` of this group's project, in this group (see Project.trial)."""
+        return self.project.trial(name, parameters, group=self, **options)
+
+    def __repr__(self):
+        return "Group(%r)" % self.name
+
+
+class Trial:
+    """A trial (from Project.trial): its metrics, status, chronos, arguments, metadata and tags."""
+
+    def __init__(self, database, json_object):
+        self.database = database
+        self.uid = json_object["uid"]
+        self.name = json_object.get("name")
+        self.parameters = json_object.get("parameters") or {}
+
+    def metric(self, name):
+        """The series `name`, for logging points fast (Metric.log, Metric.log_many)."""
+        return self.database.metric(self.uid, name)
+
+    def series(self, name):
+        """The series `name` as (steps, values) arrays (see Database.series)."""
+        return self.database.series(self.uid, name)
+
+    def log(self, step=None, **metrics):
+        """Logs several metrics at once, as track's log_trial_metrics(step=..., name=value, ...)."""
+        self.database.request("log_trial_metrics", trial=self.uid, step=step, **metrics)
+
+    def set_status(self, status, error=None):
+        """Sets the status: a name of track's (STATUSES) or a (name, value) pair of your own."""
+        if isinstance(status, str):
+            if status not in STATUSES:
+                raise ValueError("unknown status %r: one of %s, or a (name, value) pair" % (status, ", ".join(STATUSES)))
+            status = (status, STATUSES[status])
+        name, value = status
+        self.database.request("set_trial_status", trial=self.uid, status={"name": name, "value": value}, error=error)
+
+    @property
+    def status(self):
+        """The status's name, as stored now."""
+        return self.json()["status"]["name"]
+
+    def start(self):
+        """Records the start of the trial (log_trial_start)."""
+        self.database.request("log_trial_start", trial=self.uid)
+
+    def finish(self, exc_type=None):
+        """Records the end of the trial (log_trial_finish)."""
+        self.database.request("log_trial_finish", trial=self.uid, exc_type=exc_type)
+
+    def chrono(self, name):
+        """A context manager timing its block as the chrono `name` (started on entry, finished on exit)."""
+        return _Chrono(self, name)
+
+    def log_arguments(self, **arguments):
+        self.database.request("log_trial_arguments", trial=self.uid, **arguments)
+
+    def log_metadata(self, **metadata):
+        self.database.request("log_trial_metadata", trial=self.uid, **metadata)
+
+    def add_tags(self, **tags):
+        self.database.request("add_trial_tags", trial=self.uid, **tags)
+
+    def json(self):
+        """The trial as the database holds it now, in track's JSON."""
+        found = self.database.request("get_trial", trial=self.uid)
+        for t in found or []:
+            if t["uid"] == self.uid:
+                return t
+        raise NotFound("trial %s" % self.uid)
+
+    def __repr__(self):
+        return "Trial(%r, %s)" % (self.name, self.uid)
+
+
+class _Chrono:
+    def __init__(self, trial, name):
+        self.trial, self.name = trial, name
+
+    def __enter__(self):
+        self.trial.database.request("log_trial_chrono_start", trial=self.trial.uid, name=self.name)
+        return self
+
+    def __exit__(self, *exc):
+        self.trial.database.request("log_trial_chrono_finish", trial=self.trial.uid, name=self.name)
+        return False
 
 
 def _as_buffer(items, ctype):
