@@ -8,7 +8,7 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-postgres deps-python deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash
+.PHONY: all deps deps-postgres deps-python deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash python
 
 all: test
 
@@ -17,6 +17,7 @@ help:
 	@echo "make test    run every test (installs liblz4-dev, pkg-config, postgresql, openssl and a Python venv with pytest if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
+	@echo "make python  build the Python wheel (dist/swift_track-*.whl): libTrackC with the Swift runtime linked in, liblz4 beside it"
 	@echo "make compare-python  Python loops: swift-track in-process and over socket:// vs tensorboardX, wandb, Aim, MLflow; writes BENCHMARKS.md"
 	@echo "make fuzz    run every fuzz target (libFuzzer) for FUZZ_SECONDS each (default 60); a crash input is kept"
 	@echo "make crash   the crash and power-loss tests with more kills and cut points (CRASH_SCALE=10)"
@@ -87,12 +88,28 @@ deps-python:
 # The tests use Swift Testing only, so XCTest's empty run is skipped. Without a sanitizer build,
 # TrackFuzzTests feeds every decoder the seed corpus, Fuzz/regressions and seeded mutations.
 # Then the Python tests: the socket client against the track-server swift test built, and the
-# in-process package (python/) over the C ABI library (libTrackC.so).
+# in-process package (python/) over the C ABI library (libTrackC.so), and the wheel (make python)
+# installed into a fresh venv.
 test: deps deps-postgres deps-python
 	$(SWIFT) test --disable-xctest
 	$(SWIFT) build --product TrackC
+	$(MAKE) --no-print-directory python
 	bin="$$($(SWIFT) build --show-bin-path)"; TRACK_BIN="$$bin" TRACK_SERVER="$$bin/track-server" SWIFT_TRACK_LIBRARY="$$bin/libTrackC.so" \
-	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/python
+	  SWIFT_TRACK_WHEEL="$$(ls -t dist/swift_track-*.whl | head -1)" $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/python
+
+# The Python wheel: the C ABI library built in release with the Swift runtime linked in
+# (-static-stdlib; its own scratch path, so the regular builds are not rebuilt), stripped, with
+# liblz4 beside it (RUNPATH $$ORIGIN), and the python/ package: Tools/build_wheel.py. It installs
+# with pip on a Linux machine without a Swift toolchain.
+WHEEL_BUILD ?= .build-wheel
+python: deps
+	$(SWIFT) build -c release --product TrackC --scratch-path $(WHEEL_BUILD) -Xswiftc -static-stdlib -Xlinker -rpath -Xlinker '$$ORIGIN'
+	rm -rf $(WHEEL_BUILD)/stage && mkdir -p $(WHEEL_BUILD)/stage
+	cp $(WHEEL_BUILD)/release/libTrackC.so $(WHEEL_BUILD)/stage/ && strip --strip-unneeded $(WHEEL_BUILD)/stage/libTrackC.so
+	lz4="$$(ldd $(WHEEL_BUILD)/stage/libTrackC.so | awk '/liblz4/ {print $$3}')"; \
+	  if [ -z "$$lz4" ]; then echo "python: libTrackC.so does not list liblz4 (ldd)" >&2; exit 1; fi; \
+	  cp -L "$$lz4" $(WHEEL_BUILD)/stage/ && \
+	  python3 Tools/build_wheel.py --library $(WHEEL_BUILD)/stage/libTrackC.so --bundle $(WHEEL_BUILD)/stage/$$(basename "$$lz4") --out dist
 
 # The crash, power-loss and damage tests with CRASH_SCALE times the kills, cut points and flips.
 CRASH_SCALE ?= 10

@@ -270,3 +270,18 @@ def test_the_object_api_makes_or_picks_projects_groups_and_trials():
             assert run.status == "Completed" and stored["group_id"] == group.uid and stored["project_id"] == "vision"
             assert "train" in stored["chronos"] and stored["tags"]["kind"] == "baseline"
             assert sorted(t.uid for t in project.trials()) == sorted([run.uid, other.uid])
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path):
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("## From Python, in-process"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    code = code[:code.index("```")]
+    assert "db.project(" in code
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    ran = subprocess.run([sys.executable, "-c", code + "\nassert len(steps) == 2002, len(steps)\n"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    summary = subprocess.run([os.path.join(BIN, "track-replay"), "summary", str(tmp_path / "runs" / "db")], capture_output=True, text=True)
+    assert summary.returncode == 0 and "mlp" in summary.stdout, summary.stdout + summary.stderr
