@@ -3,7 +3,7 @@
 #   make demo   build (release) and run the demo training loop, logged and read back
 #   make test   build and run every test
 #
-# System packages needed: liblz4-dev and pkg-config (Debian); lz4 and pkg-config (Homebrew).
+# System packages needed: liblz4-dev, pkg-config and binutils (Debian); lz4 and pkg-config (Homebrew).
 
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
@@ -13,8 +13,8 @@ SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 all: test
 
 help:
-	@echo "make demo    run the demo training loop (installs liblz4-dev and pkg-config if missing)"
-	@echo "make test    run every test (installs liblz4-dev, pkg-config, postgresql, openssl and a Python venv with pytest if missing)"
+	@echo "make demo    run the demo training loop (installs liblz4-dev, pkg-config and binutils if missing)"
+	@echo "make test    run every test (installs liblz4-dev, pkg-config, binutils, postgresql, openssl and a Python venv with pytest if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
 	@echo "make python  build the Python wheel (dist/swift_track-*.whl): libTrackC with the Swift runtime linked in, liblz4 beside it"
@@ -23,13 +23,14 @@ help:
 	@echo "make crash   the crash and power-loss tests with more kills and cut points (CRASH_SCALE=10)"
 	@echo "make build   debug build; make release: release build; make clean: remove .build"
 
-# Installs liblz4-dev and pkg-config when they are missing, saying what it installs.
+# Installs liblz4-dev, pkg-config and binutils (objdump and strip, for the wheel) when they are missing, saying what it installs.
 deps:
 	@missing=""; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if ! pkg-config --exists liblz4 2>/dev/null && [ ! -f /usr/include/lz4.h ]; then missing="$$missing liblz4-dev"; fi; \
+	command -v objdump >/dev/null 2>&1 && command -v strip >/dev/null 2>&1 || missing="$$missing binutils"; \
 	if [ -z "$$missing" ]; then \
-	  echo "deps: liblz4-dev and pkg-config are installed"; \
+	  echo "deps: liblz4-dev, pkg-config and binutils are installed"; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
 	  echo "deps: installing system packages:$$missing (apt-get)"; \
