@@ -245,6 +245,13 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
 
     public func getTrial(hash: String) throws -> [Trial] { try reading { $0.trials(hash: hash) } }
 
+    public func metricPoints(trial: String, name: String) throws -> (steps: [Int64], values: [Double]) {
+        try reading { p in
+            guard p.hasTrial(trial) else { throw TrackError(.itemNotFound, "trial '\(trial)' does not exist") }
+            return p.columns(trial: trial, metric: name)?.pythonPoints ?? ([], [])
+        }
+    }
+
     public func fetchTrials(_ query: Query) throws -> [Trial] {
         try reading { p in
             try query.validate(for: Trial.self)

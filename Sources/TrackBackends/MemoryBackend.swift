@@ -68,6 +68,14 @@ public final class MemoryBackend: TrackProtocol {
         try write { db, now throws(ModelError) in try db.newTrial(trial, autoIncrement: autoIncrement, now: now) }
     }
     public func getTrial(hash: String) throws -> [Trial] { try read { $0.trials(hash: hash) } }
+    public func metricPoints(trial: String, name: String) throws -> (steps: [Int64], values: [Double]) {
+        let found = state.withLock { db -> (steps: [Int64], values: [Double])? in
+            guard db.projection.hasTrial(trial) else { return nil }
+            return db.projection.columns(trial: trial, metric: name)?.pythonPoints ?? ([], [])
+        }
+        guard let found else { throw TrackError(.itemNotFound, "trial '\(trial)' does not exist") }
+        return found
+    }
     public func fetchTrials(_ query: Query) throws -> [Trial] { try read { db throws(ModelError) in try db.fetchTrials(query) } }
     public func fetchAndUpdateTrial(_ query: Query, _ update: TrialUpdate) throws -> Trial {
         try write { db, now throws(ModelError) in try db.fetchAndUpdateTrial(query, update, now: now) }

@@ -1,4 +1,5 @@
 import TrackModel
+import TrackStore
 
 /// The operations of `track`'s persistence `Protocol`, which every backend implements.
 ///
@@ -74,6 +75,11 @@ public protocol TrackProtocol: AnyObject, Sendable {
     /// `logTrialMetric`; what does not change between points (the trial exists) is checked on
     /// first use, not per point. The default calls `logTrialMetric`.
     func metricSink(trial: String, name: String) -> any MetricSink
+    /// The points of the trial's metric `name` as Python `track` keeps them, as two columns (see
+    /// `MetricColumns.pythonPoints`); empty when the trial has no such metric, `itemNotFound`
+    /// when the trial does not exist. The event log and memory backends read their projection's
+    /// columns without building the trial; the default reads the trial.
+    func metricPoints(trial: String, name: String) throws -> (steps: [Int64], values: [Double])
     /// Merges tags into the trial's tags.
     func addTrialTags(_ trial: String, _ tags: ValueObject) throws
     /// Sets the trial's status; a non-nil `error` is appended to its errors.
@@ -133,6 +139,13 @@ extension TrackProtocol {
     /// A sink calling `logTrialMetric` for each point.
     public func metricSink(trial: String, name: String) -> any MetricSink {
         CallingMetricSink(backend: self, trial: trial, name: name)
+    }
+
+    /// Reads the whole trial and converts its metric.
+    public func metricPoints(trial: String, name: String) throws -> (steps: [Int64], values: [Double]) {
+        guard let found = try getTrial(uid: trial) else { throw TrackError(.itemNotFound, "trial '\(trial)' does not exist") }
+        let points = found.metrics[name]?.points ?? []
+        return (points.map { $0.step?.intValue ?? MetricColumns.noStep }, points.map { $0.value.doubleValue ?? .nan })
     }
 
     /// Same as `logTrialMetrics` with one `.double` value.

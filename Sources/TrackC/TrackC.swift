@@ -213,13 +213,12 @@ public func st_series_read(_ db: UnsafeMutableRawPointer?, _ trial: UnsafePointe
         return fail(.invalidArgument, "st_series_read needs a database handle, a trial uid, a name, a capacity of at least 0 and a place for the count")
     }
     return guarded {
-        let uid = String(cString: trial)
-        guard let found = try handle.backend.getTrial(uid: uid) else { throw TrackError(.itemNotFound, "trial '\(uid)' does not exist") }
-        let points = found.metrics[String(cString: name)]?.points ?? []
-        count.pointee = Int64(points.count)
-        for (i, point) in points.prefix(Int(min(capacity, Int64(points.count)))).enumerated() {
-            steps?[i] = point.step?.intValue ?? Int64.min
-            values?[i] = point.value.doubleValue ?? .nan
-        }
+        let points = try handle.backend.metricPoints(trial: String(cString: trial), name: String(cString: name))
+        let n = points.steps.count
+        count.pointee = Int64(n)
+        let copied = Int(min(capacity, Int64(n)))
+        guard copied > 0 else { return }
+        if let steps { points.steps.withUnsafeBufferPointer { steps.update(from: $0.baseAddress!, count: copied) } }
+        if let values { points.values.withUnsafeBufferPointer { values.update(from: $0.baseAddress!, count: copied) } }
     }
 }

@@ -161,6 +161,29 @@ public struct MetricColumns: Sendable {
         return steps[i] == MetricColumns.noStep ? nil : .int(steps[i])
     }
 
+    /// The metric as Python `track` keeps it (`series`) as two columns: the steps (`noStep` for a
+    /// point without a step or with a step that is not an integer) and the values (NaN for a
+    /// value that is not a number). When every point has an integer step above the one before
+    /// (a training loop's metric), that is the columns themselves, shared without a copy;
+    /// otherwise it goes through `series`.
+    public var pythonPoints: (steps: [Int64], values: [Double]) {
+        if labels.isEmpty, let first = steps.first, first != MetricColumns.noStep, MetricColumns.strictlyIncreasing(steps) {
+            return (steps, values)
+        }
+        let points = series.points
+        return (points.map { $0.step?.intValue ?? MetricColumns.noStep }, points.map { $0.value.doubleValue ?? .nan })
+    }
+
+    private static func strictlyIncreasing(_ steps: [Int64]) -> Bool {
+        steps.withUnsafeBufferPointer { b in
+            var ok = true
+            var i = 1
+            // No early exit per element: the loop vectorizes.
+            while i < b.count { ok = ok && b[i - 1] < b[i]; i += 1 }
+            return ok
+        }
+    }
+
     /// The metric as Python `track` keeps it: every point recorded in order (`MetricSeries.record`).
     public var series: MetricSeries {
         var series = MetricSeries()
