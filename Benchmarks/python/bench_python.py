@@ -4,7 +4,8 @@ swift-track in-process (metric handle, array API, Python track's Protocol path),
 tensorboardX `add_scalar`, wandb offline, Aim `Run.track`, MLflow's file store. Prints points per
 second and bytes on disk per point for each and writes the table into BENCHMARKS.md.
 
-Run by `make compare-python` (release library and server, a venv with the other systems).
+Run by `make compare-python` (release library and server, a venv with the other systems);
+ONLY=<substring> runs only the systems whose name contains it and leaves BENCHMARKS.md alone.
 Each system logs up to POINTS points or for at most SECONDS seconds, whichever comes first; slow
 systems are measured on what they managed, and the table says so.
 """
@@ -96,13 +97,12 @@ def swift_array_engine_only(d):
     db = swift_track.open("file://" + d)
     metric = db.metric(new_trial(db), "loss")
     chunk = 1_000_000
-    steps = array.array("q", range(chunk))
     values = array.array("d", (loss(s) for s in range(chunk)))
     n = max(POINTS, 10 * chunk)
+    # The step arrays are made before the clock starts: only the engine's work is timed.
+    all_steps = [array.array("q", range(base, base + chunk)) for base in range(0, n, chunk)]
     start = time.perf_counter()
-    for base in range(0, n, chunk):
-        if base:
-            steps = array.array("q", range(base, base + chunk))
+    for steps in all_steps:
         metric.log_many(steps, values)
     db.close()
     return n, time.perf_counter() - start
@@ -176,22 +176,131 @@ def mlflow_file(d):
     return timed_loop(lambda v, s: mlflow.log_metric("loss", v, step=s), mlflow.end_run)
 
 
+def swift_read_back(d):
+    """Reading a series back into numpy (or array.array): 10 M points logged, the database
+    reopened (so the read is not the writer's own catch-up), then read whole; the points/s column
+    is the read's."""
+    import array
+    db = swift_track.open("file://" + d)
+    uid = new_trial(db)
+    metric = db.metric(uid, "loss")
+    chunk = 1_000_000
+    values = array.array("d", (loss(s) for s in range(chunk)))
+    n = max(POINTS, 10 * chunk)
+    for base in range(0, n, chunk):
+        metric.log_many(array.array("q", range(base, base + chunk)), values)
+    db.close()
+    db = swift_track.open("file://" + d)
+    best = None
+    for _ in range(3):
+        start = time.perf_counter()
+        steps, _ = db.series(uid, "loss")
+        took = time.perf_counter() - start
+        best = took if best is None else min(best, took)
+    db.close()
+    assert len(steps) == n
+    return n, best
+
+
+# The sweep: SWEEP_TRIALS trials x SWEEP_METRICS metrics, each step logs every metric of every trial.
+SWEEP_TRIALS, SWEEP_METRICS = 16, 4
+
+
+def sweep_loop(log, close):
+    """log(trial, metric, value, step) for every trial and metric per step, up to POINTS points
+    in all or SECONDS; returns (points, seconds)."""
+    start = time.perf_counter()
+    deadline = start + SECONDS
+    points = step = 0
+    while points < POINTS and time.perf_counter() < deadline:
+        for _ in range(100):
+            for t in range(SWEEP_TRIALS):
+                for m in range(SWEEP_METRICS):
+                    log(t, m, loss(step) + m, step)
+            step += 1
+        points = step * SWEEP_TRIALS * SWEEP_METRICS
+    close()
+    return points, time.perf_counter() - start
+
+
+def swift_sweep(d):
+    db = swift_track.open("file://" + d)
+    db.request("new_project", project=tw.project("sweep"))
+    handles = []
+    for t in range(SWEEP_TRIALS):
+        trial = tw.trial("run", {"lr": 0.001 * (t + 1)}, project_id="sweep")
+        db.request("new_trial", trial=trial)
+        handles.append([db.metric(trial["uid"], "m%d" % m) for m in range(SWEEP_METRICS)])
+    return sweep_loop(lambda t, m, v, s: handles[t][m].log(v, s), db.close)
+
+
+def tensorboardx_sweep(d):
+    from tensorboardX import SummaryWriter
+    writers = [SummaryWriter(logdir=os.path.join(d, "run%d" % t)) for t in range(SWEEP_TRIALS)]
+    names = ["m%d" % m for m in range(SWEEP_METRICS)]
+    return sweep_loop(lambda t, m, v, s: writers[t].add_scalar(names[m], v, s), lambda: [w.close() for w in writers])
+
+
+def _process_worker(d, index, points, ready, go):
+    db = swift_track.open("file://" + d)
+    trial = tw.trial("run", {"worker": index}, project_id="bench")
+    db.request("new_trial", trial=trial)
+    metric = db.metric(trial["uid"], "loss")
+    ready.put(index)
+    go.wait()
+    for s in range(points):
+        metric.log(loss(s), s)
+    db.close()
+
+
+def swift_processes(d, workers):
+    """`workers` Python processes (spawned), each logging POINTS / 4 points of its own trial into
+    one database through the handle API; the clock runs from when all are ready to when all exit."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    db = swift_track.open("file://" + d)
+    db.request("new_project", project=tw.project("bench"))
+    db.close()
+    ready, go = ctx.Queue(), ctx.Event()
+    per = max(1, POINTS // 4)
+    procs = [ctx.Process(target=_process_worker, args=(d, i, per, ready, go)) for i in range(workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    start = time.perf_counter()
+    go.set()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError("a worker exited with %s" % p.exitcode)
+    return per * workers, time.perf_counter() - start
+
+
 SYSTEMS = [
     ("swift-track, metric handle (metric.log)", swift_handle),
     ("swift-track, array API (log_many, values computed in Python)", swift_array),
     ("swift-track, array API, engine only (log_many of ready arrays)", swift_array_engine_only),
+    ("swift-track, reading a series back into numpy (10 M points, database reopened)", swift_read_back),
     ("swift-track, Python track's Protocol path (no mirror)", swift_protocol),
     ("swift-track over socket://, request-reply (as track's SocketClient)", swift_socket),
     ("tensorboardX add_scalar", tensorboardx),
     ("wandb, offline", wandb_offline),
     ("Aim Run.track", aim_run),
     ("MLflow, file store", mlflow_file),
+    ("sweep %dx%d: swift-track, metric handles" % (SWEEP_TRIALS, SWEEP_METRICS), swift_sweep),
+    ("sweep %dx%d: tensorboardX add_scalar, a writer per trial" % (SWEEP_TRIALS, SWEEP_METRICS), tensorboardx_sweep),
+    ("swift-track, metric handle, 1 process (POINTS/4 points)", lambda d: swift_processes(d, 1)),
+    ("swift-track, metric handle, 4 processes into one database (POINTS/4 points each)", lambda d: swift_processes(d, 4)),
 ]
 
 
 def main():
     rows = []
+    only = os.environ.get("ONLY")  # a substring: run only those systems, and leave BENCHMARKS.md alone
     for name, run in SYSTEMS:
+        if only and only not in name:
+            continue
         d = tempfile.mkdtemp(prefix="bench-python-")
         try:
             points, seconds = run(os.path.join(d, "store"))
@@ -203,7 +312,8 @@ def main():
             print("%-70s failed: %s" % (name, e), flush=True)
         finally:
             shutil.rmtree(d, ignore_errors=True)
-    write_table(rows)
+    if not only:
+        write_table(rows)
 
 
 def write_table(rows):
@@ -221,6 +331,11 @@ def write_table(rows):
             continue
         lines.append("| %s | %d | %s | %.1f | %s |" % (name, points, human(rate), per_point,
                                                        "-" if name == handle[0] else "%.1f×" % (handle[2] / rate)))
+    one = next((r for r in rows if r[0].startswith("swift-track, metric handle, 1 process")), None)
+    four = next((r for r in rows if r[0].startswith("swift-track, metric handle, 4 processes")), None)
+    if one and four and one[2] and four[2]:
+        lines += ["", "4 processes log %.2f× the points per second of one (target ≥ 1.5×; the machine has %d cores)." % (
+            four[2] / one[2], os.cpu_count() or 0)]
     section = "\n".join(lines) + "\n"
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read() if os.path.exists(path) else ""
