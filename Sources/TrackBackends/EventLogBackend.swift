@@ -55,14 +55,24 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
         }
     }
 
-    /// A reporter that sends the event log's notices to `logger`: damage at error level, the
-    /// rest (a torn tail cut, an index rebuilt, a stream taken over, a generation fallback) at
-    /// notice level, each with its file and offset as metadata.
+    /// A reporter that sends the event log's notices to `logger`: damage at error level; a
+    /// stream taken over at debug level (every reopen of a database continues a stream its last
+    /// writer closed: routine, not news); the rest (a torn tail cut, an index rebuilt, a
+    /// generation fallback) at notice level, each with its file and offset as metadata.
     public static func loggingReporter(_ logger: Logger) -> LogReporter {
         { notice in
             var metadata: Logger.Metadata = ["kind": .string(notice.kind.rawValue), "path": .string(notice.path)]
             if let offset = notice.offset { metadata["offset"] = .string(String(offset)) }
-            logger.log(level: notice.kind == .damage ? .error : .notice, "\(notice.message)", metadata: metadata)
+            logger.log(level: level(of: notice.kind), "\(notice.message)", metadata: metadata)
+        }
+    }
+
+    /// The level `loggingReporter` logs a notice of `kind` at.
+    public static func level(of kind: LogNotice.Kind) -> Logger.Level {
+        switch kind {
+        case .damage: return .error
+        case .streamTakenOver: return .debug
+        default: return .notice
         }
     }
 

@@ -285,3 +285,17 @@ def test_the_readme_python_example_runs_as_written(tmp_path):
     assert ran.returncode == 0, ran.stderr
     summary = subprocess.run([os.path.join(BIN, "track-replay"), "summary", str(tmp_path / "runs" / "db")], capture_output=True, text=True)
     assert summary.returncode == 0 and "mlp" in summary.stdout, summary.stdout + summary.stderr
+
+
+def test_reopening_a_database_prints_nothing(tmp_path):
+    """Every run of a training script reopens its database and continues the stream its last run
+    closed: routine, so nothing is printed (the notice used to appear on every reopen)."""
+    script = ("import swift_track\n"
+              "db = swift_track.open('file://%s')\n"
+              "db.project('p').trial('t').metric('loss').log(0.5, 0)\n"
+              "db.close()\n") % (tmp_path / "db")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    for run in range(2):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", "run %d printed: %s" % (run, done.stderr)

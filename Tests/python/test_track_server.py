@@ -6,6 +6,7 @@ TRACK_SERVER set to the built binary."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -50,6 +51,7 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
         self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
