@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import TrackLog
 import TrackStore
@@ -27,7 +31,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     let writer: LogWriter
     private let materializer: Materializer
     private let atomicLock: LogFile
-    private let lock = NSLock()
+    private let lock = Condition()
     private var knownTrials: Set<String> = []
     /// The trial checked last: a training loop logs to the same trial call after call, and
     /// comparing a string with itself is one word, where a set lookup hashes all of it.

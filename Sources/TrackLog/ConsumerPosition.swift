@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A consumer's position in the log (`SHIP.position`, docs/FORMAT.md section 16): per stream,
 /// the segment base and byte offset before which a process that passes the log on (the SQL
@@ -24,12 +28,10 @@ public enum ConsumerPosition {
     public static func read(_ database: String) -> [String: (base: UInt64, offset: Int64)] {
         guard let file = try? LogFile.open(database + "/" + fileName, flags: O_RDONLY), let bytes = try? file.readAll() else { return [:] }
         file.close()
-        guard let value = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let streams = value["streams"] as? [[String: Any]] else { return [:] }
+        guard let file = try? JSONDecoder().decode(PositionFile.self, from: Data(bytes)) else { return [:] }
         var positions: [String: (base: UInt64, offset: Int64)] = [:]
-        for s in streams {
-            guard let stream = s["stream"] as? String, let base = (s["base"] as? NSNumber)?.int64Value,
-                  let offset = (s["offset"] as? NSNumber)?.int64Value,
+        for s in file.streams {
+            guard let stream = s.stream, let base = s.base, let offset = s.offset,
                   base >= 0, offset >= Int64(SegmentHeader.sizeBytes) else { continue }
             positions[stream] = (UInt64(base), offset)
         }
@@ -38,11 +40,15 @@ public enum ConsumerPosition {
 
     /// Saves `positions` (a temporary file, synced, then renamed over the old one).
     public static func write(_ positions: [String: (base: UInt64, offset: Int64)], to database: String) throws(LogError) {
-        let streams = positions.sorted { $0.key < $1.key }.map { entry -> [String: Any] in
-            ["stream": entry.key, "base": NSNumber(value: entry.value.base), "offset": NSNumber(value: entry.value.offset)]
+        let streams = positions.sorted { $0.key < $1.key }.map {
+            PositionFile.Entry(stream: $0.key, base: Int64(bitPattern: $0.value.base), offset: $0.value.offset)
         }
         let text: Data
-        do { text = try JSONSerialization.data(withJSONObject: ["streams": streams], options: [.sortedKeys]) } catch {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            text = try encoder.encode(PositionFile(streams: streams))
+        } catch {
             throw LogError(.invalidArgument, "consumer position does not encode: \(error)", path: database + "/" + fileName)
         }
         let path = database + "/" + fileName
@@ -57,4 +63,28 @@ public enum ConsumerPosition {
         file.close()
         try FileSystem.rename(path + ".tmp", to: path)
     }
+}
+
+/// `SHIP.position`'s JSON: `{"streams": [{"base": …, "offset": …, "stream": "…"}, …]}`. An entry
+/// with a missing or mistyped field is skipped on reading, not the whole file.
+private struct PositionFile: Codable {
+    struct Entry: Codable {
+        var stream: String?
+        var base: Int64?
+        var offset: Int64?
+
+        init(stream: String, base: Int64, offset: Int64) {
+            self.stream = stream
+            self.base = base
+            self.offset = offset
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            stream = try? c.decode(String.self, forKey: .stream)
+            base = try? c.decode(Int64.self, forKey: .base)
+            offset = try? c.decode(Int64.self, forKey: .offset)
+        }
+    }
+    var streams: [Entry]
 }

@@ -1,4 +1,6 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// When appended data reaches the disk.
@@ -56,7 +58,8 @@ public typealias LogReporter = @Sendable (LogNotice) -> Void
 
 /// The default reporter: one line per notice on standard error.
 public let standardErrorReporter: LogReporter = { notice in
-    FileHandle.standardError.write(Data("swift-track: \(notice)\n".utf8))
+    let line = Array("swift-track: \(notice)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
 /// How a writer is set up.
@@ -112,9 +115,8 @@ public final class LogWriter: @unchecked Sendable {
     /// `<stream>/SYNCED`, rewritten after every fsync of the active segment (`SyncMarker`).
     private let syncMarker: LogFile
     private let state: SpinLocked<AppendState>
-    private let coordination = NSCondition()
+    private let coordination = Condition()
     private let failed = Atomic<Bool>(false)
-    private var flusherThread: Thread?
 
     // Guarded by `coordination`.
     private var queue: [PendingFrame] = []
@@ -272,7 +274,10 @@ public final class LogWriter: @unchecked Sendable {
                 if let lock = try tryLock(name) { return (name, lock, true) }
             }
         }
-        var host = ProcessInfo.processInfo.hostName.filter { $0.isLetter || $0.isNumber || $0 == "-" }
+        var hostBytes = [CChar](repeating: 0, count: 256)
+        gethostname(&hostBytes, hostBytes.count - 1)
+        var host = String(decoding: hostBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .filter { $0.isLetter || $0.isNumber || $0 == "-" }
         if host.isEmpty { host = "host" }
         for _ in 0..<100 {
             let published = "\(host.prefix(24))-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
@@ -308,10 +313,12 @@ public final class LogWriter: @unchecked Sendable {
         // under a running thread.
         // Recovery synced the active segment: what it holds now is durable.
         markDurable()
-        let thread = Thread { self.flusherLoop() }
-        thread.name = "swift-track flusher \(stream)"
-        flusherThread = thread
-        thread.start()
+        if !startThread(named: "st-flusher", { self.flusherLoop() }) {
+            // No thread, no writes: every append and commit then fails with this.
+            failure = LogError(.writerUnavailable, "the system refused a thread for the writer's flusher")
+            failed.store(true, ordering: .relaxed)
+            flusherStopped = true
+        }
     }
 
     deinit {
@@ -684,7 +691,7 @@ public final class LogWriter: @unchecked Sendable {
             if queue.isEmpty && !stopping {
                 let needsSync = commitTarget > durableSequence && writtenSequence >= commitTarget
                 if !needsSync {
-                    let timedOut = !coordination.wait(until: Date(timeIntervalSinceNow: interval))
+                    let timedOut = !coordination.wait(seconds: interval)
                     if timedOut && queue.isEmpty && failure == nil {
                         // Interval flush: seal whatever the appenders have buffered.
                         coordination.unlock()

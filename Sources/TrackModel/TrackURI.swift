@@ -1,4 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A backend address, parsed as `track`'s `parse_uri`:
 /// `scheme://user:pass@host:port/path?k=v&k2=v2#fragment`, plus the file forms
@@ -123,7 +130,7 @@ public struct TrackURI: Sendable, Equatable, CustomStringConvertible {
     /// The URI as given, with any password replaced by `***` (safe to log).
     public var description: String {
         guard let password, !password.isEmpty else { return text }
-        return text.replacingOccurrences(of: ":\(password)@", with: ":***@")
+        return text.replacing(":\(password)@", with: ":***@")
     }
 }
 

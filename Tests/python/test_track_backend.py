@@ -89,3 +89,48 @@ def test_a_training_run_through_the_protocol():
         summary = subprocess.run([os.path.join(BIN, "track-replay"), "summary", db_path], capture_output=True, text=True)
         assert summary.returncode == 0, summary.stderr
         assert "mlp" in summary.stdout and "5002" in summary.stdout, summary.stdout
+
+
+def test_protocol_answers_as_the_conformance_facts_say():
+    """The facts of the Swift conformance suite (and the Python-compatibility points) that a
+    Python caller sees, through the Protocol methods."""
+    with tempfile.TemporaryDirectory() as d:
+        proto = SwiftTrackProtocol("swifttrack://" + os.path.join(d, "db"))
+        proto.new_project(Project(**tw.project("p")))
+        trial = proto.new_trial(trial_object("run", {"lr": 0.1}, "p"))
+        # An existing trial: None, as track; auto_increment makes the next revision.
+        assert proto.new_trial(trial_object("run", {"lr": 0.1}, "p")) is None
+        again = proto.new_trial(trial_object("run", {"lr": 0.1}, "p"), auto_increment=True)
+        assert again.uid.endswith("_1") and again.uid.split("_")[0] == trial.uid.split("_")[0]
+        assert len(proto.get_trial(trial)) == 2, "get_trial answers every revision of the hash"
+        # Unknown objects: None, as track.
+        assert proto.get_trial(trial_object("nothing", {"x": 1}, "p")) is None
+        assert proto.get_project(Project(**tw.project("nope"))) is None
+        # A strict database refuses a metric of a trial that does not exist, on either path.
+        ghost = tw.trial("ghost", {"x": 2}, project_id="p")["uid"]
+        for kwargs in ({"step": 1, "loss": 0.5}, {"step": None, "loss": 0.5}, {"step": 1, "a": 1.0, "b": 2.0}):
+            try:
+                proto.log_trial_metrics(ghost, **kwargs)
+                proto.commit()
+                raise AssertionError("a metric of a missing trial was accepted: %r" % (kwargs,))
+            except swift_track.TrackError as e:
+                assert "ghost" in str(e) or ghost in str(e) or "does not exist" in str(e), str(e)
+        # Step-keyed metrics keep the order steps first came, the latest value of a step.
+        for step, value in ((3, 0.3), (1, 0.1), (2, 0.2), (1, 0.15)):
+            proto.log_trial_metrics(trial, step=step, acc=value)
+        # A list metric: step=0 (falsy) keeps the bare value, as track's `elif step:`.
+        proto.log_trial_metrics(trial, step=None, note=0.5)
+        proto.log_trial_metrics(trial, step=0, note=0.7)
+        proto.log_trial_metrics(trial, step=2, note=0.9)
+        [stored, _] = sorted(proto.get_trial(trial), key=lambda t: t.uid)
+        assert list(stored.metrics["acc"].items()) == [("3", 0.3), ("1", 0.15), ("2", 0.2)]
+        assert stored.metrics["note"] == [0.5, 0.7, [2, 0.9]]
+        # Statuses: a custom one is kept with its name and value; queries compare str(status).
+        proto.set_trial_status(trial, Status(name="Paused", value=150))
+        assert [t.uid for t in proto.fetch_trials({"status": "Paused"})] == [trial.uid]
+        # A chrono finished once records one duration.
+        proto.log_trial_chrono_start(trial, "epoch")
+        proto.log_trial_chrono_finish(trial, "epoch", None, None, None)
+        [stored, _] = sorted(proto.get_trial(trial), key=lambda t: t.uid)
+        assert "epoch" in stored.chronos
+        proto.close()

@@ -10,8 +10,8 @@ struct Synth: ParsableCommand {
         commandName: "synth",
         abstract: "Append synthetic metric points to an event-log database (for tests and load).",
         discussion: """
-        Logs a noisy decaying loss for each trial, one point per step, directly through the event-log
-        writer. After each commit it prints 'committed <trial> <step> <sequence>' on standard output,
+        Logs a noisy decaying loss for each trial, one point per step, directly through the event-log \
+        writer. After each commit it prints 'committed <trial> <step> <sequence>' on standard output, \
         so a test can kill it at any moment and check that everything committed survived.
         """
     )

@@ -21,9 +21,9 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Log a simulated training run into an event-log database, then replay it and print the summary.",
         discussion: """
-        Creates a project and a learning-rate sweep group, runs one trial per learning rate, logs a loss
-        and an accuracy per step through metric handles and an epoch chrono, sets statuses (the largest
-        learning rate diverges and ends as Exception), then replays the database and prints the
+        Creates a project and a learning-rate sweep group, runs one trial per learning rate, logs a loss \
+        and an accuracy per step through metric handles and an epoch chrono, sets statuses (the largest \
+        learning rate diverges and ends as Exception), then replays the database and prints the \
         throughput and the summary. Each run adds new revisions of the trials.
         """
     )
