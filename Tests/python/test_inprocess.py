@@ -299,3 +299,65 @@ def test_reopening_a_database_prints_nothing(tmp_path):
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
         assert done.returncode == 0, done.stderr
         assert done.stderr == "", "run %d printed: %s" % (run, done.stderr)
+
+
+WRITER = """
+import sys, swift_track
+db = swift_track.open("file://" + sys.argv[1])
+run = db.project("p").trial(sys.argv[2])
+loss = run.metric("loss")
+points, commit_every = int(sys.argv[3]), int(sys.argv[4])
+for step in range(points):
+    loss.log(1.0 / (step + 1), step)
+    if commit_every and (step + 1) % commit_every == 0:
+        db.commit()
+        print("committed", step + 1, flush=True)
+print("done", flush=True)
+if len(sys.argv) > 5:
+    sys.stdin.readline()  # held open until the test kills it
+"""
+
+
+def start_writer(db_path, trial, points, commit_every=0, hold=False):
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    args = [sys.executable, "-c", WRITER, db_path, trial, str(points), str(commit_every)] + (["hold"] if hold else [])
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True, env=env)
+
+
+def test_several_processes_write_one_database_at_once_and_a_reader_follows(tmp_path):
+    db_path = str(tmp_path / "db")
+    with swift_track.open("file://" + db_path) as db:
+        db.project("p")
+    writers = [start_writer(db_path, "w%d" % i, 20_000, commit_every=2_000) for i in range(4)]
+    # A reader in this process while they write: what it sees only grows.
+    seen = {}
+    with swift_track.open("file://" + db_path) as reader:
+        while any(w.poll() is None for w in writers):
+            for trial in reader.project("p").trials():
+                n = len(reader.series(trial.uid, "loss")[0])
+                assert n >= seen.get(trial.uid, 0), "a reader saw a series shrink"
+                seen[trial.uid] = n
+        for w in writers:
+            assert w.wait() == 0 and w.stdout.read().strip().endswith("done")
+        trials = reader.project("p").trials()
+        assert sorted(t.name for t in trials) == ["w0", "w1", "w2", "w3"]
+        for t in trials:
+            steps, values = reader.series(t.uid, "loss")
+            assert len(steps) == 20_000 and list(steps[:3]) == [0, 1, 2] and values[-1] == 1.0 / 20_000
+
+
+def test_a_killed_process_keeps_what_it_committed(tmp_path):
+    db_path = str(tmp_path / "db")
+    writer = start_writer(db_path, "victim", 45_000, commit_every=10_000, hold=True)
+    committed = 0
+    for line in writer.stdout:
+        if line.startswith("committed"):
+            committed = int(line.split()[1])
+        if line.startswith("done"):
+            break
+    writer.kill()  # SIGKILL: no exit handler runs
+    writer.wait()
+    assert committed == 40_000  # the last 5,000 points were never committed
+    with swift_track.open("file://" + db_path) as db:
+        [trial] = db.project("p").trials()
+        assert len(db.series(trial.uid, "loss")[0]) >= committed
