@@ -441,12 +441,15 @@ class Trial:
         return _Chrono(self, name)
 
     def log_arguments(self, **arguments):
+        """Merges `arguments` into the trial's parameters (log_trial_arguments)."""
         self.database.request("log_trial_arguments", trial=self.uid, **arguments)
 
     def log_metadata(self, **metadata):
+        """Merges `metadata` into the trial's metadata (log_trial_metadata)."""
         self.database.request("log_trial_metadata", trial=self.uid, **metadata)
 
     def add_tags(self, **tags):
+        """Merges `tags` into the trial's tags (add_trial_tags)."""
         self.database.request("add_trial_tags", trial=self.uid, **tags)
 
     def json(self):
