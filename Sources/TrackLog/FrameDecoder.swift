@@ -48,7 +48,10 @@ public enum FrameDecoder {
         var keys: [String] = []
         var series: [SeriesKey] = []
         // Per series: the last step and the last value's bits (what points are deltas of).
-        var seriesLast: [(step: Int64, bits: UInt64)] = []
+        // Per series: the last step and the last value's bits, in a buffer of our own (no
+        // uniqueness or bounds check per point: `index` is checked against `series.count`).
+        var seriesLast = SeriesDeltas()
+        defer { seriesLast.free() }
         var clock = EventClock(header: header)
         var currentStep: Int64? = nil
         var lastWasPoint = false
@@ -74,7 +77,7 @@ public enum FrameDecoder {
                     throw reader.malformed("series \(id) refers to an undefined subject or name")
                 }
                 series.append(SeriesKey(subject: Int32(subject), key: Int32(key)))
-                seriesLast.append((0, 0))
+                seriesLast.append()
             case FrameTag.tick:
                 let delta = try reader.varint()
                 guard delta < (1 << 62) else { throw reader.malformed("clock tick too large") }
@@ -91,18 +94,18 @@ public enum FrameDecoder {
                 if kind == FrameTag.pointContinued {
                     guard lastWasPoint else { throw reader.malformed("a continued point follows no point") }
                     step = currentStep
-                    if let step { seriesLast[index].step = step }
+                    if let step { seriesLast.base[index].step = step }
                 } else {
                     guard clock.next() else { throw clock.tooMany(reader) }
                     if kind == FrameTag.pointWithStep {
-                        let s = seriesLast[index].step &+ (try reader.signed())
-                        seriesLast[index].step = s
+                        let s = seriesLast.base[index].step &+ (try reader.signed())
+                        seriesLast.base[index].step = s
                         step = s
                     }
                     currentStep = step
                 }
-                let bits = seriesLast[index].bits ^ (try reader.lowBytes(n))
-                seriesLast[index].bits = bits
+                let bits = seriesLast.base[index].bits ^ (try reader.lowBytes(n))
+                seriesLast.base[index].bits = bits
                 sink.point(sequence: clock.sequence, hlc: clock.hlc, series: Int32(index), step: step, value: Double(bitPattern: bits))
                 lastWasPoint = true
                 continue
@@ -153,5 +156,27 @@ public enum FrameDecoder {
         @inline(never) func tooMany(_ reader: ByteReader) -> LogError {
             reader.malformed("more events than the \(eventCount) the frame header declares")
         }
+    }
+
+    /// A growable buffer of (last step, last bits) per series, freed by the decoder.
+    private struct SeriesDeltas {
+        struct Entry { var step: Int64 = 0; var bits: UInt64 = 0 }
+        var base = UnsafeMutablePointer<Entry>.allocate(capacity: 16)
+        var count = 0
+        var capacity = 16
+
+        mutating func append() {
+            if count == capacity {
+                let grown = UnsafeMutablePointer<Entry>.allocate(capacity: capacity * 2)
+                grown.moveInitialize(from: base, count: count)
+                base.deallocate()
+                base = grown
+                capacity *= 2
+            }
+            (base + count).initialize(to: Entry())
+            count += 1
+        }
+
+        func free() { base.deallocate() }
     }
 }
