@@ -72,7 +72,7 @@ public final class EventLogBackend: DatabaseImporting, @unchecked Sendable {
     }
 
     /// The level `loggingReporter` logs a notice of `kind` at.
-    public static func level(of kind: LogNotice.Kind) -> Logger.Level {
+    static func level(of kind: LogNotice.Kind) -> Logger.Level {
         switch kind {
         case .damage: return .error
         case .streamTakenOver: return .debug

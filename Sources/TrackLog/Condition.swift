@@ -47,7 +47,8 @@ package final class Condition: @unchecked Sendable {
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
     var thread = pthread_t()
-    let named = Box { track_name_this_thread(String(name.utf8.prefix(15))!) ; body() }
+    let shortName = String(decoding: name.utf8.prefix(15), as: UTF8.self)  // a cut character becomes U+FFFD, never a trap
+    let named = Box { track_name_this_thread(shortName); body() }
     let box = Unmanaged.passRetained(named).toOpaque()
     let started = pthread_create(&thread, nil, { raw in
         let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
