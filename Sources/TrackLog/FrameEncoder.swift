@@ -183,6 +183,73 @@ public final class FrameEncoder: @unchecked Sendable {
         }
     }
 
+    /// Appends `count` points of series `series` (with `steps[i]`, or without steps when `steps`
+    /// is nil), each its own event, exactly as that many `appendPoint` calls would, stopping
+    /// early once the payload reaches `byteLimit` bytes. Timestamps come from `clock`: read
+    /// (`tick()`) when `appendsUntilClockRead` runs out, the next one (`next()`) otherwise, as
+    /// `LogWriter` does per point. Returns how many points it appended (at least one).
+    @inline(__always)
+    func appendPoints(series: Int32, steps: UnsafePointer<Int64>?, values: UnsafePointer<Double>, count: Int, byteLimit: Int,
+                      clock: inout HybridClock, appendsUntilClockRead: inout Int, appendsPerClockRead: Int) -> Int {
+        let index = Int(series)
+        var lastBits = seriesLastBits[index]
+        var lastStep = seriesLastStep[index]
+        var last = lastHLC
+        var events = eventCount
+        let first = events == 0
+        var firstHLC = minHLC
+        var i = 0
+        unowned(unsafe) let b = buffer
+        // The frame ends at `byteLimit`: room for what is left of it, and one more point.
+        let room = max(byteLimit - b.count, 0) + 48
+        b.withCursor(maximumBytes: room) { c in
+            let end = c.position + (room - 48)
+            repeat {
+                let hlc: HLC
+                if appendsUntilClockRead <= 0 {
+                    appendsUntilClockRead = appendsPerClockRead
+                    hlc = clock.tick()
+                } else {
+                    appendsUntilClockRead -= 1
+                    hlc = clock.next()
+                }
+                if i > 0 || !first {
+                    let gap = hlc.rawValue &- last.rawValue &- 1
+                    if gap != 0 {
+                        c.byte(FrameTag.tick)
+                        c.varint(gap)
+                    }
+                } else {
+                    firstHLC = hlc
+                }
+                last = hlc
+                events += 1
+                let bits = values[i].bitPattern
+                let xor = bits ^ lastBits
+                lastBits = bits
+                let n = xor == 0 ? 0 : 8 - xor.leadingZeroBitCount / 8
+                if let steps {
+                    let step = steps[i]
+                    c.byte(FrameTag.pointWithStep | UInt8(n))
+                    c.varint(UInt64(series))
+                    c.signed(step &- lastStep)
+                    lastStep = step
+                } else {
+                    c.byte(FrameTag.pointWithoutStep | UInt8(n))
+                    c.varint(UInt64(series))
+                }
+                c.lowBytes(xor, n)
+                i += 1
+            } while i < count && c.position < end
+        }
+        minHLC = firstHLC
+        seriesLastBits[index] = lastBits
+        seriesLastStep[index] = lastStep
+        lastHLC = last
+        eventCount = events
+        return i
+    }
+
     /// Starts a record's event at `hlc` with its tag (after the record defined its subjects and
     /// names) and returns the buffer its bytes go to (`RecordEncoder.begin(tag:)`).
     func beginRecord(tag: UInt8, hlc: HLC) -> EncodeBuffer {

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Synchronization
+import CLZ4
 
 /// Which system call a fault is injected into.
 public enum IOOperation: String, Sendable, CaseIterable {
@@ -246,6 +247,14 @@ public final class LogFile: @unchecked Sendable {
             throw failure("fsync", code)
         }
         IOFaults.note(path, .fsync)
+    }
+
+    /// Asks the kernel to start writing `count` bytes at `offset` to the device without waiting
+    /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`): the fsync that follows then finds little
+    /// left to write instead of stalling on everything since the last one. Durability still comes
+    /// only from `sync()`; a failure here is left for it to report.
+    public func startWriteback(at offset: Int64, count: Int) {
+        _ = track_start_writeback(descriptor, offset, Int64(count))
     }
 
     /// Cuts the file to `length` bytes.

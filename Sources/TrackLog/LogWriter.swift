@@ -119,7 +119,12 @@ public final class LogWriter: @unchecked Sendable {
     private let failed = Atomic<Bool>(false)
 
     // Guarded by `coordination`.
+    /// Sealed frames waiting for the flusher, in sequence order. Threads seal under the append
+    /// lock but hand frames over after releasing it, so a frame may arrive after the one sealed
+    /// next: it is put in its place, and the flusher takes only frames that continue the stream.
     private var queue: [PendingFrame] = []
+    /// The first sequence of the frame the flusher takes next (the end of the last one taken).
+    private var nextFrameSequence: UInt64
     /// Written frames' buffers, for the next frames. A spin lock of its own (never the
     /// condition), because sealing takes one while the append lock is held: no blocking wait
     /// may happen under the append lock.
@@ -139,6 +144,11 @@ public final class LogWriter: @unchecked Sendable {
     private var segmentFrames: [FrameLocation] = []
     private var segmentFrameSubjects: [[String]] = []
     private var segmentDirty = false
+    /// Where the segment's bytes not yet handed to the kernel's writeback start.
+    private var writebackStart: Int64 = 0
+    /// Written bytes after which the flusher starts their writeback (`LogFile.startWriteback`),
+    /// so that a commit or a segment roll does not wait for megabytes at once.
+    static let writebackBytes: Int64 = 1 << 20
     /// The sequence after the last event written to the active segment.
     private var segmentEndSequence: UInt64
 
@@ -303,6 +313,7 @@ public final class LogWriter: @unchecked Sendable {
         state = SpinLocked(AppendState(encoder: encoder, clock: HybridClock(after: recovered.lastHLC)))
         writtenSequence = recovered.nextSequence
         durableSequence = recovered.nextSequence
+        nextFrameSequence = recovered.nextSequence
         segment = recovered.activeSegment
         segmentBase = recovered.activeBase
         segmentSize = recovered.activeSize
@@ -472,20 +483,23 @@ public final class LogWriter: @unchecked Sendable {
         var done = 0
         var last: UInt64 = 0
         while done < count {
-            (done, last) = try appendUnderLock { (s: inout AppendState) throws(LogError) -> (Int, UInt64) in
+            // The lock taken by hand, as in `append(_:step:value:)`; one frame's worth per turn.
+            try checkUsable()
+            let sealed: PendingFrame?
+            (done, last, sealed) = try state.withLock { (s: inout AppendState) throws(LogError) -> (Int, UInt64, PendingFrame?) in
+                try LogWriter.checkOpen(s)
                 unowned(unsafe) let encoder = s.encoder
                 let series = try LogWriter.series(of: slot, &s)
-                var i = done
-                var sequence: UInt64 = 0
-                // Up to the frame's target: the frame is then sealed and handed on as usual.
-                repeat {
-                    sequence = encoder.nextSequence
-                    let hlc = pointTimestamp(&s)
-                    encoder.appendPoint(series: series, step: steps.map { $0[i] }, value: values[i], hlc: hlc, continues: false)
-                    i += 1
-                } while i < count && encoder.buffer.count < frameTarget
-                return (i, sequence)
+                if clockStale.load(ordering: .relaxed) {
+                    clockStale.store(false, ordering: .relaxed)
+                    s.appendsUntilClockRead = 0
+                }
+                let appended = encoder.appendPoints(series: series, steps: steps.map { $0 + done }, values: values + done, count: count - done,
+                                                    byteLimit: frameTarget, clock: &s.clock, appendsUntilClockRead: &s.appendsUntilClockRead,
+                                                    appendsPerClockRead: LogWriter.appendsPerClockRead)
+                return (done + appended, encoder.nextSequence - 1, sealIfFull(&s))
             }
+            try afterAppend(sealed)
         }
         return last
     }
@@ -607,13 +621,28 @@ public final class LogWriter: @unchecked Sendable {
     private func enqueue(_ pending: PendingFrame) throws(LogError) {
         coordination.lock()
         defer { coordination.unlock() }
-        // Back-pressure: wait while the flusher is far behind.
-        while queue.count >= options.pendingFramesMax && failure == nil && !flusherStopped {
+        // Back-pressure: wait while the flusher is far behind, unless this is the frame it
+        // waits for (frames queued after it cannot be written before it).
+        while queue.count >= options.pendingFramesMax && pending.firstSequence != nextFrameSequence && failure == nil && !flusherStopped {
             coordination.wait()
         }
         if let failure { throw LogError(.writerUnavailable, "the writer stopped after an error: \(failure)") }
-        queue.append(pending)
+        insertInOrder(pending)
         coordination.broadcast()
+    }
+
+    /// Puts a sealed frame in its place in the queue (nearly always the end). Under `coordination`.
+    private func insertInOrder(_ pending: PendingFrame) {
+        var index = queue.count
+        while index > 0 && queue[index - 1].firstSequence > pending.firstSequence { index -= 1 }
+        queue.insert(pending, at: index)
+    }
+
+    /// True when the queue starts with the frame that continues the stream, or the writer has
+    /// failed (then whatever is queued is dropped, not written). Under `coordination`.
+    private var hasFrameToTake: Bool {
+        guard let first = queue.first else { return false }
+        return first.firstSequence == nextFrameSequence || failure != nil
     }
 
     // MARK: - Durability
@@ -688,6 +717,9 @@ public final class LogWriter: @unchecked Sendable {
         coordination.lock()
         while true {
             clockStale.store(true, ordering: .relaxed)
+            // A frame sealed before the first one queued is on its way (its thread hands it
+            // over right after sealing): wait for it.
+            while !hasFrameToTake && !queue.isEmpty { coordination.wait() }
             if queue.isEmpty && !stopping {
                 let needsSync = commitTarget > durableSequence && writtenSequence >= commitTarget
                 if !needsSync {
@@ -697,12 +729,18 @@ public final class LogWriter: @unchecked Sendable {
                         coordination.unlock()
                         let sealed = state.withLock { s in seal(&s) }
                         coordination.lock()
-                        if let sealed { queue.append(sealed) }
+                        if let sealed { insertInOrder(sealed) }
                     }
                 }
             }
-            let batch = queue
-            queue.removeAll(keepingCapacity: true)
+            // The frames that continue the stream, in order; any after a gap wait for it.
+            var taken = 0
+            while taken < queue.count && (queue[taken].firstSequence == nextFrameSequence || failure != nil) {
+                nextFrameSequence = queue[taken].firstSequence + UInt64(queue[taken].eventCount)
+                taken += 1
+            }
+            let batch = Array(queue.prefix(taken))
+            queue.removeFirst(taken)
             let wantSync = commitTarget > durableSequence || stopping
             let isStopping = stopping
             let hasFailed = failure != nil
@@ -766,6 +804,10 @@ public final class LogWriter: @unchecked Sendable {
         segmentSize += Int64(frame.bytes.count)
         segmentEndSequence = pending.firstSequence + UInt64(pending.eventCount)
         segmentDirty = true
+        if segmentSize - writebackStart >= LogWriter.writebackBytes {
+            segment.startWriteback(at: writebackStart, count: Int(segmentSize - writebackStart))
+            writebackStart = segmentSize
+        }
         if options.durability != .buffered {
             try segment.sync()
             segmentDirty = false
@@ -784,6 +826,7 @@ public final class LogWriter: @unchecked Sendable {
         segment = file
         segmentBase = nextBase
         segmentSize = size
+        writebackStart = size
         segmentFrames = []
         segmentFrameSubjects = []
         markDurable()

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TrackLog
+@testable import TrackLog
 @testable import TrackStore
 import TrackModel
 
@@ -102,6 +102,125 @@ struct CodecTests {
             do { _ = try mutated.withUnsafeBytes { try FrameDecoder.decode($0, header: header, records: .track) } } catch { errors += 1 }
         }
         #expect(errors > 1000)
+    }
+
+    /// A payload with every shape of point the tight loop meets or must hand back: steps and no
+    /// steps, continued points, ticks small and large (also before a continued point), series ids
+    /// of one and two bytes, large step deltas, values of every width, and records between.
+    private func mixedPayload() throws -> (payload: [UInt8], header: FrameHeader) {
+        let encoder = FrameEncoder(firstSequence: 7)
+        var clock = HybridClock()
+        _ = clock.tick()
+        let records = try sampleRecords()
+        var series: [Int32] = []
+        for i in 0..<200 { series.append(encoder.seriesID(subject: "s\(i % 3)_0", name: "m\(i)")) }
+        var state: UInt64 = 1
+        for i in 0..<3000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let r = state >> 33
+            if r % 97 == 0 { encoder.appendRecord(records[Int(r) % records.count], hlc: clock.tick()); continue }
+            let hlc = r % 5 == 0 ? clock.tick(wallMicroseconds: clock.last.microseconds + r % 100_000) : clock.next()
+            let s = series[Int(r % 7 == 0 ? r % 200 : r % 4)]
+            let value: Double
+            switch r % 3 {
+            case 0: value = Double(i)
+            case 1: value = Double(bitPattern: state)
+            default: value = 2.3 / Double(i + 1)
+            }
+            let step: Int64? = r % 11 == 0 ? nil : (r % 13 == 0 ? Int64(bitPattern: state) : Int64(i))
+            encoder.appendPoint(series: s, step: step, value: value, hlc: hlc, continues: false)
+            if r % 4 == 1 { encoder.appendPoint(series: series[Int(r % 150)], step: step, value: value / 3, hlc: hlc, continues: true) }
+        }
+        let payload = encoder.buffer.toArray()
+        let header = FrameHeader(flags: 0, rawBytes: UInt32(payload.count), storedBytes: UInt32(payload.count), firstSequence: 7,
+                                 eventCount: encoder.eventCount, minHLC: encoder.minHLC, maxHLC: encoder.lastHLC)
+        return (payload, header)
+    }
+
+    /// Everything a decode gives, as text: events (points by bits) and the dictionary, or the error.
+    private func outcome(_ payload: [UInt8], _ header: FrameHeader, tightLoop: Bool) -> String {
+        do {
+            let frame = try payload.withUnsafeBytes { try FrameDecoder.decode($0, header: header, records: .track, tightLoop: tightLoop) }
+            let events = frame.events.map { e -> String in
+                switch e.kind {
+                case .point(let series, let step, let value): "\(e.sequence) \(e.hlc.rawValue) p\(series) \(step.map(String.init) ?? "-") \(value.bitPattern)"
+                case .record(let r): "\(e.sequence) \(e.hlc.rawValue) \(r)"
+                }
+            }
+            return "\(frame.subjects) \(frame.keys) \(frame.series.map { "\($0.subject)/\($0.key)" })\n" + events.joined(separator: "\n")
+        } catch {
+            return "error: \(error)"
+        }
+    }
+
+    @Test("the tight loop for runs of points decodes what the general loop decodes, and refuses what it refuses")
+    func tightLoopMatchesGeneralLoop() throws {
+        let (payload, header) = try mixedPayload()
+        let general = outcome(payload, header, tightLoop: false)
+        #expect(!general.hasPrefix("error"), "\(general.prefix(300))")
+        #expect(outcome(payload, header, tightLoop: true) == general)
+        // Headers that declare fewer or more events than the payload holds.
+        for delta in [-1, 1, -1000] {
+            var wrong = header
+            wrong.eventCount = UInt32(Int(header.eventCount) + delta)
+            let expected = outcome(payload, wrong, tightLoop: false)
+            #expect(expected.hasPrefix("error"))
+            #expect(outcome(payload, wrong, tightLoop: true) == expected)
+        }
+        var generator = SystemRandomNumberGenerator()
+        var refused = 0
+        for trial in 0..<400 {
+            var mutated = payload
+            switch trial % 2 {
+            case 0:
+                for _ in 0...trial % 3 { mutated[Int.random(in: 0..<mutated.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
+            default: mutated = Array(mutated.prefix(Int.random(in: 0..<mutated.count, using: &generator)))
+            }
+            let expected = outcome(mutated, header, tightLoop: false)
+            if expected.hasPrefix("error") { refused += 1 }
+            #expect(outcome(mutated, header, tightLoop: true) == expected, "mutation \(trial)")
+        }
+        #expect(refused > 200)
+    }
+
+    @Test("appending an array of points encodes exactly as appending them one at a time")
+    func arrayAppendEncodesAsSinglePoints() throws {
+        let n = 5000
+        let steps = (0..<n).map { Int64($0 * 2 - 7) }
+        let values = (0..<n).map { (i: Int) -> Double in 2.3 / Double(i + 1) + Double(i % 7) / 1000 }
+        let now = HybridClock.wallMicroseconds(precise: true)
+        for withSteps in [true, false] {
+            let bulk = FrameEncoder(firstSequence: 3)
+            let s = bulk.seriesID(subject: "a_0", name: "loss")
+            _ = bulk.seriesID(subject: "a_0", name: "acc")
+            bulk.appendPoint(series: 1, step: 5, value: 1, hlc: HLC(microseconds: now - 2_000_000), continues: false)
+            var clock = HybridClock(after: HLC(microseconds: now - 1_000_000))
+            var untilRead = 0
+            var done = 0
+            while done < n {
+                // A small byte limit: the call stops early, as the writer's frames do.
+                done += steps.withUnsafeBufferPointer { st in values.withUnsafeBufferPointer { v in
+                    bulk.appendPoints(series: s, steps: withSteps ? st.baseAddress! + done : nil, values: v.baseAddress! + done, count: n - done,
+                                      byteLimit: bulk.buffer.count + 3000, clock: &clock, appendsUntilClockRead: &untilRead, appendsPerClockRead: 64)
+                } }
+            }
+            // The same points one at a time, at the timestamps the bulk call gave them.
+            let header = FrameHeader(flags: 0, rawBytes: UInt32(bulk.buffer.count), storedBytes: UInt32(bulk.buffer.count), firstSequence: 3,
+                                     eventCount: bulk.eventCount, minHLC: bulk.minHLC, maxHLC: bulk.lastHLC)
+            let decoded = try bulk.buffer.toArray().withUnsafeBytes { try FrameDecoder.decode($0, header: header, records: .track) }
+            #expect(decoded.events.count == n + 1)
+            let single = FrameEncoder(firstSequence: 3)
+            _ = single.seriesID(subject: "a_0", name: "loss")
+            _ = single.seriesID(subject: "a_0", name: "acc")
+            single.appendPoint(series: 1, step: 5, value: 1, hlc: HLC(microseconds: now - 2_000_000), continues: false)
+            for i in 0..<n {
+                single.appendPoint(series: s, step: withSteps ? steps[i] : nil, value: values[i], hlc: decoded.events[i + 1].hlc, continues: false)
+            }
+            #expect(single.buffer.toArray() == bulk.buffer.toArray())
+            #expect(single.eventCount == bulk.eventCount && single.minHLC == bulk.minHLC && single.lastHLC == bulk.lastHLC)
+            // The clock was read (a jump to wall time) and otherwise advanced by one.
+            #expect(bulk.lastHLC.microseconds > now - 100_000)
+        }
     }
 
     @Test("values of every kind round-trip through the value codec, and depth is bounded")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 import TrackLog
 @testable import TrackStore
 import TrackModel
@@ -67,6 +68,31 @@ struct WriterReaderTests {
         #expect(pts.count == n + 4)
         #expect(pts[0].2 == -1 && pts[1].2 == 0 && pts[n].2 == Int64((n - 1) * 3) && pts[n].3 == 1 / Double(n))
         #expect(pts[n + 1].2 == nil && pts[n + 3].3 == values[2])
+        #expect(notices.all.isEmpty, "\(notices.all)")
+    }
+
+    @Test("threads appending at once, each sealing frames, leave frames on disk in sequence order")
+    func concurrentSealsStayInOrder() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        // A one-byte frame target: every append seals its frame, so the threads race to hand
+        // frames to the flusher. A frame sealed first must be written first.
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, frameBytes: 1))
+        let threads = 4, perThread = 5_000
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let slot = writer.slot(subject: "t\(t)_0", name: "loss")
+            for step in 0..<perThread {
+                do { try writer.append(slot, step: Int64(step), value: Double(step)) } catch { failures.withLock { $0 += 1 } }
+            }
+        }
+        try writer.close()
+        #expect(failures.withLock { $0 } == 0)
+        let frames = try LogReader(database: dir.db, reporter: notices.reporter).allFrames()
+        let firsts = frames.map(\.frame.header.firstSequence)
+        #expect(firsts == firsts.sorted(), "frames out of sequence order on disk")
+        let seqs = sequences(frames)
+        #expect(seqs.count == threads * perThread && isContiguous(seqs))
         #expect(notices.all.isEmpty, "\(notices.all)")
     }
 
