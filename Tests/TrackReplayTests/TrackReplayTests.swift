@@ -261,6 +261,32 @@ struct TrackReplayTests {
         #expect(summary.status != 0 && summary.stderr.contains("offset \(frames[1].offset)"))
     }
 
+    @Test("TrialIdentifiers: what summary prints (PREFIX_REVISION) is what show and metrics accept, also between revisions")
+    func trialIdentifiers() throws {
+        let dir = Scratch()
+        let db = dir.path + "/revisions.db"
+        // Two runs of the demo: revisions _0 and _1 of the same trial.
+        for _ in 0..<2 { #expect(try trackReplay(["demo", db, "--trials", "1", "--epochs", "1", "--steps", "50"]).status == 0) }
+        let summary = try trackReplay(["summary", db])
+        let ids = summary.stdout.split(separator: "\n").compactMap { line -> String? in
+            let first = line.split(separator: " ").first.map(String.init) ?? ""
+            return first.count == 14 && (first.hasSuffix("_0") || first.hasSuffix("_1")) ? first : nil
+        }
+        #expect(ids.count == 2, "\(summary.stdout)")
+        for id in ids {
+            let show = try trackReplay(["show", db, id])
+            #expect(show.status == 0, "show \(id): \(show.stderr)")
+            if show.status == 0 {
+                let trial = try Trial(trackJSON: try JSON.decode(show.stdout))
+                #expect(trial.uid.hasPrefix(String(id.prefix(12))) && trial.uid.hasSuffix(String(id.suffix(2))))
+            }
+            #expect(try trackReplay(["metrics", db, id, "loss"]).status == 0)
+        }
+        // The bare prefix matches both revisions: the error says how to pick one.
+        let ambiguous = try trackReplay(["show", db, String(ids[0].prefix(12))])
+        #expect(ambiguous.status != 0 && ambiguous.stderr.contains("give the revision too, as in \(ids[0].prefix(12))_"), "\(ambiguous.stderr)")
+    }
+
     @Test("bad input: one clear line on stderr, a non-zero exit, nothing written")
     func badInput() throws {
         let dir = Scratch()

@@ -30,7 +30,7 @@ struct Show: ParsableCommand {
     @Argument(help: "The database directory.")
     var database: String
 
-    @Argument(help: "The trial: its uid, a unique uid prefix, or a unique name.")
+    @Argument(help: "The trial: its uid, a unique uid prefix, PREFIX_REVISION as summary prints it (2e1b2597e896_0), or a unique name.")
     var trial: String
 
     @OptionGroup var reading: ReadingOptions
@@ -52,7 +52,7 @@ struct Metrics: ParsableCommand {
     @Argument(help: "The database directory.")
     var database: String
 
-    @Argument(help: "The trial: its uid, a unique uid prefix, or a unique name.")
+    @Argument(help: "The trial: its uid, a unique uid prefix, PREFIX_REVISION as summary prints it (2e1b2597e896_0), or a unique name.")
     var trial: String
 
     @Argument(help: "The metrics to print (all when none is given).")

@@ -134,18 +134,31 @@ func replay(_ path: String, strict: Bool = false) throws -> Replayed {
 /// The trial with this uid, or the one trial whose uid starts with it.
 func resolveTrial(_ key: String, in projection: Projection) throws -> Trial {
     if let exact = projection.trial(key) { return exact }
-    let matches = projection.allTrials.filter { $0.uid.hasPrefix(key) }
+    let all = projection.allTrials
+    var matches = all.filter { $0.uid.hasPrefix(key) }
+    // `PREFIX_REVISION`, as `summary` prints a trial: a uid prefix and one revision.
+    if matches.isEmpty, let (prefix, revision) = Trial.splitUID(key), !prefix.isEmpty {
+        matches = all.filter { $0.hash.hasPrefix(prefix) && $0.revision == revision }
+    }
     if matches.count == 1 { return matches[0] }
     if matches.isEmpty {
-        let byName = projection.allTrials.filter { $0.name == key }
+        let byName = all.filter { $0.name == key }
         if byName.count == 1 { return byName[0] }
         if byName.count > 1 {
-            throw ToolError("several trials are named '\(key)': \(byName.prefix(5).map(\.uid).joined(separator: ", ")); give a uid or a uid prefix")
+            throw ToolError("several trials are named '\(key)': \(byName.prefix(5).map(shortID).joined(separator: ", ")); give one of these")
         }
-        throw ToolError("no trial matches '\(key)' (by uid, uid prefix or name)")
+        throw ToolError("no trial matches '\(key)' (by uid, uid prefix, PREFIX_REVISION as summary prints it, or name)")
     }
-    throw ToolError("the prefix '\(key)' is ambiguous: \(matches.count) trials start with it (\(matches.prefix(5).map(\.uid).joined(separator: ", "))\(matches.count > 5 ? ", ..." : "")); give more characters")
+    let listed = matches.prefix(5).map(shortID).joined(separator: ", ") + (matches.count > 5 ? ", ..." : "")
+    if Set(matches.map(\.hash)).count == 1 {
+        throw ToolError("'\(key)' matches \(matches.count) revisions of one trial (\(listed)); give the revision too, as in \(shortID(matches[0]))")
+    }
+    throw ToolError("the prefix '\(key)' is ambiguous: \(matches.count) trials start with it (\(listed)); give more characters")
 }
+
+/// How `summary` names a trial, and what every command takes: a 12-character uid prefix and the
+/// revision (`2e1b2597e896_0`).
+func shortID(_ trial: Trial) -> String { String(trial.hash.prefix(12)) + "_" + String(trial.revision) }
 
 /// A time as an ISO 8601 UTC string with microseconds.
 func isoTime(_ seconds: Double) -> String {
@@ -190,7 +203,7 @@ func printSummary(_ projection: Projection) {
             let lastStep = t.metrics.values.compactMap { $0.lastStep?.intValue }.max().map(String.init)
                 ?? t.metrics.values.compactMap(\.lastStep).last?.description ?? "-"
             let updated = t.lastChange.map(isoTime) ?? "-"
-            print("  \(column(String(t.uid.prefix(12)) + "_" + String(t.revision), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(updated)")
+            print("  \(column(shortID(t), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(updated)")
         }
     }
     printLosses(projection.acceptedLosses)
