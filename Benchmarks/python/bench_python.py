@@ -253,16 +253,31 @@ def _process_worker(d, index, points, ready, go):
     db.close()
 
 
+PROCESS_RUNS = 3
+
+
 def swift_processes(d, workers):
-    """`workers` Python processes (spawned), each logging POINTS / 4 points of its own trial into
-    one database through the handle API; the clock runs from when all are ready to when all exit."""
+    """`workers` Python processes (spawned), each logging POINTS / 2 points of its own trial into
+    one database through the handle API; the clock runs from when all are ready to when all exit.
+    Runs PROCESS_RUNS times (a fresh database each time) and keeps the median: one short run on a
+    shared 2-core machine swings by a third."""
+    results = []
+    for run in range(PROCESS_RUNS):
+        if run:
+            shutil.rmtree(d, ignore_errors=True)  # bytes on disk are the last run's
+        results.append(_swift_processes_once(d, workers))
+    results.sort(key=lambda r: r[0] / r[1])
+    return results[len(results) // 2]
+
+
+def _swift_processes_once(d, workers):
     import multiprocessing
     ctx = multiprocessing.get_context("spawn")
     db = swift_track.open("file://" + d)
     db.request("new_project", project=tw.project("bench"))
     db.close()
     ready, go = ctx.Queue(), ctx.Event()
-    per = max(1, POINTS // 4)
+    per = max(1, POINTS // 2)
     procs = [ctx.Process(target=_process_worker, args=(d, i, per, ready, go)) for i in range(workers)]
     for p in procs:
         p.start()
@@ -284,14 +299,17 @@ SYSTEMS = [
     ("swift-track, reading a series back into numpy (10 M points, database reopened)", swift_read_back),
     ("swift-track, Python track's Protocol path (no mirror)", swift_protocol),
     ("swift-track over socket://, request-reply (as track's SocketClient)", swift_socket),
+    # Before the other systems: wandb leaves its wandb-core service running (a child of this
+    # process, still using CPU after finish()) until this process exits, which took CPU from the
+    # four processes.
+    ("swift-track, metric handle, 1 process (POINTS/2 points; median of 3 runs)", lambda d: swift_processes(d, 1)),
+    ("swift-track, metric handle, 4 processes into one database (POINTS/2 points each; median of 3 runs)", lambda d: swift_processes(d, 4)),
     ("tensorboardX add_scalar", tensorboardx),
     ("wandb, offline", wandb_offline),
     ("Aim Run.track", aim_run),
     ("MLflow, file store", mlflow_file),
     ("sweep %dx%d: swift-track, metric handles" % (SWEEP_TRIALS, SWEEP_METRICS), swift_sweep),
     ("sweep %dx%d: tensorboardX add_scalar, a writer per trial" % (SWEEP_TRIALS, SWEEP_METRICS), tensorboardx_sweep),
-    ("swift-track, metric handle, 1 process (POINTS/4 points)", lambda d: swift_processes(d, 1)),
-    ("swift-track, metric handle, 4 processes into one database (POINTS/4 points each)", lambda d: swift_processes(d, 4)),
 ]
 
 

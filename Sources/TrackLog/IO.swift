@@ -250,9 +250,9 @@ public final class LogFile: @unchecked Sendable {
     }
 
     /// Asks the kernel to start writing `count` bytes at `offset` to the device without waiting
-    /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`): the fsync that follows then finds little
-    /// left to write instead of stalling on everything since the last one. Durability still comes
-    /// only from `sync()`; a failure here is left for it to report.
+    /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`): the fsync that follows then finds less
+    /// left to write. Durability still comes only from `sync()`; a failure here is left for it
+    /// to report.
     public func startWriteback(at offset: Int64, count: Int) {
         _ = track_start_writeback(descriptor, offset, Int64(count))
     }

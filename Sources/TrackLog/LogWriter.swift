@@ -73,7 +73,9 @@ public struct WriterOptions: Sendable {
     /// Raw bytes at which a batch becomes a frame.
     public var frameRawBytesTarget: Int = Limits.frameRawBytesTarget
     /// How many sealed batches may wait for the flusher before appends wait (back-pressure).
-    public var pendingFramesMax: Int = 16
+    /// Enough to ride out a segment roll's fsync (about 0.1 s for 64 MB here) while an array
+    /// append keeps filling frames: 64 frames of 256 KiB.
+    public var pendingFramesMax: Int = 64
     /// The stream to write; nil takes over a stream whose writer died, or makes a new one.
     public var streamName: String?
     /// Read every frame back (checksum, decompression, every record) before it is written: a
@@ -125,6 +127,8 @@ public final class LogWriter: @unchecked Sendable {
     private var queue: [PendingFrame] = []
     /// The first sequence of the frame the flusher takes next (the end of the last one taken).
     private var nextFrameSequence: UInt64
+    /// `queue.count`, readable without `coordination` (a hint for callers: see the array path).
+    private let framesWaiting = Atomic<Int>(0)
     /// Written frames' buffers, for the next frames. A spin lock of its own (never the
     /// condition), because sealing takes one while the append lock is held: no blocking wait
     /// may happen under the append lock.
@@ -144,10 +148,14 @@ public final class LogWriter: @unchecked Sendable {
     private var segmentFrames: [FrameLocation] = []
     private var segmentFrameSubjects: [[String]] = []
     private var segmentDirty = false
+    /// Written frames' buffers kept for the next frames; more are allocated in a burst and freed.
+    static let spareBuffersMax = 16
     /// Where the segment's bytes not yet handed to the kernel's writeback start.
     private var writebackStart: Int64 = 0
     /// Written bytes after which the flusher starts their writeback (`LogFile.startWriteback`),
-    /// so that a commit or a segment roll does not wait for megabytes at once.
+    /// so that the data is on its way before a commit or a segment roll asks for it. (Their
+    /// fsync still costs about what the device takes to flush its cache: 0.1 s for a 64 MB
+    /// segment on this machine; the queue rides it out, see `pendingFramesMax`.)
     static let writebackBytes: Int64 = 1 << 20
     /// The sequence after the last event written to the active segment.
     private var segmentEndSequence: UInt64
@@ -160,6 +168,17 @@ public final class LogWriter: @unchecked Sendable {
         var maxHLC: HLC
         var subjects: [String]
         var pointsOnly: Bool
+        /// The frame compressed already, by the thread that sealed it (see `compressed()`).
+        var frame: EncodedFrame? = nil
+
+        /// The frame made (compressed) by the calling thread rather than the flusher: the
+        /// array path fills frames as fast as one flusher compresses them, so it shares the work.
+        func compressed() -> PendingFrame {
+            var pending = self
+            pending.frame = Frame.make(payload: buffer.bytes, firstSequence: firstSequence, eventCount: eventCount,
+                                       minHLC: minHLC, maxHLC: maxHLC, subjects: subjects, pointsOnly: pointsOnly)
+            return pending
+        }
     }
 
     struct AppendState {
@@ -317,6 +336,7 @@ public final class LogWriter: @unchecked Sendable {
         segment = recovered.activeSegment
         segmentBase = recovered.activeBase
         segmentSize = recovered.activeSize
+        writebackStart = recovered.activeSize
         segmentFrames = recovered.activeFrames
         segmentFrameSubjects = recovered.activeFrameSubjects
         // The flusher holds the writer until `close()` stops it: a writer dropped without closing
@@ -499,7 +519,10 @@ public final class LogWriter: @unchecked Sendable {
                                                     appendsPerClockRead: LogWriter.appendsPerClockRead)
                 return (done + appended, encoder.nextSequence - 1, sealIfFull(&s))
             }
-            try afterAppend(sealed)
+            // Compressing is the largest cost of a frame: the calling thread takes it when frames
+            // are already waiting for the flusher, and leaves it to the flusher otherwise, so
+            // that the two share the work.
+            try afterAppend(framesWaiting.load(ordering: .relaxed) > 0 ? sealed?.compressed() : sealed)
         }
         return last
     }
@@ -636,6 +659,7 @@ public final class LogWriter: @unchecked Sendable {
         var index = queue.count
         while index > 0 && queue[index - 1].firstSequence > pending.firstSequence { index -= 1 }
         queue.insert(pending, at: index)
+        framesWaiting.store(queue.count, ordering: .relaxed)
     }
 
     /// True when the queue starts with the frame that continues the stream, or the writer has
@@ -741,6 +765,7 @@ public final class LogWriter: @unchecked Sendable {
             }
             let batch = Array(queue.prefix(taken))
             queue.removeFirst(taken)
+            framesWaiting.store(queue.count, ordering: .relaxed)
             let wantSync = commitTarget > durableSequence || stopping
             let isStopping = stopping
             let hasFailed = failure != nil
@@ -768,7 +793,7 @@ public final class LogWriter: @unchecked Sendable {
 
             for buffer in written { buffer.reset() }
             spareBuffers.withLock { spares in
-                for buffer in written where spares.count < options.pendingFramesMax { spares.append(buffer) }
+                for buffer in written where spares.count < LogWriter.spareBuffersMax { spares.append(buffer) }
             }
             coordination.lock()
             if let lastEnd { writtenSequence = lastEnd }
@@ -791,9 +816,9 @@ public final class LogWriter: @unchecked Sendable {
 
     /// Compresses and writes one frame, rolling the segment first if it is full.
     private func write(_ pending: PendingFrame) throws(LogError) {
-        let frame = Frame.make(payload: pending.buffer.bytes, firstSequence: pending.firstSequence, eventCount: pending.eventCount,
-                               minHLC: pending.minHLC, maxHLC: pending.maxHLC, subjects: pending.subjects,
-                               pointsOnly: pending.pointsOnly)
+        let frame = pending.frame ?? Frame.make(payload: pending.buffer.bytes, firstSequence: pending.firstSequence, eventCount: pending.eventCount,
+                                                minHLC: pending.minHLC, maxHLC: pending.maxHLC, subjects: pending.subjects,
+                                                pointsOnly: pending.pointsOnly)
         if options.verifyFrames { try Frame.check(frame, path: layout.segmentPath(streamName, base: segmentBase), records: records) }
         if segmentSize > Int64(SegmentHeader.sizeBytes) && segmentSize + Int64(frame.bytes.count) > options.segmentBytes {
             try rollSegment(nextBase: pending.firstSequence)
