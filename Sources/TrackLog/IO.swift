@@ -257,6 +257,23 @@ public final class LogFile: @unchecked Sendable {
         _ = track_start_writeback(descriptor, offset, Int64(count))
     }
 
+    /// Starts an fsync of the file on a thread of its own and returns at once: a later `sync()`
+    /// then finds less to flush. It makes nothing durable that callers may count on (they still
+    /// call `sync()`); it runs on a duplicate of the descriptor, so closing this file meanwhile
+    /// is safe. Returns false when no thread could be started (nothing is lost: `sync()` does
+    /// the work).
+    @discardableResult
+    public func syncInBackground() -> Bool {
+        let copy = dup(descriptor)
+        guard copy >= 0 else { return false }
+        let started = startThread(named: "st-presync") {
+            _ = fsync(copy)
+            _ = Glibc.close(copy)
+        }
+        if !started { _ = Glibc.close(copy) }
+        return started
+    }
+
     /// Cuts the file to `length` bytes.
     public func truncate(to length: Int64) throws(LogError) {
         if let rule = IOFaults.fire(.truncate, path: path) { throw failure("truncate (injected)", rule.errno, offset: length) }

@@ -96,6 +96,30 @@ struct WriterReaderTests {
         #expect(notices.all.isEmpty, "\(notices.all)")
     }
 
+    @Test("segments flushed in the background at three quarters full still roll and read back whole")
+    func backgroundSegmentSync() throws {
+        let dir = TemporaryDirectory()
+        let notices = NoticeCollector()
+        // 3 MiB segments: writeback starts every MiB and the background fsync at 2.25 MiB.
+        let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 3 << 20))
+        let loss = writer.slot(subject: "t1_0", name: "loss")
+        let n = 2_000_000
+        var state: UInt64 = 7
+        let values = (0..<n).map { _ -> Double in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(bitPattern: state >> 2)  // incompressible: about 10 bytes a point
+        }
+        try values.withUnsafeBufferPointer { v in _ = try writer.append(loss, steps: nil, values: v.baseAddress!, count: n) }
+        try writer.commit()
+        let stream = writer.streamName
+        try writer.close()
+        let reader = try LogReader(database: dir.db, reporter: notices.reporter)
+        #expect(reader.segments(stream).count >= 5)
+        let read = points(try reader.allFrames())
+        #expect(read.count == n && read.last?.3.bitPattern == values.last?.bitPattern)
+        #expect(notices.all.isEmpty, "\(notices.all)")
+    }
+
     @Test("seeking by sequence, time and trial reads only the frames needed")
     func seeks() throws {
         let dir = TemporaryDirectory()
