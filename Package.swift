@@ -67,6 +67,7 @@ let package = Package(
             dependencies: [
                 "TrackServer",
                 "TrackSQL",
+                "TrackModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -101,6 +102,7 @@ let package = Package(
             dependencies: [
                 "Track",
                 "TrackStore",
+                "TrackModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/track-replay"

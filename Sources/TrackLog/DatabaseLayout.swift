@@ -129,6 +129,9 @@ public struct DatabaseLayout: Sendable {
     /// Checks that `root` is an event-log database of a format this build reads.
     public func validate() throws(LogError) {
         guard FileSystem.isDirectory(root) else {
+            if FileSystem.exists(root) {
+                throw LogError(.notADatabase, "'\(root)' is a file, not a database: a swift-track database is a directory", path: root)
+            }
             throw LogError(.notADatabase, "no database at '\(root)': the directory does not exist", path: root)
         }
         guard exists else {

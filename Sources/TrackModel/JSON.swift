@@ -264,12 +264,14 @@ public enum JSON {
     public static func formatDouble(_ d: Double) -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
-        var text = "\(d)"
+        var text = d.description
         // Swift writes 1e-05 as "1e-05" like Python, but writes 5e-324 etc. the same way too.
-        if let e = text.firstIndex(of: "e") {
+        // (Scanned as UTF-8 bytes: the text is ASCII, and Character indices cost far more.)
+        if let e = text.utf8.firstIndex(of: UInt8(ascii: "e")) {
             // Python always signs the exponent: 1e+16.
-            let after = text.index(after: e)
-            if text[after] != "-" && text[after] != "+" { text.insert("+", at: after) }
+            let after = text.utf8.index(after: e)
+            let sign = text.utf8[after]
+            if sign != UInt8(ascii: "-") && sign != UInt8(ascii: "+") { text.insert("+", at: after) }
         }
         return text
     }

@@ -54,7 +54,7 @@ struct RandomKillTests {
                 }
             }
             if compactionKills < wanted {
-                let compaction = try startTool(["compact", dir.db])
+                let compaction = try startTool(["compact", dir.db, "--force"])
                 usleep(UInt32(random.next() % 60_000))
                 kill(compaction.processIdentifier, SIGKILL)
                 if compaction.waitForExit().signaled { compactionKills += 1 }

@@ -15,11 +15,14 @@ struct RunResult {
 }
 
 /// Runs the built `track-replay` with `arguments`.
-func trackReplay(_ arguments: [String]) throws -> RunResult {
+func trackReplay(_ arguments: [String]) throws -> RunResult { try runTool("track-replay", arguments) }
+
+/// Runs the built tool `name` (next to the test bundle) with `arguments`.
+func runTool(_ name: String, _ arguments: [String]) throws -> RunResult {
     var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var tool = ".build/debug/track-replay"
+    var tool = ".build/debug/\(name)"
     while url.path != "/" {
-        let candidate = url.deletingLastPathComponent().appendingPathComponent("track-replay")
+        let candidate = url.deletingLastPathComponent().appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: candidate.path) { tool = candidate.path; break }
         url = url.deletingLastPathComponent()
     }
@@ -125,9 +128,14 @@ struct TrackReplayTests {
         let before = try trackReplay(["summary", db]).stdout
         let verify = try trackReplay(["verify", db])
         #expect(verify.status == 0 && verify.stdout.contains("no damage"))
-        let compact = try trackReplay(["compact", db])
+        // One segment: nothing to fold, nothing written, unless forced; then the growth is said as such.
+        let skipped = try trackReplay(["compact", db])
+        #expect(skipped.status == 0 && skipped.stdout.contains("nothing to compact") && skipped.stdout.contains("--force"), "\(skipped.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: db + "/MANIFEST") && !FileManager.default.fileExists(atPath: db + "/snapshots"))
+        let compact = try trackReplay(["compact", db, "--force"])
         #expect(compact.status == 0, "\(compact.stderr)")
         #expect(compact.stdout.contains("snapshot generation 1"))
+        #expect(compact.stdout.contains(" more: the snapshot is written next to the segments it covers") && !compact.stdout.contains("smaller"), "\(compact.stdout)")
         #expect(try trackReplay(["verify", db]).status == 0)
         #expect(try trackReplay(["summary", db]).stdout == before)
     }
@@ -233,7 +241,7 @@ struct TrackReplayTests {
         #expect(tail.status == 0 && tail.stdout.contains(" trial_imported "))
         let verify = try trackReplay(["verify", db])
         #expect(verify.status == 0, "\(verify.stdout)")
-        let compact = try trackReplay(["compact", db])
+        let compact = try trackReplay(["compact", db, "--force"])
         #expect(compact.status == 0 && compact.stdout.contains("before") && compact.stdout.contains("after"))
         #expect(try trackReplay(["summary", db]).stdout == summary.stdout)
     }
@@ -287,6 +295,65 @@ struct TrackReplayTests {
         #expect(ambiguous.status != 0 && ambiguous.stderr.contains("give the revision too, as in \(ids[0].prefix(12))_"), "\(ambiguous.stderr)")
     }
 
+    @Test("CommandLineRoughEdges: --version, --max-events 0, a file as the database, NaN in JSON, synth's trials and its help")
+    func commandLineRoughEdges() throws {
+        let dir = Scratch()
+        // --version on both tools.
+        let version = try trackReplay(["--version"])
+        #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == SwiftTrack.version, "\(version.stdout)\(version.stderr)")
+        let server = try runTool("track-server", ["--version"])
+        #expect(server.status == 0 && server.stdout.contains(SwiftTrack.version), "\(server.stdout)\(server.stderr)")
+        // --max-events 0 prints nothing; a negative count is refused.
+        let none = try trackReplay(["tail", demoDatabase, "--max-events", "0"])
+        #expect(none.status == 0 && none.stdout.isEmpty, "\(none.stdout.prefix(200))")
+        #expect(try trackReplay(["tail", demoDatabase, "--max-events", "-1"]).status != 0)
+        // A file given as the database is named as such.
+        let file = dir.path + "/plain.txt"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let notDir = try trackReplay(["summary", file])
+        #expect(notDir.status != 0 && notDir.stderr.contains("is a file, not a database"), "\(notDir.stderr)")
+        // NaN in JSON: a string by default (strict JSON), null or bare on request.
+        let summary = try trackReplay(["summary", demoDatabase])
+        let diverged = try #require(summary.stdout.split(separator: "\n").first { $0.contains("Exception") }?.split(separator: " ").first.map(String.init))
+        let strict = try trackReplay(["metrics", demoDatabase, diverged, "loss", "--format", "json"])
+        #expect(strict.status == 0 && strict.stdout.contains("\"NaN\"") && !strict.stdout.contains(": NaN"), "\(strict.stderr)")
+        let nulls = try trackReplay(["metrics", demoDatabase, diverged, "loss", "--format", "json", "--non-finite", "null"])
+        #expect(nulls.stdout.contains("\"value\" : null") || nulls.stdout.contains("\"value\": null"), "\(nulls.stdout.suffix(300))")
+        let bare = try trackReplay(["metrics", demoDatabase, diverged, "loss", "--format", "json", "--non-finite", "bare"])
+        #expect(bare.stdout.contains("NaN") && !bare.stdout.contains("\"NaN\""))
+        // synth creates the trials it logs into, and prints what its help says.
+        let db = dir.path + "/synth.db"
+        let synth = try trackReplay(["synth", db, "--trials", "2", "--points", "20", "--commit-every", "10"])
+        #expect(synth.status == 0, "\(synth.stderr)")
+        let synthSummary = try trackReplay(["summary", db])
+        #expect(synthSummary.stdout.contains("trials: 2") && synthSummary.stdout.contains("synth-1"), "\(synthSummary.stdout)")
+        let help = try trackReplay(["synth", "--help"])
+        #expect(help.stdout.contains("'committed <step> <sequence>'"))
+        let committed = synth.stdout.split(separator: "\n").filter { $0.hasPrefix("committed ") }
+        #expect(committed.count == 2 && committed.allSatisfy { $0.split(separator: " ").count == 3 } && committed.first?.split(separator: " ")[1] == "9")
+    }
+
+    @Test("TailFromTheEnd: -n N prints the last N events, --follow starts at the end, --trial and --type filter")
+    func tailFromTheEnd() throws {
+        let all = try trackReplay(["tail", demoDatabase]).stdout.split(separator: "\n")
+        let last3 = try trackReplay(["tail", demoDatabase, "-n", "3"])
+        #expect(last3.status == 0 && last3.stdout.split(separator: "\n") == Array(all.suffix(3)), "\(last3.stdout)\(last3.stderr)")
+        // --follow without -n starts with the last 10 (not the whole log): stopped by --max-events.
+        let followed = try trackReplay(["tail", demoDatabase, "--follow", "--max-events", "10"])
+        #expect(followed.stdout.split(separator: "\n") == Array(all.suffix(10)))
+        // Filters: only status changes, only one trial's events (by PREFIX_REVISION).
+        let statuses = try trackReplay(["tail", demoDatabase, "--type", "status_set"]).stdout.split(separator: "\n")
+        #expect(!statuses.isEmpty && statuses.allSatisfy { $0.contains(" status_set ") } && statuses.count == all.filter { $0.contains(" status_set ") }.count)
+        let summary = try trackReplay(["summary", demoDatabase])
+        let id = try #require(summary.stdout.split(separator: "\n").first { $0.contains("Completed") }?.split(separator: " ").first.map(String.init))
+        let mine = try trackReplay(["tail", demoDatabase, "--trial", id, "--type", "metric"]).stdout.split(separator: "\n")
+        #expect(mine.count == 2000 && mine.allSatisfy { $0.contains(" metric \(id.prefix(12))") }, "\(mine.count)")
+        #expect(try trackReplay(["tail", demoDatabase, "--type", "nonsense"]).status != 0)
+        // Times are ISO 8601 with microseconds, as the formatter printed them (to the millisecond).
+        let time = String(all[0].split(separator: " ")[0])
+        #expect(time.count == 27 && time.hasSuffix("Z") && time.hasPrefix("20"), "\(time)")
+    }
+
     @Test("bad input: one clear line on stderr, a non-zero exit, nothing written")
     func badInput() throws {
         let dir = Scratch()
@@ -337,13 +404,13 @@ struct DamageCommandTests {
         FileManager.default.createFile(atPath: segment, contents: Data(bytes))
         let files = FileSystem.list(layout.streamDirectory(stream))
 
-        let refused = try trackReplay(["compact", db])
+        let refused = try trackReplay(["compact", db, "--force"])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("refused") && refused.stderr.contains("--accept-loss"), "\(refused.stderr)")
         #expect(FileSystem.list(layout.streamDirectory(stream)) == files, "nothing deleted")
         #expect(try trackReplay(["summary", db]).status != 0, "readers refuse the damaged database")
 
-        let accepted = try trackReplay(["compact", db, "--accept-loss"])
+        let accepted = try trackReplay(["compact", db, "--accept-loss", "--force"])
         #expect(accepted.status == 0, "\(accepted.stderr)")
         for round in 0..<2 {
             let verify = try trackReplay(["verify", db])
@@ -353,7 +420,7 @@ struct DamageCommandTests {
             #expect(summary.status == 0 && summary.stdout.contains("accepted losses: 1"), "round \(round): \(summary.stdout) \(summary.stderr)")
             #expect(try trackReplay(["stats", db]).stdout.contains("accepted losses: 1"))
             // A second compaction deletes the damaged segment; the record of the loss stays.
-            if round == 0 { #expect(try trackReplay(["compact", db]).status == 0) }
+            if round == 0 { #expect(try trackReplay(["compact", db, "--force"]).status == 0) }
         }
         #expect(!FileManager.default.fileExists(atPath: segment))
     }

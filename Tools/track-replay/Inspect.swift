@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Track
 import TrackLog
+import TrackModel
 import TrackStore
 
 /// `track-replay summary DB`.
@@ -61,6 +62,13 @@ struct Metrics: ParsableCommand {
     @Option(help: "csv (metric,step,value) or json ({metric: [{step, value}, ...]}).")
     var format: Format = .csv
 
+    /// How JSON output writes NaN and infinities, which strict JSON has no numbers for.
+    enum NonFinite: String, ExpressibleByArgument, CaseIterable { case string, null, bare }
+
+    @Option(help: ArgumentHelp("With --format json: how to write NaN and infinities.",
+                               discussion: "string: \"NaN\", \"Infinity\", \"-Infinity\" (strict JSON, and the value is kept); null: null (strict JSON, NaN and infinities look alike); bare: NaN, Infinity, -Infinity as Python's json module writes them (what track's files hold; strict parsers refuse it)."))
+    var nonFinite: NonFinite = .string
+
     @OptionGroup var reading: ReadingOptions
 
     func run() throws {
@@ -82,11 +90,18 @@ struct Metrics: ParsableCommand {
         case .json:
             var object = ValueObject()
             for name in selected {
-                object[name] = .array(trial.metrics[name]!.points.map { .object(["step": $0.step?.value ?? .null, "value": $0.value]) })
+                object[name] = .array(trial.metrics[name]!.points.map { .object(["step": $0.step?.value ?? .null, "value": jsonValue($0.value)]) })
             }
             print(JSON.encode(.object(object), pretty: true))
         }
         try replayed.finish()
+    }
+
+    /// A point's value for JSON output, NaN and infinities as `--non-finite` says.
+    private func jsonValue(_ v: Value) -> Value {
+        guard case .double(let d) = v, !d.isFinite, nonFinite != .bare else { return v }
+        if nonFinite == .null { return .null }
+        return .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
     }
 
     private func csvValue(_ v: Value) -> String {
@@ -181,10 +196,21 @@ struct Stats: ParsableCommand {
     }
 }
 
-/// `track-replay tail DB [--follow]`.
+/// `track-replay tail DB [--follow] [-n N] [--trial T] [--type TYPE]`.
 struct Tail: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print events as they land, one line each.",
-                                                    discussion: "Without --follow, prints every event in the log and exits. With --follow, keeps printing new events until interrupted.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print events as they land, one line each.",
+        discussion: """
+        Lines are TIME STREAM #SEQUENCE TYPE DETAILS, merged across streams by time. Without --follow, prints \
+        every event in the log (or the last N with -n) and exits. With --follow, prints the last 10 events (or \
+        -n N; -n 0 for none) and then each new event until interrupted. Types: \(Tail.eventTypes.joined(separator: ", ")).
+        """)
+
+    /// The event types `--type` takes: metric points, then track's records (`LogRecord.kindName`).
+    static let eventTypes = ["metric", "project_created", "group_created", "trial_created", "trial_added_to_project",
+                             "trial_added_to_group", "trial_started", "trial_finished", "chrono_started", "chrono_finished",
+                             "arguments_logged", "metadata_logged", "tags_added", "status_set", "group_metadata_set",
+                             "metrics_logged", "project_imported", "group_imported", "trial_imported", "loss_accepted"]
 
     @Argument(help: "The database directory.")
     var database: String
@@ -192,45 +218,122 @@ struct Tail: ParsableCommand {
     @Flag(help: "Keep waiting for new events.")
     var follow = false
 
+    @Option(name: [.customShort("n"), .customLong("lines")], help: "Start with the last N events (default: all of them; with --follow, 10).")
+    var lines: Int?
+
+    @Option(help: "Only events of this trial: its uid, a uid prefix, or PREFIX_REVISION as summary prints it.")
+    var trial: String?
+
+    @Option(help: "Only events of this type (repeatable): metric, status_set, trial_created, ... (see above).")
+    var type: [String] = []
+
     @Option(help: "With --follow: milliseconds between looks at the log.")
     var intervalMilliseconds = 200
 
     @Option(help: "Stop after printing this many events.")
     var maxEvents: Int?
 
+    func validate() throws {
+        if let maxEvents, maxEvents < 0 { throw ValidationError("--max-events must not be negative") }
+        if let lines, lines < 0 { throw ValidationError("-n/--lines must not be negative") }
+        for t in type where !Tail.eventTypes.contains(t) {
+            throw ValidationError("unknown event type '\(t)'; the types are \(Tail.eventTypes.joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
-        let tailer: LogTailer
-        do { tailer = try LogTailer(database: database, records: .track, reporter: { warn("warning: \($0)") }) } catch { throw ToolError("\(error)") }
+        let filter = EventFilter(trial: trial, types: Set(type))
+        var out = OutputBuffer()
         var printed = 0
+        if maxEvents == 0 { return }
+        /// Prints the events of `frames` that pass the filter, merged by time; false once
+        /// `--max-events` is reached.
+        func emit(_ frames: [LocatedFrame], keepingLast last: Int? = nil) -> Bool {
+            var positions = LogReader.mergedByHLC(frames).filter { filter.accepts(frames[$0.frame].frame.events[$0.event], in: frames[$0.frame].frame) }
+            if let last, positions.count > last { positions.removeFirst(positions.count - last) }
+            var names = SeriesLabels()
+            for position in positions {
+                let located = frames[position.frame]
+                appendLine(located.frame.events[position.event], located, frameIndex: position.frame, names: &names, to: &out)
+                printed += 1
+                if out.bytes.count >= 1 << 20 { out.flush() }
+                if let maxEvents, printed >= maxEvents { out.flush(); return false }
+            }
+            out.flush()
+            return true
+        }
+        let startWithLast = lines ?? (follow ? 10 : nil)
+        var start: [StreamWatermark] = []
+        if let startWithLast {
+            // The last events only: read each stream backwards from its end, frame by frame,
+            // until the newest `startWithLast` events that pass the filter are in hand.
+            let reader: LogReader
+            do { reader = try LogReader(database: database, records: .track, damagePolicy: .reportAndSkip, reporter: { warn("warning: \($0)") }) } catch { throw ToolError("\(error)") }
+            var frames: [LocatedFrame] = []
+            do {
+                for stream in reader.streams() {
+                    let (tail, end) = try lastFrames(of: stream, reader: reader, events: startWithLast, filter: filter)
+                    frames += tail
+                    if let end { start.append(end) }
+                }
+            } catch { throw ToolError("\(error)") }
+            if startWithLast > 0 && !emit(frames, keepingLast: startWithLast) { return }
+            if !follow { return }
+        }
+        let tailer: LogTailer
+        do { tailer = try LogTailer(database: database, records: .track, start: start, reporter: { warn("warning: \($0)") }) } catch { throw ToolError("\(error)") }
         repeat {
             let frames: [LocatedFrame]
             do { frames = try tailer.poll() } catch { throw ToolError("\(error)") }
-            var out = ""
-            for position in LogReader.mergedByHLC(frames) {
-                let located = frames[position.frame]
-                let event = located.frame.events[position.event]
-                out += line(event, located) + "\n"
-                printed += 1
-                if let maxEvents, printed >= maxEvents {
-                    FileHandle.standardOutput.write(Data(out.utf8))
-                    return
-                }
-            }
-            FileHandle.standardOutput.write(Data(out.utf8))
+            if !emit(frames) { return }
             if follow { usleep(UInt32(max(10, intervalMilliseconds)) * 1000) }
         } while follow
     }
 
-    private func line(_ event: DecodedEvent, _ located: LocatedFrame) -> String {
-        let head = "\(isoTime(event.hlc.seconds)) \(located.stream) #\(event.sequence)"
+    /// The newest frames of `stream` holding at least `events` events that pass `filter` (or all
+    /// of them), oldest first, and where the stream ends (for following it from there).
+    private func lastFrames(of stream: String, reader: LogReader, events: Int, filter: EventFilter) throws(LogError) -> ([LocatedFrame], StreamWatermark?) {
+        var collected: [LocatedFrame] = []
+        var matched = 0
+        var end: StreamWatermark?
+        for segment in reader.segments(stream).reversed() {
+            let entries = try reader.entries(segment)
+            if end == nil, let last = entries.last {
+                end = StreamWatermark(stream: stream, sequence: last.location.header.endSequence, base: segment.base,
+                                      offset: last.location.offset + Int64(last.location.header.frameBytes))
+            } else if end == nil {
+                end = StreamWatermark(stream: stream, sequence: segment.base, base: segment.base, offset: Int64(SegmentHeader.sizeBytes))
+            }
+            var index = entries.count
+            while index > 0 && matched < events {
+                // A handful of frames at a time, newest first.
+                let from = max(0, index - 8)
+                let frames = try reader.read(segment, entries: entries[from..<index])
+                for f in frames { matched += f.frame.events.count(where: { filter.accepts($0, in: f.frame) }) }
+                collected.insert(contentsOf: frames, at: 0)
+                index = from
+            }
+            if matched >= events { break }
+        }
+        return (collected, end)
+    }
+
+    /// One line for `event`: time, stream, sequence, type and what it says.
+    private func appendLine(_ event: DecodedEvent, _ located: LocatedFrame, frameIndex: Int, names: inout SeriesLabels, to out: inout OutputBuffer) {
+        out.appendISOTime(microseconds: event.hlc.microseconds)
+        out.bytes.append(contentsOf: names.streamLabel(frame: frameIndex, located))
+        out.append(unsigned: event.sequence, width: 1)
         switch event.kind {
         case .point(let series, let step, let value):
-            let names = located.frame.seriesNames(series)
-            return "\(head) metric \(names.subject) \(names.name) step=\(step.map(String.init) ?? "-") value=\(JSON.formatDouble(value))"
+            out.bytes.append(contentsOf: names.label(frame: frameIndex, series: series, in: located.frame))
+            if let step { out.append(step) } else { out.append(UInt8(ascii: "-")) }
+            out.append(" value=")
+            out.bytes.append(contentsOf: JSON.formatDouble(value).utf8)
         case .record(let any):
-            guard let record = any as? LogRecord else { return "\(head) \(type(of: any))" }
-            return "\(head) \(record.kindName) \(describe(record))"
+            guard let record = any as? LogRecord else { out.append(" \(Swift.type(of: any))"); break }
+            out.append(" \(record.kindName) \(describe(record))")
         }
+        out.append(UInt8(ascii: "\n"))
     }
 
     private func describe(_ r: LogRecord) -> String {
@@ -251,5 +354,59 @@ struct Tail: ParsableCommand {
         case .trialImported(let t): return "\(t.uid) \(t.name ?? "")"
         case .lossAccepted(let text): return text
         }
+    }
+}
+
+/// The `--trial` and `--type` filters of `tail`.
+struct EventFilter {
+    var trial: String?
+    var types: Set<String>
+
+    func accepts(_ event: DecodedEvent, in frame: DecodedFrame) -> Bool {
+        switch event.kind {
+        case .point(let series, _, _):
+            if !types.isEmpty && !types.contains("metric") { return false }
+            guard let trial else { return true }
+            return EventFilter.matches(frame.seriesNames(series).subject, trial)
+        case .record(let any):
+            guard let record = any as? LogRecord else { return trial == nil && types.isEmpty }
+            if !types.isEmpty && !types.contains(record.kindName) { return false }
+            guard let trial else { return true }
+            return record.trialUID.map { EventFilter.matches($0, trial) } ?? false
+        }
+    }
+
+    /// True when `uid` is the trial `key` names: a uid, a uid prefix, or PREFIX_REVISION.
+    static func matches(_ uid: String, _ key: String) -> Bool {
+        if uid.hasPrefix(key) { return true }
+        guard let (prefix, revision) = Trial.splitUID(key), let (hash, uidRevision) = Trial.splitUID(uid) else { return false }
+        return revision == uidRevision && !prefix.isEmpty && hash.hasPrefix(prefix)
+    }
+}
+
+/// Per frame, the bytes of " STREAM #" and, per series, of " metric SUBJECT NAME step=": built
+/// once per frame and series rather than once per line.
+struct SeriesLabels {
+    private var frame = -1
+    private var labels: [Int32: [UInt8]] = [:]
+    private var stream: [UInt8] = []
+
+    mutating func streamLabel(frame index: Int, _ located: LocatedFrame) -> [UInt8] {
+        enter(index)
+        if stream.isEmpty { stream = Array(" \(located.stream) #".utf8) }
+        return stream
+    }
+
+    private mutating func enter(_ index: Int) {
+        if index != frame { frame = index; labels.removeAll(keepingCapacity: true); stream = [] }
+    }
+
+    mutating func label(frame index: Int, series: Int32, in frame: DecodedFrame) -> [UInt8] {
+        enter(index)
+        if let label = labels[series] { return label }
+        let names = frame.seriesNames(series)
+        let label = Array(" metric \(names.subject) \(names.name) step=".utf8)
+        labels[series] = label
+        return label
     }
 }

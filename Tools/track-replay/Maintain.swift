@@ -56,10 +56,17 @@ struct Compact: ParsableCommand {
     @Flag(help: "Compact even though the database is damaged: record what was lost (verify, stats and summary show it) and fold what reads. Without it, damage refuses the compaction.")
     var acceptLoss = false
 
+    @Flag(help: "Write a snapshot even when no segment could be deleted, now or by a later compaction (every event is still in the active segment of its stream): it then only adds the snapshot, which speeds up opening.")
+    var force = false
+
     func run() throws {
         let report: Compactor.Report
         let layout = DatabaseLayout(root: database)
         do { try layout.validate() } catch { throw ToolError("\(error)") }
+        if !force, let reason = nothingToFold() {
+            print("nothing to compact in \(database): \(reason)")
+            return
+        }
         var limits: [String: (base: UInt64, offset: Int64)]?
         if ConsumerPosition.isPinned(database) {
             limits = ConsumerPosition.read(database)
@@ -74,9 +81,27 @@ struct Compact: ParsableCommand {
             throw ToolError("\(error)")
         }
         bar.finish()
-        let saved = report.bytesBefore > 0 ? 100 - Double(report.bytesAfter) * 100 / Double(report.bytesBefore) : 0
-        print("compacted \(database): \(byteCount(report.bytesBefore)) before, \(byteCount(report.bytesAfter)) after (\(String(format: "%.0f", saved))% smaller)")
+        let change: String
+        if report.bytesAfter > report.bytesBefore {
+            // The first snapshot is kept next to the segments it covers: they are deleted only by
+            // the next compaction (the previous generation stays readable until then).
+            change = "\(byteCount(report.bytesAfter - report.bytesBefore)) more: the snapshot is written next to the segments it covers, which the next compaction deletes"
+        } else {
+            let saved = report.bytesBefore > 0 ? 100 - Double(report.bytesAfter) * 100 / Double(report.bytesBefore) : 0
+            change = "\(String(format: "%.0f", saved))% smaller"
+        }
+        print("compacted \(database): \(byteCount(report.bytesBefore)) before, \(byteCount(report.bytesAfter)) after (\(change))")
         print("snapshot generation \(report.generation): \(report.events) events, \(report.points) metric points, \(byteCount(report.snapshotBytes)); \(report.segmentsDeleted) segments deleted")
+    }
+
+    /// Why compacting now would only add a snapshot, or nil when it can fold something: every
+    /// stream still has a single (active) segment, so no segment can be deleted now or later.
+    private func nothingToFold() -> String? {
+        let layout = DatabaseLayout(root: database)
+        let streams = layout.streamNames()
+        guard !streams.isEmpty, streams.allSatisfy({ layout.segmentBases($0).count <= 1 }) else { return nil }
+        let size = (try? Compactor.diskBytes(layout)) ?? 0
+        return "every event is still in the active segment of its stream (\(byteCount(size)) in all), and compaction deletes sealed segments (\(byteCount(Limits.segmentBytesDefault)) each by default), so it would only add a snapshot and grow the database. --force writes one anyway (it speeds up opening)."
     }
 }
 

@@ -160,12 +160,102 @@ func resolveTrial(_ key: String, in projection: Projection) throws -> Trial {
 /// revision (`2e1b2597e896_0`).
 func shortID(_ trial: Trial) -> String { String(trial.hash.prefix(12)) + "_" + String(trial.revision) }
 
-/// A time as an ISO 8601 UTC string with microseconds.
+/// A time as an ISO 8601 UTC string with microseconds (`2026-12-07T20:11:03.123456Z`).
 func isoTime(_ seconds: Double) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    formatter.timeZone = TimeZone(identifier: "UTC")
-    return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    var out = OutputBuffer()
+    out.appendISOTime(microseconds: seconds >= 0 ? UInt64((seconds * 1_000_000).rounded()) : 0)
+    return String(decoding: out.bytes, as: UTF8.self)
+}
+
+/// Bytes of output built without `String` or `Formatter` per line, written in large pieces:
+/// what `tail` uses to print a million lines a second.
+struct OutputBuffer {
+    var bytes: [UInt8] = []
+    /// `YYYY-MM-DDTHH:MM:SS.` of the last second formatted: consecutive events share it.
+    private var cachedSecond: UInt64 = .max
+    private var cachedPrefix: [UInt8] = []
+
+    init() { bytes.reserveCapacity(1 << 20) }
+
+    mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    mutating func append(_ byte: UInt8) { bytes.append(byte) }
+
+    /// A signed integer in decimal.
+    mutating func append(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        append(unsigned: value.magnitude, width: 1)
+    }
+
+    /// An unsigned integer in decimal, zero-padded to at least `width` digits.
+    mutating func append(unsigned value: UInt64, width: Int) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { digits in
+            var count = 0
+            var v = value
+            repeat {
+                digits[count] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+                v /= 10
+                count += 1
+            } while v > 0
+            while count < min(width, digits.count) { digits[count] = 48; count += 1 }
+            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(digits[i]) }
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for a time in microseconds since 1970 (UTC).
+    mutating func appendISOTime(microseconds: UInt64) {
+        let second = microseconds / 1_000_000
+        if second != cachedSecond {
+            let start = bytes.count
+            appendISOSecond(Int64(second))
+            cachedPrefix = Array(bytes[start...])
+            bytes.removeSubrange(start...)
+            cachedSecond = second
+        }
+        bytes.append(contentsOf: cachedPrefix)
+        append(unsigned: microseconds % 1_000_000, width: 6)
+        append(UInt8(ascii: "Z"))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.` of `seconds` since 1970.
+    private mutating func appendISOSecond(_ seconds: Int64) {
+        let days = seconds / 86_400, secondOfDay = seconds % 86_400
+        // Civil date from days since 1970 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        append(unsigned: UInt64(year), width: 4)
+        append(UInt8(ascii: "-"))
+        append(unsigned: UInt64(month), width: 2)
+        append(UInt8(ascii: "-"))
+        append(unsigned: UInt64(day), width: 2)
+        append(UInt8(ascii: "T"))
+        append(unsigned: UInt64(secondOfDay / 3600), width: 2)
+        append(UInt8(ascii: ":"))
+        append(unsigned: UInt64(secondOfDay / 60 % 60), width: 2)
+        append(UInt8(ascii: ":"))
+        append(unsigned: UInt64(secondOfDay % 60), width: 2)
+        append(UInt8(ascii: "."))
+    }
+
+    /// Writes the bytes to standard output and empties the buffer.
+    mutating func flush() {
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(1, raw.baseAddress! + done, raw.count - done)
+                if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else { break }
+            }
+        }
+        bytes.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Pads or cuts text to a column width.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Track
 import TrackLog
 import TrackModel
 
@@ -10,9 +11,12 @@ struct Synth: ParsableCommand {
         commandName: "synth",
         abstract: "Append synthetic metric points to an event-log database (for tests and load).",
         discussion: """
-        Logs a noisy decaying loss for each trial, one point per step, directly through the event-log \
-        writer. After each commit it prints 'committed <trial> <step> <sequence>' on standard output, \
-        so a test can kill it at any moment and check that everything committed survived.
+        Creates project 'synth' and the trials <prefix>-<n> (uid <prefix>-<n>_0) when they do not exist, \
+        then logs a noisy decaying loss for each trial, one point per step, directly through the \
+        event-log writer. After each commit it prints 'committed <step> <sequence>' on standard output \
+        (every trial has its points up to <step>; <sequence> is the writer's durable sequence), so a \
+        test can kill it at any moment and check that everything committed survived; at the end, \
+        'done <points> <sequence>'.
         """
     )
 
@@ -54,11 +58,24 @@ struct Synth: ParsableCommand {
     }
 
     func run() throws {
+        let uids = (0..<trials).map { "\(prefix)-\($0)_0" }
+        // The project and trials first, through the backend's rules, so that every command (and
+        // the web view) shows the points' trials; an existing one is left as it is.
+        do {
+            let backend = try TrackClient(backend: "file://\(database)").backend
+            _ = try backend.newProject(Project(name: "synth", description: "synthetic load (track-replay synth)"))
+            for index in 0..<trials {
+                _ = try backend.newTrial(Trial(hash: "\(prefix)-\(index)", name: "\(prefix)-\(index)", parameters: ["index": .int(Int64(index))],
+                                               projectID: "synth"), autoIncrement: false)
+            }
+            try backend.close()
+        } catch { throw ToolError("cannot create the synthetic trials in \(database): \(error)") }
         var options = WriterOptions()
+        // Continuing the stream the trials were just created in is what should happen: no notice.
+        options.reporter = { notice in if notice.kind != .streamTakenOver { standardErrorReporter(notice) } }
         options.durability = Durability(rawValue: durability)!
         options.segmentBytes = segmentBytes
         let writer = try LogWriter.open(database: database, records: .track, options: options)
-        let uids = (0..<trials).map { "\(prefix)-\($0)_0" }
         let slots = uids.map { writer.slot(subject: $0, name: "loss") }
         var generator = SeededRandom(seed: UInt64(getpid()))
         let (points, commitEvery, pauseMicroseconds) = (self.points, self.commitEvery, self.pauseMicroseconds)

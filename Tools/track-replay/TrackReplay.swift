@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Track
 import TrackLog
+import TrackModel
 
 /// `track-replay`: rebuild, inspect, verify, compact, export, import and plot swift-track
 /// databases, and run the demo.
@@ -11,6 +12,7 @@ struct TrackReplay: ParsableCommand {
         commandName: "track-replay",
         abstract: "Rebuild, inspect, verify, compact, export, import and plot swift-track databases.",
         discussion: "Every command reads a database while training processes may still be writing to it.",
+        version: SwiftTrack.version,
         subcommands: [Demo.self, Summary.self, Show.self, Metrics.self, Stats.self, Tail.self, Plot.self,
                       Export.self, Import.self, Verify.self, Compact.self, Synth.self]
     )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TrackBackends
+import TrackModel
 import TrackServer
 import TrackSQL
 
@@ -11,6 +12,7 @@ struct TrackServerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "track-server",
         abstract: "Serve track's socket protocol (Python SocketClient compatible) over any swift-track backend.",
+        version: SwiftTrack.version,
         subcommands: [Serve.self, AddUser.self],
         defaultSubcommand: Serve.self
     )
