@@ -253,24 +253,27 @@ def _process_worker(d, index, points, ready, go):
     db.close()
 
 
-PROCESS_RUNS = 3
+MEDIAN_RUNS = 3
+
+
+def median_of_runs(run):
+    """`run(d)` MEDIAN_RUNS times, a fresh database each time, keeping the median rate: one short
+    run on a shared 2-core machine swings by a third (a segment roll's fsync alone takes 20-100 ms
+    depending on what the disk is still flushing)."""
+    def measured(d):
+        results = []
+        for n in range(MEDIAN_RUNS):
+            if n:
+                shutil.rmtree(d, ignore_errors=True)  # bytes on disk are the last run's
+            results.append(run(d))
+        results.sort(key=lambda r: r[0] / r[1])
+        return results[len(results) // 2]
+    return measured
 
 
 def swift_processes(d, workers):
     """`workers` Python processes (spawned), each logging POINTS / 2 points of its own trial into
-    one database through the handle API; the clock runs from when all are ready to when all exit.
-    Runs PROCESS_RUNS times (a fresh database each time) and keeps the median: one short run on a
-    shared 2-core machine swings by a third."""
-    results = []
-    for run in range(PROCESS_RUNS):
-        if run:
-            shutil.rmtree(d, ignore_errors=True)  # bytes on disk are the last run's
-        results.append(_swift_processes_once(d, workers))
-    results.sort(key=lambda r: r[0] / r[1])
-    return results[len(results) // 2]
-
-
-def _swift_processes_once(d, workers):
+    one database through the handle API; the clock runs from when all are ready to when all exit."""
     import multiprocessing
     ctx = multiprocessing.get_context("spawn")
     db = swift_track.open("file://" + d)
@@ -295,15 +298,16 @@ def _swift_processes_once(d, workers):
 SYSTEMS = [
     ("swift-track, metric handle (metric.log)", swift_handle),
     ("swift-track, array API (log_many, values computed in Python)", swift_array),
-    ("swift-track, array API, engine only (log_many of ready arrays)", swift_array_engine_only),
+    ("swift-track, array API, engine only (log_many of ready arrays; median of 3 runs)", median_of_runs(swift_array_engine_only)),
     ("swift-track, reading a series back into numpy (10 M points, database reopened)", swift_read_back),
     ("swift-track, Python track's Protocol path (no mirror)", swift_protocol),
     ("swift-track over socket://, request-reply (as track's SocketClient)", swift_socket),
     # Before the other systems: wandb leaves its wandb-core service running (a child of this
     # process, still using CPU after finish()) until this process exits, which took CPU from the
     # four processes.
-    ("swift-track, metric handle, 1 process (POINTS/2 points; median of 3 runs)", lambda d: swift_processes(d, 1)),
-    ("swift-track, metric handle, 4 processes into one database (POINTS/2 points each; median of 3 runs)", lambda d: swift_processes(d, 4)),
+    ("swift-track, metric handle, 1 process (POINTS/2 points; median of 3 runs)", median_of_runs(lambda d: swift_processes(d, 1))),
+    ("swift-track, metric handle, 4 processes into one database (POINTS/2 points each; median of 3 runs)",
+     median_of_runs(lambda d: swift_processes(d, 4))),
     ("tensorboardX add_scalar", tensorboardx),
     ("wandb, offline", wandb_offline),
     ("Aim Run.track", aim_run),
