@@ -429,12 +429,30 @@ public final class SocketServer: @unchecked Sendable {
             channel = try bootstrap.bind(host: host, port: port).wait()
         } catch {
             lifecycle.withLock { $0 = .idle }
-            throw error
+            throw SocketServer.bindError(error, host: host, port: port)
         }
         lifecycle.withLock { $0 = .running(channel) }
         let bound = channel.localAddress?.port ?? port
         logger.info("listening on \(host):\(bound)\(tls != nil ? " (TLS only)" : aesLayer ? " (AES layer only)" : "")")
         return bound
+    }
+
+    /// A listening failure in words: the common causes named, NIO's text kept for the rest.
+    static func bindError(_ error: any Error, host: String, port: Int) -> ServerError {
+        let address = "\(host):\(port)"
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case EADDRINUSE:
+                return ServerError("cannot listen on \(address): the address is already in use (another track-server, or another program, listens there); choose another port, or port 0 for any free one")
+            case EACCES:
+                return ServerError("cannot listen on \(address): permission denied (ports below 1024 need privileges); choose a port of 1024 or more")
+            case EADDRNOTAVAIL:
+                return ServerError("cannot listen on \(address): no network interface of this machine has that address")
+            default:
+                break
+            }
+        }
+        return ServerError("cannot listen on \(address): \(error)")
     }
 
     /// A TLS context serving the PEM certificate chain at `certificatePath` with the PEM private

@@ -98,7 +98,13 @@ struct TrackReplayTests {
         #expect(summary.stdout.contains("projects: 1") && summary.stdout.contains("trials: 3") && summary.stdout.contains("lr-sweep"))
         let uid = try #require(summary.stdout.split(separator: "\n").first { $0.contains("Completed") }?.split(separator: " ").first.map(String.init))
         let prefix = String(uid.prefix(8))
-        let show = try trackReplay(["show", demoDatabase, prefix])
+        // By default each series is summarized; --points gives track's full serialization.
+        let brief = try trackReplay(["show", demoDatabase, prefix])
+        #expect(brief.status == 0, "\(brief.stderr)")
+        let briefJSON = try JSON.decode(brief.stdout)
+        #expect(briefJSON["metrics"]?["loss"]?["points"] == 1000 && briefJSON["metrics"]?["loss"]?["last_step"] == 999, "\(brief.stdout.prefix(600))")
+        #expect(brief.stdout.split(separator: "\n").count < 200, "a summary, not 2,000 points")
+        let show = try trackReplay(["show", demoDatabase, prefix, "--points"])
         #expect(show.status == 0, "\(show.stderr)")
         let trial = try Trial(trackJSON: try JSON.decode(show.stdout))
         #expect(trial.uid.hasPrefix(prefix) && trial.status == .completed)
@@ -228,7 +234,7 @@ struct TrackReplayTests {
         let original = try JSON.decode(Array(try Data(contentsOf: URL(fileURLWithPath: sharedFile("track-json/\(name).json")))))
         #expect(try JSON.decode(Array(try Data(contentsOf: URL(fileURLWithPath: out)))) == original)
         if name == "small" {
-            let show = try trackReplay(["show", db, "735eb0710feb0f93cb27e78fec0516ba3b633991e220e5e4673fc1e17caa058d_1"])
+            let show = try trackReplay(["show", db, "735eb0710feb0f93cb27e78fec0516ba3b633991e220e5e4673fc1e17caa058d_1", "--points"])
             #expect(try Trial(trackJSON: try JSON.decode(show.stdout)).status == .suspended)
             let csv = try trackReplay(["metrics", db, "a36652e5", "lr_schedule"])
             #expect(csv.stdout == "metric,step,value\nlr_schedule,,0.01\nlr_schedule,5,0.005\n")
@@ -282,7 +288,7 @@ struct TrackReplayTests {
         }
         #expect(ids.count == 2, "\(summary.stdout)")
         for id in ids {
-            let show = try trackReplay(["show", db, id])
+            let show = try trackReplay(["show", db, id, "--points"])
             #expect(show.status == 0, "show \(id): \(show.stderr)")
             if show.status == 0 {
                 let trial = try Trial(trackJSON: try JSON.decode(show.stdout))

@@ -42,6 +42,17 @@ struct SocketConformanceTests {
         try client.close()
     }
 
+    @Test("PortInUse: listening on a port another server holds is one clear sentence, not NIO's errno text")
+    func portInUse() throws {
+        let first = try TestServer()
+        defer { first.stop() }
+        let second = SocketServer(dispatcher: RPCDispatcher(backend: first.backend, credentials: UserStore([])))
+        #expect { _ = try second.start(host: "127.0.0.1", port: first.port) } throws: { error in
+            let text = "\(error)"
+            return text.contains("cannot listen on 127.0.0.1:\(first.port): the address is already in use") && !text.contains("errno")
+        }
+    }
+
     @Test("a wrong password is a clear error at connection")
     func wrongPassword() throws {
         registerSocketBackend()

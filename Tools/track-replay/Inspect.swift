@@ -23,10 +23,14 @@ struct Summary: ParsableCommand {
     }
 }
 
-/// `track-replay show DB TRIAL`.
+/// `track-replay show DB TRIAL [--points]`.
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print one trial as JSON in track's serialization (dtype \"trial\").",
-                                                    discussion: damageHelp)
+    static let configuration = CommandConfiguration(
+        abstract: "Print one trial as JSON in track's serialization (dtype \"trial\"), its series summarized.",
+        discussion: "Each metric series is shown as {points, first_step, last_step, last, min, max} (NaN as a string); --points prints every point, which is track's serialization exactly (track.serialization.from_json reads it). `metrics` prints series as CSV or JSON.\n\n" + damageHelp)
+
+    @Flag(help: "Print every point of every series (track's full serialization) instead of a summary of each.")
+    var points = false
 
     @Argument(help: "The database directory.")
     var database: String
@@ -39,8 +43,36 @@ struct Show: ParsableCommand {
     func run() throws {
         let replayed = try replay(database, strict: reading.strict)
         let trial = try resolveTrial(self.trial, in: replayed.projection)
-        print(JSON.encode(trial.trackJSON, pretty: true))
+        var json = trial.trackJSON
+        if !points, case .object(var object) = json {
+            var summaries = ValueObject()
+            for (name, series) in trial.metrics { summaries[name] = Show.summary(series) }
+            object["metrics"] = .object(summaries)
+            json = .object(object)
+        }
+        print(JSON.encode(json, pretty: true))
         try replayed.finish()
+    }
+
+    /// A series in a few numbers: how many points, first and last step, last value, min and max
+    /// of the numeric values (non-finite values as strings, so that the output is strict JSON).
+    static func summary(_ series: MetricSeries) -> Value {
+        func finite(_ v: Value) -> Value {
+            guard case .double(let d) = v, !d.isFinite else { return v }
+            return .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
+        }
+        var minimum: Double?, maximum: Double?
+        for point in series.points {
+            guard let d = point.value.doubleValue, !d.isNaN else { continue }
+            minimum = min(minimum ?? d, d)
+            maximum = max(maximum ?? d, d)
+        }
+        return .object(["points": .int(Int64(series.count)),
+                        "first_step": series.points.first(where: { $0.step != nil })?.step?.value ?? .null,
+                        "last_step": series.lastStep?.value ?? .null,
+                        "last": series.last.map { finite($0.value) } ?? .null,
+                        "min": minimum.map { finite(.double($0)) } ?? .null,
+                        "max": maximum.map { finite(.double($0)) } ?? .null])
     }
 }
 
