@@ -360,6 +360,23 @@ struct TrackReplayTests {
         #expect(time.count == 27 && time.hasSuffix("Z") && time.hasPrefix("20"), "\(time)")
     }
 
+    @Test("SweepRunsToldApart: summary shows the parameters that differ and the last values, selects with --where and sorts")
+    func sweepRunsToldApart() throws {
+        let summary = try trackReplay(["summary", demoDatabase])
+        let rows = summary.stdout.split(separator: "\n").filter { $0.contains(" mlp ") }
+        #expect(rows.count == 3)
+        // The demo's runs differ by learning rate only: lr is shown, epochs and batch_size are not.
+        #expect(rows.allSatisfy { $0.contains(" lr=") && !$0.contains("epochs=") && $0.contains("loss=") && $0.contains("accuracy=") }, "\(rows)")
+        let completed = try trackReplay(["summary", demoDatabase, "--where", "{\"status\": \"Completed\"}"])
+        #expect(completed.status == 0 && completed.stdout.contains("(selected)"), "\(completed.stderr)")
+        #expect(completed.stdout.split(separator: "\n").filter { $0.contains(" mlp ") }.allSatisfy { $0.contains("Completed") })
+        let sorted = try trackReplay(["summary", demoDatabase, "--sort", "lr", "--descending"]).stdout.split(separator: "\n").filter { $0.contains(" mlp ") }
+        let lrs = sorted.compactMap { row in row.split(separator: " ").first { $0.hasPrefix("lr=") }.flatMap { Double($0.dropFirst(3)) } }
+        #expect(lrs.count == 3 && lrs == lrs.sorted(by: >), "\(sorted)")
+        #expect(try trackReplay(["summary", demoDatabase, "--sort", "nothing"]).status != 0)
+        #expect(try trackReplay(["summary", demoDatabase, "--where", "{not json"]).status != 0)
+    }
+
     @Test("bad input: one clear line on stderr, a non-zero exit, nothing written")
     func badInput() throws {
         let dir = Scratch()

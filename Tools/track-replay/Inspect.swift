@@ -13,11 +13,45 @@ struct Summary: ParsableCommand {
     @Argument(help: "The database directory.")
     var database: String
 
+    @Option(help: ArgumentHelp("Only the trials matching this query, in track's query language (JSON).",
+                               discussion: "For example '{\"parameters.lr\": {\"$gt\": 0.01}}' or '{\"status\": \"Completed\"}'."))
+    var `where`: String?
+
+    @Option(help: "Sort the trials by a metric's last value or a parameter, by name: --sort loss, --sort lr.")
+    var sort: String?
+
+    @Flag(help: "With --sort: largest first.")
+    var descending = false
+
     @OptionGroup var reading: ReadingOptions
 
     func run() throws {
         let replayed = try replay(database, strict: reading.strict)
-        printSummary(replayed.projection)
+        var trials: [Trial]?
+        if let text = self.where {
+            let query: Query
+            do { query = try Query(json: text) } catch { throw ToolError("--where: \(error)") }
+            do { trials = try replayed.projection.allTrials.filter { try query.matches($0) } } catch { throw ToolError("--where: \(error)") }
+        }
+        if let sort {
+            let key = sort, descending = self.descending
+            let all = trials ?? replayed.projection.allTrials
+            guard all.contains(where: { $0.metrics[key] != nil || $0.parameters[key] != nil }) else {
+                throw ToolError("--sort \(sort): no trial has a metric or parameter named '\(key)'")
+            }
+            // Trials without the key go last, in either direction.
+            func number(_ t: Trial) -> Double? { (t.metrics[key]?.last?.value ?? t.parameters[key])?.doubleValue }
+            func text(_ t: Trial) -> String { (t.metrics[key]?.last?.value ?? t.parameters[key]).map(shortText) ?? "" }
+            trials = all.sorted { a, b in
+                switch (number(a), number(b)) {
+                case let (x?, y?): return descending ? x > y : x < y
+                case (.some, nil): return true
+                case (nil, .some): return false
+                case (nil, nil): return descending ? text(a) > text(b) : text(a) < text(b)
+                }
+            }
+        }
+        printSummary(replayed.projection, trials: trials)
         if let line = replayed.damageLine { print(line) }
         try replayed.finish()
     }

@@ -273,8 +273,8 @@ func byteCount(_ bytes: Int64) -> String {
 }
 
 /// Prints projects, groups and trials as tables.
-func printSummary(_ projection: Projection) {
-    let projects = projection.allProjects, groups = projection.allGroups, trials = projection.allTrials
+func printSummary(_ projection: Projection, trials selected: [Trial]? = nil) {
+    let projects = projection.allProjects, groups = projection.allGroups, trials = selected ?? projection.allTrials
     print("projects: \(projects.count)")
     if !projects.isEmpty {
         print("  \(column("name", 24)) \(column("groups", 7)) \(column("trials", 7)) description")
@@ -285,18 +285,46 @@ func printSummary(_ projection: Projection) {
         print("  \(column("uid", 14)) \(column("name", 20)) \(column("project", 20)) trials")
         for g in groups { print("  \(column(String(g.uid.prefix(12)), 14)) \(column(g.name, 20)) \(column(g.projectID, 20)) \(g.trials.count)") }
     }
-    print("trials: \(trials.count)")
+    print(selected == nil ? "trials: \(trials.count)" : "trials: \(trials.count) of \(projection.allTrials.count) (selected)")
     if !trials.isEmpty {
-        print("  \(column("uid", 20)) \(column("name", 16)) \(column("status", 13)) \(column("metrics", 8)) \(column("points", 9)) \(column("last step", 10)) last update")
+        // What tells the runs of a sweep apart: the parameters whose values differ between them,
+        // and the last value of each metric.
+        let differing = differingParameters(trials)
+        print("  \(column("uid", 20)) \(column("name", 16)) \(column("status", 13)) \(column("metrics", 8)) \(column("points", 9)) \(column("last step", 10)) \(column("last update", 28)) parameters that differ; last values")
         for t in trials {
             let points = t.metrics.values.reduce(0) { $0 + $1.count }
             let lastStep = t.metrics.values.compactMap { $0.lastStep?.intValue }.max().map(String.init)
                 ?? t.metrics.values.compactMap(\.lastStep).last?.description ?? "-"
             let updated = t.lastChange.map(isoTime) ?? "-"
-            print("  \(column(shortID(t), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(updated)")
+            let parameters = differing.compactMap { key in t.parameters[key].map { "\(key)=\(shortText($0))" } }
+            let lasts = t.metrics.compactMap { name, series in series.last.map { "\(name)=\(shortText($0.value))" } }
+            let details = (parameters + (parameters.isEmpty || lasts.isEmpty ? [] : [";"]) + lasts).joined(separator: " ")
+            print("  \(column(shortID(t), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(column(updated, 28)) \(details)")
         }
     }
     printLosses(projection.acceptedLosses)
+}
+
+/// The parameter names whose values are not the same in every one of `trials` (present in
+/// some only, or with different values), sorted.
+func differingParameters(_ trials: [Trial]) -> [String] {
+    guard trials.count > 1 else { return [] }
+    var keys = Set<String>()
+    for t in trials { keys.formUnion(t.parameters.keys) }
+    return keys.filter { key in
+        let first = trials[0].parameters[key]
+        return trials.contains { $0.parameters[key] != first }
+    }.sorted()
+}
+
+/// A value as a person reads it in a table: numbers as JSON writes them (4 significant digits
+/// for doubles), strings without quotes.
+func shortText(_ value: Value) -> String {
+    switch value {
+    case .string(let s): return s
+    case .double(let d) where d.isFinite && d != 0 && (abs(d) >= 1e-3 && abs(d) < 1e6): return String(format: "%.4g", d)
+    default: return JSON.encode(value)
+    }
 }
 
 /// The losses a compaction was told to accept, one line each (nothing when there are none).
