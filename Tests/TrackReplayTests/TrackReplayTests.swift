@@ -199,7 +199,35 @@ struct TrackReplayTests {
         #expect(try document.nodes(forXPath: "//*[local-name()='g'][@class='legend']/*[local-name()='text']").count == 3)
         #expect(try document.nodes(forXPath: "//*[local-name()='g'][@class='tick-labels']/*[local-name()='text']").count >= 6)
         #expect(svg.contains(">step</text>") && svg.contains(">loss</text>"))
+        #expect(svg.contains(">mlp lr=0.1</text>"), "curves are labelled by the parameter that differs")
         #expect(try trackReplay(["plot", demoDatabase, trials[0], "--metric", "nope", "-o", out]).status != 0)
+    }
+
+    @Test("PlotRoughEdges: a trial without the metric is left out with a note; 13 curves get 13 colours and a legend that fits")
+    func plotRoughEdges() throws {
+        let dir = Scratch()
+        let db = dir.path + "/sweep.db"
+        #expect(try trackReplay(["synth", db, "--trials", "13", "--points", "50"]).status == 0)
+        #expect(try trackReplay(["synth", db, "--prefix", "empty", "--trials", "1", "--points", "0"]).status == 0)
+        let out = dir.path + "/sweep.svg"
+        let r = try trackReplay(["plot", db] + (0..<13).map { "synth-\($0)_0" } + ["empty-0_0", "--metric", "loss", "-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("empty-0_0") && r.stderr.contains("has no metric 'loss'") && r.stderr.contains("left out"), "\(r.stderr)")
+        let svg = try String(contentsOfFile: out, encoding: .utf8)
+        _ = try XMLDocument(data: Data(svg.utf8))  // well-formed
+        /// The values of attribute `name` in the elements whose text starts with `prefix`.
+        func attributes(_ prefix: String, _ name: String) -> [String] {
+            svg.components(separatedBy: "\n").filter { $0.hasPrefix(prefix) }.compactMap { line in
+                guard let start = line.range(of: " \(name)=\"") else { return nil }
+                return String(line[start.upperBound...].prefix { $0 != "\"" })
+            }
+        }
+        let colours = attributes("<polyline", "stroke")
+        #expect(colours.count == 13 && Set(colours).count == 13, "\(colours)")
+        let height = try #require(attributes("<svg", "height").first.flatMap(Double.init))
+        let legendRows = attributes("<text x=\"\(String(format: "%.2f", 900.0 - 230 + 20 + 30))\"", "y").compactMap(Double.init)
+        #expect(legendRows.count == 13 && legendRows.allSatisfy { $0 < height }, "the legend fits: \(legendRows) in \(height)")
+        #expect(try trackReplay(["plot", db, "empty-0_0", "--metric", "loss", "-o", out]).status != 0, "nothing to draw is an error")
     }
 
     @Test("export, import into a new database, export again: the same file")

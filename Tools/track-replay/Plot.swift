@@ -32,10 +32,14 @@ struct Plot: ParsableCommand {
         let replayed = try replay(database, strict: reading.strict)
         let projection = replayed.projection
         var series: [(label: String, points: [(Double, Double)])] = []
-        for key in trials {
-            let trial = try resolveTrial(key, in: projection)
+        let resolved = try trials.map { try resolveTrial($0, in: projection) }
+        // Curves are labelled by what tells the trials apart: the parameters that differ.
+        let differing = differingParameters(resolved)
+        for trial in resolved {
             guard let s = trial.metrics[metric] else {
-                throw ToolError("trial \(trial.uid) has no metric '\(metric)'; it has: \(trial.metrics.keys.joined(separator: ", "))")
+                // One trial without the metric does not spoil the plot of the others.
+                warn("note: trial \(shortID(trial)) has no metric '\(metric)' (\(trial.metrics.isEmpty ? "it has no metrics" : "it has: " + trial.metrics.keys.joined(separator: ", "))); left out")
+                continue
             }
             let points = s.sortedByStep.enumerated().compactMap { i, p -> (Double, Double)? in
                 guard let y = p.value.doubleValue, y.isFinite else { return nil }
@@ -45,8 +49,10 @@ struct Plot: ParsableCommand {
                 default: return (Double(i), y)  // no step, or a text step: its position
                 }
             }
-            series.append(("\(trial.name ?? "trial") \(trial.uid.prefix(8))", points))
+            let parameters = differing.compactMap { key in trial.parameters[key].map { "\(key)=\(shortText($0))" } }
+            series.append(((trial.name ?? "trial") + " " + (parameters.isEmpty ? String(trial.hash.prefix(8)) : parameters.joined(separator: " ")), points))
         }
+        guard !series.isEmpty else { throw ToolError("none of the trials has a metric '\(metric)'") }
         guard series.contains(where: { !$0.points.isEmpty }) else { throw ToolError("no finite value of '\(metric)' to draw") }
         let svg = SVGPlot(title: metric, xLabel: "step", yLabel: metric, series: series).render()
         do { try Data(svg.utf8).write(to: URL(fileURLWithPath: output)) } catch {
@@ -65,8 +71,24 @@ struct SVGPlot {
     var series: [(label: String, points: [(Double, Double)])]
 
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-    let width = 900.0, height = 540.0
+    let width = 900.0
     let left = 80.0, right = 230.0, top = 50.0, bottom = 60.0
+
+    /// Legend rows: 20 px each up to 24 curves, 14 px beyond.
+    var legendRow: Double { series.count <= 24 ? 20 : 14 }
+    /// Tall enough for the legend of every curve.
+    var height: Double { max(540, top + 12 + Double(series.count) * legendRow + bottom) }
+
+    /// The colour of curve `i`: the ten of the palette, then hues a golden angle apart, in two
+    /// lightnesses, so that no two curves share a colour.
+    static func color(_ i: Int) -> String {
+        if i < palette.count { return palette[i] }
+        let hue = (Double(i - palette.count) * 137.508).truncatingRemainder(dividingBy: 360)
+        return "hsl(\(Int(hue)),70%,\(i % 2 == 0 ? 38 : 55)%)"
+    }
+
+    /// A legend label cut to what the legend's width holds.
+    static func legendText(_ label: String) -> String { label.count > 30 ? String(label.prefix(29)) + "…" : label }
 
     /// Round tick positions covering `low...high` (steps of 1, 2 or 5 times a power of ten).
     static func ticks(_ low: Double, _ high: Double, count: Int = 6) -> [Double] {
@@ -143,18 +165,19 @@ struct SVGPlot {
         svg += "<text class=\"y-label\" x=\"20\" y=\"\(f(top + plotHeight / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 20 \(f(top + plotHeight / 2)))\">\(SVGPlot.escape(yLabel))</text>\n"
         svg += "<g class=\"series\" fill=\"none\" stroke-width=\"1.5\">\n"
         for (i, s) in series.enumerated() where !s.points.isEmpty {
-            let color = SVGPlot.palette[i % SVGPlot.palette.count]
+            let color = SVGPlot.color(i)
             let coordinates = SVGPlot.thin(s.points).map { "\(f(px($0.0))),\(f(py($0.1)))" }.joined(separator: " ")
             svg += "<polyline stroke=\"\(color)\" points=\"\(coordinates)\"><title>\(SVGPlot.escape(s.label))</title></polyline>\n"
         }
         svg += "</g>\n<g class=\"legend\">\n"
         let legendX = left + plotWidth + 20
-        svg += "<rect x=\"\(f(legendX - 8))\" y=\"\(f(top - 8))\" width=\"\(f(right - 24))\" height=\"\(f(Double(series.count) * 20 + 12))\" fill=\"white\" stroke=\"#999\"/>\n"
+        svg += "<rect x=\"\(f(legendX - 8))\" y=\"\(f(top - 8))\" width=\"\(f(right - 24))\" height=\"\(f(Double(series.count) * legendRow + 12))\" fill=\"white\" stroke=\"#999\"/>\n"
+        let fontSize = legendRow >= 20 ? 12 : 10
         for (i, s) in series.enumerated() {
-            let y = top + 6 + Double(i) * 20
-            let color = SVGPlot.palette[i % SVGPlot.palette.count]
+            let y = top + 6 + Double(i) * legendRow
+            let color = SVGPlot.color(i)
             svg += "<line x1=\"\(f(legendX))\" y1=\"\(f(y))\" x2=\"\(f(legendX + 24))\" y2=\"\(f(y))\" stroke=\"\(color)\" stroke-width=\"3\"/>\n"
-            svg += "<text x=\"\(f(legendX + 30))\" y=\"\(f(y + 4))\">\(SVGPlot.escape(s.label))</text>\n"
+            svg += "<text x=\"\(f(legendX + 30))\" y=\"\(f(y + 4))\" font-size=\"\(fontSize)\"><title>\(SVGPlot.escape(s.label))</title>\(SVGPlot.escape(SVGPlot.legendText(s.label)))</text>\n"
         }
         svg += "</g>\n</svg>\n"
         return svg
