@@ -54,6 +54,12 @@ public enum LogRecord: Sendable, Equatable {
         }
     }
 
+    /// Every `kindName`, in declaration order (what `track-replay tail --type` takes).
+    public static let kindNames = ["project_created", "group_created", "trial_created", "trial_added_to_project",
+                                   "trial_added_to_group", "trial_started", "trial_finished", "chrono_started", "chrono_finished",
+                                   "arguments_logged", "metadata_logged", "tags_added", "status_set", "group_metadata_set",
+                                   "metrics_logged", "project_imported", "group_imported", "trial_imported", "loss_accepted"]
+
     /// A short name of the record's kind, for listings.
     public var kindName: String {
         switch self {

@@ -55,6 +55,7 @@ struct CodecTests {
             }
         }
         #expect(recordIndex == records.count)
+        #expect(records.allSatisfy { LogRecord.kindNames.contains($0.kindName) }, "kindNames lists every kind")
         #expect(pointIndex == values.count * 2 + 1)
         #expect(decoded.subjects.contains("a_0"))
         #expect(decoded.events.last?.hlc == decoded.header.maxHLC)

@@ -104,11 +104,8 @@ struct WriterReaderTests {
         let writer = try LogWriter.open(database: dir.db, options: writerOptions(notices, segmentBytes: 3 << 20))
         let loss = writer.slot(subject: "t1_0", name: "loss")
         let n = 2_000_000
-        var state: UInt64 = 7
-        let values = (0..<n).map { _ -> Double in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Double(bitPattern: state >> 2)  // incompressible: about 10 bytes a point
-        }
+        var random = SeededRandom(seed: 7)
+        let values = (0..<n).map { _ in Double(bitPattern: random.next() >> 2) }  // incompressible: about 10 bytes a point
         try values.withUnsafeBufferPointer { v in _ = try writer.append(loss, steps: nil, values: v.baseAddress!, count: n) }
         try writer.commit()
         let stream = writer.streamName

@@ -91,10 +91,7 @@ struct Show: ParsableCommand {
     /// A series in a few numbers: how many points, first and last step, last value, min and max
     /// of the numeric values (non-finite values as strings, so that the output is strict JSON).
     static func summary(_ series: MetricSeries) -> Value {
-        func finite(_ v: Value) -> Value {
-            guard case .double(let d) = v, !d.isFinite else { return v }
-            return .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
-        }
+        let finite = nonFiniteAsString
         var minimum: Double?, maximum: Double?
         for point in series.points {
             guard let d = point.value.doubleValue, !d.isNaN else { continue }
@@ -166,8 +163,7 @@ struct Metrics: ParsableCommand {
     /// A point's value for JSON output, NaN and infinities as `--non-finite` says.
     private func jsonValue(_ v: Value) -> Value {
         guard case .double(let d) = v, !d.isFinite, nonFinite != .bare else { return v }
-        if nonFinite == .null { return .null }
-        return .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
+        return nonFinite == .null ? .null : nonFiniteAsString(v)
     }
 
     private func csvValue(_ v: Value) -> String {
@@ -273,10 +269,7 @@ struct Tail: ParsableCommand {
         """)
 
     /// The event types `--type` takes: metric points, then track's records (`LogRecord.kindName`).
-    static let eventTypes = ["metric", "project_created", "group_created", "trial_created", "trial_added_to_project",
-                             "trial_added_to_group", "trial_started", "trial_finished", "chrono_started", "chrono_finished",
-                             "arguments_logged", "metadata_logged", "tags_added", "status_set", "group_metadata_set",
-                             "metrics_logged", "project_imported", "group_imported", "trial_imported", "loss_accepted"]
+    static let eventTypes = ["metric"] + LogRecord.kindNames
 
     @Argument(help: "The database directory.")
     var database: String

@@ -317,6 +317,13 @@ func differingParameters(_ trials: [Trial]) -> [String] {
     }.sorted()
 }
 
+/// NaN and infinities as the strings "NaN", "Infinity" and "-Infinity" (strict JSON has no
+/// numbers for them); every other value as it is.
+func nonFiniteAsString(_ value: Value) -> Value {
+    guard case .double(let d) = value, !d.isFinite else { return value }
+    return .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
+}
+
 /// A value as a person reads it in a table: numbers as JSON writes them (4 significant digits
 /// for doubles), strings without quotes.
 func shortText(_ value: Value) -> String {
