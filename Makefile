@@ -8,13 +8,13 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-postgres deps-python deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash python
+.PHONY: all deps deps-postgres deps-python deps-gdb deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash python
 
 all: test
 
 help:
 	@echo "make demo    run the demo training loop (installs liblz4-dev, pkg-config and binutils if missing)"
-	@echo "make test    run every test (installs liblz4-dev, pkg-config, binutils, postgresql, openssl and a Python venv with pytest if missing)"
+	@echo "make test    run every test (installs liblz4-dev, pkg-config, binutils, postgresql, openssl, gdb and a Python venv with pytest if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
 	@echo "make python  build the Python wheel (dist/swift_track-*.whl): libTrackC with the Swift runtime linked in, liblz4 beside it"
@@ -67,6 +67,15 @@ deps-postgres:
 	  echo "deps: missing$$missing and there is no apt-get; install PostgreSQL (set PG_BIN to the folder holding initdb and pg_ctl) and openssl" >&2; exit 1; \
 	fi
 
+# gdb, with which Tools/watchdog.sh shows where a hung test run hangs.
+deps-gdb:
+	@if command -v gdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	  echo "deps: installing gdb (apt-get), so that a hung test run prints its threads' stacks"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends gdb; \
+	else echo "deps: gdb is missing (a hung test run will not show its stacks)"; fi
+
 # A Python venv with pytest, for the tests that speak to track-server as Python track's
 # SocketClient does (Tests/python: a standard-library client and a pytest module).
 VENV ?= .venv
@@ -91,12 +100,15 @@ deps-python:
 # Then the Python tests: the socket client against the track-server swift test built, and the
 # in-process package (python/) over the C ABI library (libTrackC.so), and the wheel (make python)
 # installed into a fresh venv.
-test: deps deps-postgres deps-python
-	$(SWIFT) test --disable-xctest
+# A run still going after TEST_SECONDS_MAX (build included) is a hang: Tools/watchdog.sh prints
+# the stacks of the test process (gdb) and fails it, instead of CI's limit cutting it off mute.
+TEST_SECONDS_MAX ?= 2400
+test: deps deps-postgres deps-python deps-gdb
+	Tools/watchdog.sh $(TEST_SECONDS_MAX) $(SWIFT) test --disable-xctest
 	$(SWIFT) build --product TrackC
 	$(MAKE) --no-print-directory python
 	bin="$$($(SWIFT) build --show-bin-path)"; TRACK_BIN="$$bin" TRACK_SERVER="$$bin/track-server" SWIFT_TRACK_LIBRARY="$$bin/libTrackC.so" \
-	  SWIFT_TRACK_WHEEL="$$(ls -t dist/swift_track-*.whl | head -1)" $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/python
+	  SWIFT_TRACK_WHEEL="$$(ls -t dist/swift_track-*.whl | head -1)" Tools/watchdog.sh 600 $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/python
 
 # The Python wheel: the C ABI library built in release with the Swift runtime linked in
 # (-static-stdlib; its own scratch path, so the regular builds are not rebuilt), stripped, with

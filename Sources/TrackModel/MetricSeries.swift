@@ -27,6 +27,10 @@ public struct MetricSeries: Sendable, Equatable {
     public private(set) var isList = false
     /// The largest integer step held: an integer step above it is new, so the dict needs no search.
     private var maxStep = Int64.min
+    /// Where each step stands in `points` (dict only): built when a step arrives that is not above
+    /// every one held (a step logged again, a loop that restarts its steps, a text step), then
+    /// kept up to date. A search through the points instead made such a metric cost O(n²).
+    private var positions: [MetricStep: Int]?
 
     /// An empty series.
     public init() {}
@@ -36,7 +40,7 @@ public struct MetricSeries: Sendable, Equatable {
     public init(points: [MetricPoint], isList: Bool? = nil) {
         self.points = points
         self.isList = isList ?? points.contains { $0.step == nil }
-        maxStep = points.compactMap(\.step?.intValue).max() ?? .min
+        for point in points { if let step = point.step { noteMax(step) } }
     }
 
     /// Number of points.
@@ -77,21 +81,44 @@ public struct MetricSeries: Sendable, Equatable {
         guard let step else {
             // Python's dict has no append and raises; the point is kept and the metric becomes a list.
             isList = true
+            positions = nil
             points.append(MetricPoint(step: nil, value: value))
             return
         }
         if points.isEmpty || (step.intValue.map { $0 > maxStep } ?? false) {
-            if let i = step.intValue { maxStep = max(maxStep, i) }
+            noteMax(step)
+            positions?[step] = points.count
             points.append(MetricPoint(step: step, value: value))
         } else if points[points.count - 1].step == step {
             points[points.count - 1].value = value
-        } else if let existing = points.firstIndex(where: { $0.step == step }) {
-            points[existing].value = value
         } else {
-            if let i = step.intValue { maxStep = max(maxStep, i) }
-            points.append(MetricPoint(step: step, value: value))
+            if positions == nil {
+                var built = [MetricStep: Int](minimumCapacity: points.count)
+                for (i, point) in points.enumerated() { if let s = point.step, built[s] == nil { built[s] = i } }
+                positions = built
+            }
+            if let existing = positions![step] {
+                points[existing].value = value
+            } else {
+                noteMax(step)
+                positions![step] = points.count
+                points.append(MetricPoint(step: step, value: value))
+            }
         }
     }
+
+    /// Raises `maxStep` to a new step's integer value; a whole float counts too, since Python's
+    /// dict takes `5.0` and `5` for one key.
+    private mutating func noteMax(_ step: MetricStep) {
+        switch step {
+        case .int(let i): maxStep = max(maxStep, i)
+        case .number(let d): if let i = Int64(exactly: d) { maxStep = max(maxStep, i) }
+        case .text: break
+        }
+    }
+
+    /// Equal when they hold the same points in the same kind of container.
+    public static func == (a: MetricSeries, b: MetricSeries) -> Bool { a.isList == b.isList && a.points == b.points }
 
     /// `track`'s serialized form: `{"<step>": value, ...}` for a step-keyed metric, a list of
     /// values and `[step, value]` pairs for a list.

@@ -253,7 +253,7 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
                 w.items.append(.call(promise))
                 return true
             }
-            if open { channel.writeAndFlush(NIOAny(buffer), promise: nil) } else { promise.fail(handler.closedError) }
+            if open { Self.write(buffer, on: channel) } else { promise.fail(handler.closedError) }
         }
         let reply = try promise.futureResult.wait()
         try throwPipelinedError()
@@ -269,9 +269,17 @@ public final class SocketClient: TrackProtocol, @unchecked Sendable {
         handler.waiters.withLock { $0.items.append(.pipelined(n)) }
         var buffer = channel.allocator.buffer(capacity: o.bytes.count)
         buffer.writeBytes(o.bytes)
-        channel.writeAndFlush(NIOAny(buffer), promise: nil)
+        write(buffer, on: channel)
         o.bytes.removeAll(keepingCapacity: true)
         o.count = 0
+    }
+
+    /// Writes `buffer` through the event loop's task queue, from any thread. Requests reach the
+    /// wire in the order they were queued (under `outgoing`'s lock), and so in the order of
+    /// `waiters`: `writeAndFlush` called on the loop itself (the flush timer) writes at once,
+    /// ahead of writes other threads queued before it, which reordered pipelined requests.
+    private static func write(_ buffer: ByteBuffer, on channel: Channel) {
+        channel.eventLoop.execute { channel.writeAndFlush(NIOAny(buffer), promise: nil) }
     }
 
     /// Queues one encoded pipelined request (`encode` appends its frame).

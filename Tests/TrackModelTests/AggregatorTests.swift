@@ -76,6 +76,29 @@ struct AggregatorTests {
         #expect(try MetricSeries(trackJSON: m.trackJSON) == m)
     }
 
+    @Test("StepsThatGoBack: a loop that restarts its steps replaces values where they stand; 5.0 and 5 are one key, as in Python's dict")
+    func stepsThatGoBack() throws {
+        var m = MetricSeries()
+        for step in 0..<100 { m.record(step: .int(Int64(step)), value: .int(Int64(step))) }
+        for step in 50..<150 { m.record(step: .int(Int64(step)), value: .int(Int64(-step))) }
+        m.record(step: .text("warmup"), value: 1)
+        m.record(step: 7, value: 70)
+        m.record(step: .text("warmup"), value: 2)
+        #expect(m.points.map { $0.step } == (0..<150).map { MetricStep.int(Int64($0)) } + [.text("warmup")])
+        #expect(m.points[7].value == 70 && m.points[60].value == -60 && m.points[149].value == -149 && m.points[150].value == 2)
+        // A whole float step and the integer are one key (`{5.0: 1}[5]` in Python); the first kept.
+        var f = MetricSeries()
+        f.record(step: .number(5.0), value: 1)
+        f.record(step: 5, value: 2)
+        f.record(step: .number(3.0), value: 3)
+        f.record(step: 3, value: 4)
+        #expect(f.points == [MetricPoint(step: .number(5.0), value: 2), MetricPoint(step: .number(3.0), value: 4)])
+        // A point without a step after that turns the metric into a list; stepped points append.
+        f.record(step: nil, value: 9)
+        f.record(step: 5, value: 10)
+        #expect(f.count == 4 && f.isList)
+    }
+
     @Test("ListMetricsAsPython: a list metric appends [step, value] for a step in arrival order, and the bare value for step 0 (Python's `elif step:`)")
     func listMetricsAsPython() throws {
         var m = MetricSeries()

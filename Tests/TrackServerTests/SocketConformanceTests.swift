@@ -34,6 +34,11 @@ struct SocketConformanceTests {
         for step in 0..<20_000 { try client.logTrialMetric(trial.uid, name: "loss", step: Int64(step), value: Double(step)) }
         try client.commit()
         #expect(try client.getTrial(uid: trial.uid)?.metrics["loss"]?.count == 20_000)
+        // In the order sent: the flush timer once wrote its part ahead of parts queued before it
+        // (steps 0…10412, 8863…: Python sees the dict's order, and a repeated step kept the
+        // older value).
+        let stored = try #require(try server.backend.getTrial(uid: trial.uid)?.metrics["loss"])
+        #expect(stored.points.map { $0.step?.intValue } == (0..<20_000).map { Int64($0) })
         // A missing trial is refused at once; an error among pipelined points reaches the next call.
         #expect { try client.logTrialMetric("0000_0", name: "loss", step: 1, value: 1) } throws: { ($0 as? TrackError)?.code == .itemNotFound }
         let socket = try #require(client as? SocketClient)
