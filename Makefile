@@ -8,19 +8,20 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-postgres deps-python deps-gdb deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash python
+.PHONY: all deps deps-postgres deps-python deps-gdb deps-ui ui deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash python
 
 all: test
 
 help:
 	@echo "make demo    run the demo training loop (installs liblz4-dev, pkg-config and binutils if missing)"
-	@echo "make test    run every test (installs liblz4-dev, pkg-config, binutils, postgresql, openssl, gdb and a Python venv with pytest if missing)"
+	@echo "make test    run every test (installs liblz4-dev, pkg-config, binutils, postgresql, openssl, gdb, chromium, libjs-dygraphs and a Python venv with pytest if missing)"
 	@echo "make bench   run the benchmark suite (release build, several minutes)"
 	@echo "make compare compare with SQLite, track's FileProtocol strategy and JSON lines; writes BENCHMARKS.md"
 	@echo "make python  build the Python wheel (dist/swift_track-*.whl): libTrackC with the Swift runtime linked in, liblz4 beside it"
 	@echo "make compare-python  Python loops: swift-track in-process and over socket:// vs tensorboardX, wandb, Aim, MLflow; writes BENCHMARKS.md"
 	@echo "make fuzz    run every fuzz target (libFuzzer) for FUZZ_SECONDS each (default 60); a crash input is kept"
 	@echo "make crash   the crash and power-loss tests with more kills and cut points (CRASH_SCALE=10)"
+	@echo "make ui      build the web view (track-ui DB serves it on 127.0.0.1:8080; installs libjs-dygraphs if missing)"
 	@echo "make build   debug build; make release: release build; make clean: remove .build"
 
 # Installs liblz4-dev, pkg-config and binutils (objdump and strip, for the wheel) when they are missing, saying what it installs.
@@ -67,6 +68,25 @@ deps-postgres:
 	  echo "deps: missing$$missing and there is no apt-get; install PostgreSQL (set PG_BIN to the folder holding initdb and pg_ctl) and openssl" >&2; exit 1; \
 	fi
 
+# The web view's charting library (Debian's libjs-dygraphs, served by track-ui) and, for its
+# tests, a headless browser (Debian's chromium).
+deps-ui:
+	@missing=""; \
+	[ -f /usr/share/javascript/dygraphs/dygraph.min.js ] || missing="libjs-dygraphs"; \
+	if [ "$(UI_BROWSER)" = yes ] && ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	  echo "deps: installing$$( [ -n "$$missing" ] && echo " $$missing") (apt-get): the web view's charts$$( [ "$(UI_BROWSER)" = yes ] && echo ', and the browser its tests drive')"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: missing $$missing and there is no apt-get; install dygraphs (give track-ui --dygraphs DIR) and chromium" >&2; exit 1; fi
+UI_BROWSER ?= no
+
+# The web view: track-ui DB serves a live view of DB on http://127.0.0.1:8080/.
+ui: deps deps-ui
+	$(SWIFT) build -c release --product track-ui
+	@echo "run: $$($(SWIFT) build -c release --show-bin-path)/track-ui DATABASE   (then open http://127.0.0.1:8080/)"
+
 # gdb, with which Tools/watchdog.sh shows where a hung test run hangs.
 deps-gdb:
 	@if command -v gdb >/dev/null 2>&1; then :; \
@@ -104,6 +124,7 @@ deps-python:
 # the stacks of the test process (gdb) and fails it, instead of CI's limit cutting it off mute.
 TEST_SECONDS_MAX ?= 2400
 test: deps deps-postgres deps-python deps-gdb
+	@$(MAKE) --no-print-directory deps-ui UI_BROWSER=yes
 	Tools/watchdog.sh $(TEST_SECONDS_MAX) $(SWIFT) test --disable-xctest
 	$(SWIFT) build --product TrackC
 	$(MAKE) --no-print-directory python

@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "TrackC", type: .dynamic, targets: ["TrackC"]),
         .executable(name: "track-server", targets: ["track-server"]),
         .executable(name: "track-replay", targets: ["track-replay"]),
+        .executable(name: "track-ui", targets: ["track-ui"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
@@ -31,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        // The web view's HTTP server; without its default traits (swift-configuration).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        // Hummingbird's own dependency: the web view ends its event streams on graceful shutdown.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // liblz4 from the system (apt liblz4-dev, brew lz4).
@@ -108,6 +113,21 @@ let package = Package(
             path: "Tools/track-replay"
         ),
         // A worker the multi-process tests start: increments, logs, holds locks, crashes on cue.
+        // The web view (`track-ui DB`): its own tool, so that track-replay and `make demo` do
+        // not build an HTTP stack.
+        .executableTarget(
+            name: "track-ui",
+            dependencies: [
+                "TrackStore",
+                "TrackModel",
+                "TrackServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/track-ui"
+        ),
         .executableTarget(name: "track-test-worker", dependencies: ["TrackBackends", "TrackLog", "TrackStore"], path: "Tests/TrackTestWorker"),
         .testTarget(name: "TrackModelTests", dependencies: ["TrackModel"]),
         .testTarget(name: "TrackLogTests", dependencies: ["TrackLog", "TrackStore", "CLZ4", "TrackTestSupport"]),

@@ -80,4 +80,20 @@ public struct Trial: Sendable, Equatable {
         }
         return (String(uid[..<underscore]), revision)
     }
+
+    /// The short form of the uid people read and every tool accepts: the hash's first 12
+    /// characters and the revision (`2e1b2597e896_0`).
+    public var shortID: String { String(hash.prefix(12)) + "_" + String(revision) }
+
+    /// The parameter names whose values are not the same in every one of `trials` (present in
+    /// some only, or with different values), sorted: what tells the runs of a sweep apart.
+    public static func differingParameters(_ trials: [Trial]) -> [String] {
+        guard trials.count > 1 else { return [] }
+        var keys = Set<String>()
+        for t in trials { keys.formUnion(t.parameters.keys) }
+        return keys.filter { key in
+            let first = trials[0].parameters[key]
+            return trials.contains { $0.parameters[key] != first }
+        }.sorted()
+    }
 }

@@ -132,3 +132,19 @@ extension Value: CustomStringConvertible {
     /// The value as compact JSON.
     public var description: String { JSON.encode(self) }
 }
+
+extension Value {
+    /// The value with every NaN and infinity, at any depth, as the strings "NaN", "Infinity" and
+    /// "-Infinity": strict JSON (a browser's `JSON.parse`, `jq`) has no numbers for them.
+    public var nonFiniteAsStrings: Value {
+        switch self {
+        case .double(let d) where !d.isFinite: return .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
+        case .array(let a): return .array(a.map(\.nonFiniteAsStrings))
+        case .object(let o):
+            var out = ValueObject()
+            for (k, v) in o { out[k] = v.nonFiniteAsStrings }
+            return .object(out)
+        default: return self
+        }
+    }
+}

@@ -167,14 +167,15 @@ public struct MetricColumns: Sendable {
     /// (a training loop's metric), that is the columns themselves, shared without a copy;
     /// otherwise it goes through `series`.
     public var pythonPoints: (steps: [Int64], values: [Double]) {
-        if labels.isEmpty, let first = steps.first, first != MetricColumns.noStep, MetricColumns.strictlyIncreasing(steps) {
+        if labels.isEmpty, let first = steps.first, first != MetricColumns.noStep, MetricColumns.isStrictlyIncreasing(steps) {
             return (steps, values)
         }
         let points = series.points
         return (points.map { $0.step?.intValue ?? MetricColumns.noStep }, points.map { $0.value.doubleValue ?? .nan })
     }
 
-    private static func strictlyIncreasing(_ steps: [Int64]) -> Bool {
+    /// True when every step is above the one before.
+    public static func isStrictlyIncreasing(_ steps: [Int64]) -> Bool {
         steps.withUnsafeBufferPointer { b in
             var ok = true
             var i = 1
@@ -225,6 +226,23 @@ final class TrialState: ChangeTracked, @unchecked Sendable {
     /// The trial as the model shows it; nil until its creation event is seen.
     func trial() -> Trial? {
         if let cached { return cached }
+        guard var t = overview() else { return nil }
+        var metricSeries = OrderedDictionary<String, MetricSeries>()
+        for name in metricNames { metricSeries[name] = metrics[name]!.columns.series }
+        t.metrics = metricSeries
+        cached = t
+        return t
+    }
+
+    /// The metric names, in the order they first appeared.
+    var metricNames: [String] {
+        metrics.sorted(by: { ($0.value.first, $0.key) < ($1.value.first, $1.key) }).map(\.key)
+    }
+
+    /// The trial without its metrics: everything else `trial()` shows, at a cost that does not
+    /// grow with the points held.
+    func overview() -> Trial? {
+        if let cached { var t = cached; t.metrics = [:]; return t }
         guard let base = creation?.value else { return nil }
         var t = base
         if let status { t.status = status.value }
@@ -234,11 +252,7 @@ final class TrialState: ChangeTracked, @unchecked Sendable {
         t.metadata = metadata.object
         t.tags = tags.object
         t.errors = errors.map(\.text)
-        var metricSeries = OrderedDictionary<String, MetricSeries>()
-        for (name, entry) in metrics.sorted(by: { ($0.value.first, $0.key) < ($1.value.first, $1.key) }) {
-            metricSeries[name] = entry.columns.series
-        }
-        t.metrics = metricSeries
+        t.metrics = [:]
         var chronos = OrderedDictionary<String, Aggregator>()
         for (name, aggregator) in chronoBase { chronos[name] = aggregator }
         if let runtime { chronos["runtime"] = .value(runtime.value.map(Value.double)) }
@@ -254,7 +268,6 @@ final class TrialState: ChangeTracked, @unchecked Sendable {
         } else {
             t.lastChange = lastChange == .zero ? nil : lastChange.seconds
         }
-        cached = t
         return t
     }
 }
@@ -480,6 +493,18 @@ public final class Projection: @unchecked Sendable {
         (revisions[hash] ?? []).sorted().compactMap { trial("\(hash)_\($0)") }
     }
 
+    /// The trial with this uid without its metrics (see `metricNames(trial:)` and
+    /// `columns(trial:metric:)`): what a listing needs, at a cost that does not grow with the points.
+    public func trialOverview(_ uid: String) -> Trial? { trials[uid]?.overview() }
+
+    /// A trial's metric names, in the order they first appeared (empty for an unknown trial).
+    public func metricNames(trial uid: String) -> [String] { trials[uid]?.metricNames ?? [] }
+
+    /// Every trial's uid, by creation time.
+    public var trialUIDs: [String] {
+        trialOrder.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.compactMap { trials[$0.key]?.creation != nil ? $0.key : nil }
+    }
+
     /// The metric columns of a trial's metric.
     public func columns(trial uid: String, metric: String) -> MetricColumns? { trials[uid]?.metrics[metric]?.columns }
 
@@ -495,7 +520,7 @@ public final class Projection: @unchecked Sendable {
 
     /// All trials, by creation time.
     public var allTrials: [Trial] {
-        trialOrder.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.compactMap { trial($0.key) }
+        trialUIDs.compactMap { trial($0) }
     }
 
     /// The revision tag of an object, if it exists.

@@ -91,7 +91,7 @@ struct Show: ParsableCommand {
     /// A series in a few numbers: how many points, first and last step, last value, min and max
     /// of the numeric values (non-finite values as strings, so that the output is strict JSON).
     static func summary(_ series: MetricSeries) -> Value {
-        let finite = nonFiniteAsString
+        let finite = { (v: Value) in v.nonFiniteAsStrings }
         var minimum: Double?, maximum: Double?
         for point in series.points {
             guard let d = point.value.doubleValue, !d.isNaN else { continue }
@@ -163,7 +163,7 @@ struct Metrics: ParsableCommand {
     /// A point's value for JSON output, NaN and infinities as `--non-finite` says.
     private func jsonValue(_ v: Value) -> Value {
         guard case .double(let d) = v, !d.isFinite, nonFinite != .bare else { return v }
-        return nonFinite == .null ? .null : nonFiniteAsString(v)
+        return nonFinite == .null ? .null : v.nonFiniteAsStrings
     }
 
     private func csvValue(_ v: Value) -> String {

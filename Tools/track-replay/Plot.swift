@@ -34,11 +34,11 @@ struct Plot: ParsableCommand {
         var series: [(label: String, points: [(Double, Double)])] = []
         let resolved = try trials.map { try resolveTrial($0, in: projection) }
         // Curves are labelled by what tells the trials apart: the parameters that differ.
-        let differing = differingParameters(resolved)
+        let differing = Trial.differingParameters(resolved)
         for trial in resolved {
             guard let s = trial.metrics[metric] else {
                 // One trial without the metric does not spoil the plot of the others.
-                warn("note: trial \(shortID(trial)) has no metric '\(metric)' (\(trial.metrics.isEmpty ? "it has no metrics" : "it has: " + trial.metrics.keys.joined(separator: ", "))); left out")
+                warn("note: trial \(trial.shortID) has no metric '\(metric)' (\(trial.metrics.isEmpty ? "it has no metrics" : "it has: " + trial.metrics.keys.joined(separator: ", "))); left out")
                 continue
             }
             let points = s.sortedByStep.enumerated().compactMap { i, p -> (Double, Double)? in

@@ -145,20 +145,19 @@ func resolveTrial(_ key: String, in projection: Projection) throws -> Trial {
         let byName = all.filter { $0.name == key }
         if byName.count == 1 { return byName[0] }
         if byName.count > 1 {
-            throw ToolError("several trials are named '\(key)': \(byName.prefix(5).map(shortID).joined(separator: ", ")); give one of these")
+            throw ToolError("several trials are named '\(key)': \(byName.prefix(5).map(\.shortID).joined(separator: ", ")); give one of these")
         }
         throw ToolError("no trial matches '\(key)' (by uid, uid prefix, PREFIX_REVISION as summary prints it, or name)")
     }
-    let listed = matches.prefix(5).map(shortID).joined(separator: ", ") + (matches.count > 5 ? ", ..." : "")
+    let listed = matches.prefix(5).map(\.shortID).joined(separator: ", ") + (matches.count > 5 ? ", ..." : "")
     if Set(matches.map(\.hash)).count == 1 {
-        throw ToolError("'\(key)' matches \(matches.count) revisions of one trial (\(listed)); give the revision too, as in \(shortID(matches[0]))")
+        throw ToolError("'\(key)' matches \(matches.count) revisions of one trial (\(listed)); give the revision too, as in \(matches[0].shortID)")
     }
     throw ToolError("the prefix '\(key)' is ambiguous: \(matches.count) trials start with it (\(listed)); give more characters")
 }
 
 /// How `summary` names a trial, and what every command takes: a 12-character uid prefix and the
 /// revision (`2e1b2597e896_0`).
-func shortID(_ trial: Trial) -> String { String(trial.hash.prefix(12)) + "_" + String(trial.revision) }
 
 /// A time as an ISO 8601 UTC string with microseconds (`2026-12-07T20:11:03.123456Z`).
 func isoTime(_ seconds: Double) -> String {
@@ -289,7 +288,7 @@ func printSummary(_ projection: Projection, trials selected: [Trial]? = nil) {
     if !trials.isEmpty {
         // What tells the runs of a sweep apart: the parameters whose values differ between them,
         // and the last value of each metric.
-        let differing = differingParameters(trials)
+        let differing = Trial.differingParameters(trials)
         print("  \(column("uid", 20)) \(column("name", 16)) \(column("status", 13)) \(column("metrics", 8)) \(column("points", 9)) \(column("last step", 10)) \(column("last update", 28)) parameters that differ; last values")
         for t in trials {
             let points = t.metrics.values.reduce(0) { $0 + $1.count }
@@ -299,29 +298,10 @@ func printSummary(_ projection: Projection, trials selected: [Trial]? = nil) {
             let parameters = differing.compactMap { key in t.parameters[key].map { "\(key)=\(shortText($0))" } }
             let lasts = t.metrics.compactMap { name, series in series.last.map { "\(name)=\(shortText($0.value))" } }
             let details = (parameters + (parameters.isEmpty || lasts.isEmpty ? [] : [";"]) + lasts).joined(separator: " ")
-            print("  \(column(shortID(t), 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(column(updated, 28)) \(details)")
+            print("  \(column(t.shortID, 20)) \(column(t.name ?? "-", 16)) \(column(t.status.name, 13)) \(column(String(t.metrics.count), 8)) \(column(String(points), 9)) \(column(lastStep, 10)) \(column(updated, 28)) \(details)")
         }
     }
     printLosses(projection.acceptedLosses)
-}
-
-/// The parameter names whose values are not the same in every one of `trials` (present in
-/// some only, or with different values), sorted.
-func differingParameters(_ trials: [Trial]) -> [String] {
-    guard trials.count > 1 else { return [] }
-    var keys = Set<String>()
-    for t in trials { keys.formUnion(t.parameters.keys) }
-    return keys.filter { key in
-        let first = trials[0].parameters[key]
-        return trials.contains { $0.parameters[key] != first }
-    }.sorted()
-}
-
-/// NaN and infinities as the strings "NaN", "Infinity" and "-Infinity" (strict JSON has no
-/// numbers for them); every other value as it is.
-func nonFiniteAsString(_ value: Value) -> Value {
-    guard case .double(let d) = value, !d.isFinite else { return value }
-    return .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
 }
 
 /// A value as a person reads it in a table: numbers as JSON writes them (4 significant digits

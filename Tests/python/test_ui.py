@@ -1,0 +1,155 @@
+"""The web view (track-ui) in a real browser: a headless Chromium (Debian's, installed by make test)
+opens the page track-ui serves on 127.0.0.1 while a Python training loop logs in-process; the runs
+table lists the trials, the charts draw, and points logged during the test reach the page."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("TRACK_BIN", os.path.join(ROOT, ".build", "debug"))
+os.environ.setdefault("SWIFT_TRACK_LIBRARY", os.path.join(BIN, "libTrackC.so"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.dirname(__file__))
+
+import swift_track  # noqa: E402
+import track_wire as tw  # noqa: E402
+from cdp import Browser  # noqa: E402
+
+
+
+def start_ui(db_path, *arguments):
+    proc = subprocess.Popen([os.path.join(BIN, "track-ui"), db_path, "--port", "0", *arguments],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    if not match:
+        proc.kill()
+        raise AssertionError(f"track-ui did not print its address: {line!r} {proc.stderr.read()!r}")
+    return proc, f"http://127.0.0.1:{match.group(1)}/"
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def sweep():
+    """A database with a project, three runs of a learning-rate sweep (200 loss points each,
+    one with accuracy too), and the open database to keep logging into."""
+    with tempfile.TemporaryDirectory() as d:
+        db_path = os.path.join(d, "db")
+        with swift_track.open("file://" + db_path) as db:
+            db.request("new_project", project=tw.project("vision"))
+            trials = []
+            for i, lr in enumerate([0.1, 0.01, 0.001]):
+                t = tw.trial("mlp", {"lr": lr, "layers": 2}, project_id="vision")
+                db.request("new_trial", trial=t)
+                db.request("set_trial_status", trial=t["uid"], status={"name": "Running", "value": 101})
+                loss = db.metric(t["uid"], "loss")
+                loss.log_many(list(range(200)), [1.0 / (s + 1) + i for s in range(200)])
+                if i == 0:
+                    db.metric(t["uid"], "accuracy").log_many(list(range(200)), [s / 200 for s in range(200)])
+                trials.append(t)
+            db.commit()
+            yield db_path, db, trials
+
+
+def test_the_api_answers_what_the_page_shows(sweep):
+    db_path, db, trials = sweep
+    proc, url = start_ui(db_path)
+    try:
+        runs = get(url + "api/runs")
+        assert [r["uid"] for r in runs["runs"]] == [t["uid"] for t in trials]
+        assert runs["differing"] == ["lr"] and runs["metrics"] == ["loss", "accuracy"]
+        first = runs["runs"][0]["metrics"]["loss"]
+        assert first["count"] == 200 and first["last"] == pytest.approx(1 / 200) and first["max"] == 1.0
+        selected = get(url + "api/runs?where=" + urllib.parse.quote('{"parameters.lr": {"$lt": 0.05}}'))
+        assert [r["uid"] for r in selected["runs"]] == [t["uid"] for t in trials[1:]]
+        curve = get(url + f"api/series?trial={trials[0]['uid']}&metric=loss&width=20")
+        assert curve["count"] == 200 and len(curve["points"]) <= 42 and curve["points"][0] == [0.0, 1.0]
+        assert curve["points"][-1][0] == 199.0
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            get(url + "api/runs?where=" + urllib.parse.quote("{not json"))
+        assert bad.value.code == 400 and "query" in json.loads(bad.value.read())["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_page_lists_runs_draws_curves_and_shows_new_points_live(sweep, tmp_path):
+    db_path, db, trials = sweep
+    proc, url = start_ui(db_path)
+    browser = Browser()
+    shots = os.environ.get("TRACK_UI_SCREENSHOTS") or str(tmp_path)
+    try:
+        # The runs table: one row per trial, the parameter that differs and the metrics as columns.
+        browser.navigate(url)
+        browser.wait_for("document.querySelectorAll('#runs tbody tr').length === 3", what="three rows in the runs table")
+        headers = browser.evaluate("[...document.querySelectorAll('#runs thead th')].map(th => th.textContent)")
+        assert "lr" in headers and "loss" in headers and "accuracy" in headers, headers
+        assert browser.evaluate("document.querySelector('#runs tbody tr').dataset.uid") == trials[0]["uid"]
+        browser.wait_for("document.getElementById('live').classList.contains('on')", what="the live indicator")
+        browser.screenshot(os.path.join(shots, "runs.png"))
+
+        # A run page: a chart per metric, drawn (its canvas has coloured pixels).
+        uid = trials[0]["uid"]
+        browser.navigate(url + "#/run/" + uid)
+        browser.wait_for("document.querySelector('[data-metric=loss]') && document.querySelector('[data-metric=loss]').dataset.points === '200'",
+                         what="the loss chart with 200 points")
+        drawn = browser.wait_for("""(() => {
+            const canvas = document.querySelector('[data-metric=loss] canvas');
+            if (!canvas) return 0;
+            const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            let inked = 0;
+            for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
+            return inked;
+        })()""", what="ink on the loss chart's canvas")
+        assert drawn > 100
+        png = browser.screenshot(os.path.join(shots, "run.png"))
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+        # Points logged now reach the open page.
+        loss = db.metric(uid, "loss")
+        loss.log_many(list(range(200, 250)), [0.001] * 50)
+        db.commit()
+        browser.wait_for("document.querySelector('[data-metric=loss]').dataset.points === '250'", timeout=20,
+                         what="the 50 points logged while the page was open")
+        db.request("set_trial_status", trial=uid, status={"name": "Completed", "value": 302})
+        db.commit()
+        browser.wait_for("document.getElementById('status').textContent === 'Completed'", what="the new status")
+
+        # Compare: the three runs on one chart, then grouped by the parameter.
+        browser.navigate(url + "#/compare?runs=" + ",".join(t["uid"] for t in trials) + "&metric=loss")
+        browser.wait_for("document.getElementById('compare-chart').dataset.points === '" + str(250 + 400) + "'",
+                         what="the comparison of three runs")
+        labels = browser.wait_for("document.querySelector('#compare-chart canvas') && [...document.querySelectorAll('#metric option')].map(o => o.value)")
+        assert labels == ["loss", "accuracy"]
+        browser.screenshot(os.path.join(shots, "compare.png"))
+    finally:
+        browser.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_another_address_needs_a_users_file(sweep):
+    db_path, _, _ = sweep
+    refused = subprocess.run([os.path.join(BIN, "track-ui"), db_path, "--host", "0.0.0.0", "--port", "0"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "--users" in refused.stderr
+
+
+def test_a_missing_database_is_one_clear_line():
+    with tempfile.TemporaryDirectory() as d:
+        missing = subprocess.run([os.path.join(BIN, "track-ui"), os.path.join(d, "nothing"), "--port", "0"],
+                                 capture_output=True, text=True, timeout=30)
+        assert missing.returncode != 0
+        assert "nothing" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
