@@ -8,7 +8,7 @@
 SWIFT ?= swift
 SYSTEM_PACKAGES_APT := liblz4-dev pkg-config
 
-.PHONY: all deps deps-postgres deps-python deps-gdb deps-ui ui deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash python
+.PHONY: all deps deps-postgres deps-python deps-gdb deps-ui ui bench-ui deps-compare demo test bench compare compare-python build release clean help fuzz fuzz-build crash python
 
 all: test
 
@@ -21,6 +21,7 @@ help:
 	@echo "make compare-python  Python loops: swift-track in-process and over socket:// vs tensorboardX, wandb, Aim, MLflow; writes BENCHMARKS.md"
 	@echo "make fuzz    run every fuzz target (libFuzzer) for FUZZ_SECONDS each (default 60); a crash input is kept"
 	@echo "make crash   the crash and power-loss tests with more kills and cut points (CRASH_SCALE=10)"
+	@echo "make bench-ui  the web view's targets (1,000-trial table, 10 M-point curve, live point) in headless chromium; writes BENCHMARKS.md"
 	@echo "make ui      build the web view (track-ui DB serves it on 127.0.0.1:8080; installs libjs-dygraphs if missing)"
 	@echo "make build   debug build; make release: release build; make clean: remove .build"
 
@@ -189,6 +190,15 @@ deps-compare: deps
 # swift-track side by side with SQLite, track's FileProtocol strategy and a JSON-lines file; writes BENCHMARKS.md.
 compare: deps-compare
 	cd Benchmarks && $(SWIFT) run -c release track-compare
+
+# The web view's targets (Benchmarks/python/bench_ui.py): a 1,000-trial runs table, a 10 M-point
+# curve, a new point on the open page; release builds, headless chromium; writes BENCHMARKS.md.
+bench-ui: deps deps-python
+	@$(MAKE) --no-print-directory deps-ui UI_BROWSER=yes
+	$(SWIFT) build -c release --product track-ui
+	$(SWIFT) build -c release --product track-replay
+	$(SWIFT) build -c release --product TrackC
+	bin="$$($(SWIFT) build -c release --show-bin-path)"; TRACK_BIN="$$bin" SWIFT_TRACK_LIBRARY="$$bin/libTrackC.so" $(VENV)/bin/python Benchmarks/python/bench_ui.py
 
 clean:
 	rm -rf .build Benchmarks/.build

@@ -230,6 +230,33 @@ struct TrackReplayTests {
         #expect(try trackReplay(["plot", db, "empty-0_0", "--metric", "loss", "-o", out]).status != 0, "nothing to draw is an error")
     }
 
+    @Test("PlotPanels: --metric twice draws two panels (it drew only the last); --log, --smooth and --x time")
+    func plotPanels() throws {
+        let dir = Scratch()
+        let trials = try trackReplay(["summary", demoDatabase]).stdout.split(separator: "\n")
+            .filter { $0.contains("_0 ") || $0.contains("_1 ") }.compactMap { $0.split(separator: " ").first.map(String.init) }
+        let out = dir.path + "/both.svg"
+        let r = try trackReplay(["plot", demoDatabase] + trials + ["--metric", "loss", "--metric", "accuracy", "-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let document = try XMLDocument(data: Data(contentsOf: URL(fileURLWithPath: out)))
+        let panels = try document.nodes(forXPath: "//*[local-name()='g'][@class='panel']/@data-metric").compactMap(\.stringValue)
+        #expect(panels == ["loss", "accuracy"])
+        #expect(try document.nodes(forXPath: "//*[local-name()='polyline']").count == 2 * trials.count)
+        #expect(try document.nodes(forXPath: "//*[local-name()='g'][@class='legend']/*[local-name()='text']").count == trials.count)
+        // Smoothing changes the curve, not the number of curves; a weight of 1 is refused.
+        let plain = dir.path + "/plain.svg", smooth = dir.path + "/smooth.svg"
+        #expect(try trackReplay(["plot", demoDatabase, trials[0], "--metric", "loss", "-o", plain]).status == 0)
+        #expect(try trackReplay(["plot", demoDatabase, trials[0], "--metric", "loss", "--smooth", "0.9", "-o", smooth]).status == 0)
+        func line(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\n").first { $0.hasPrefix("<polyline") } ?? "" }
+        #expect(try line(plain) != line(smooth) && !line(smooth).isEmpty)
+        #expect(try trackReplay(["plot", demoDatabase, trials[0], "--metric", "loss", "--smooth", "1", "-o", smooth]).status != 0)
+        // A log scale labels decades; time on x says so.
+        let log = dir.path + "/log.svg"
+        #expect(try trackReplay(["plot", demoDatabase, trials[0], "--metric", "loss", "--log", "--x", "time", "-o", log]).status == 0)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.contains(">loss (log)</text>") && text.contains(">seconds since the first point</text>"))
+    }
+
     @Test("export, import into a new database, export again: the same file")
     func exportImport() throws {
         let dir = Scratch()

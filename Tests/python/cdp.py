@@ -84,7 +84,7 @@ class Browser:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, expression, timeout=20, what=None):
+    def wait_for(self, expression, timeout=20, what=None, poll=0.05):
         """Evaluates `expression` until it is truthy; its value. Fails after `timeout` seconds,
         naming what was awaited and the last value seen."""
         deadline = time.monotonic() + timeout
@@ -96,7 +96,7 @@ class Browser:
                 value = None
             if value:
                 return value
-            time.sleep(0.05)
+            time.sleep(poll)
         raise AssertionError(f"waited {timeout} s for {what or expression}; last value {value!r}; page text: "
                              f"{(self.evaluate('document.body && document.body.innerText') or '')[:400]!r}")
 

@@ -2,6 +2,7 @@
 opens the page track-ui serves on 127.0.0.1 while a Python training loop logs in-process; the runs
 table lists the trials, the charts draw, and points logged during the test reach the page."""
 
+import base64
 import json
 import os
 import re
@@ -140,11 +141,59 @@ def test_the_page_lists_runs_draws_curves_and_shows_new_points_live(sweep, tmp_p
         proc.wait(timeout=10)
 
 
+def test_with_a_users_file_each_user_sees_the_projects_granted(sweep, tmp_path):
+    db_path, _, trials = sweep
+    users = str(tmp_path / "users")
+    for name, grant in [("alice", "vision"), ("bob", "other")]:
+        subprocess.run([os.path.join(BIN, "track-server"), "add-user", name, "--users", users, "--iterations", "1000", "--grant", grant],
+                       input=name + "-password\n", text=True, check=True, capture_output=True)
+    proc, url = start_ui(db_path, "--users", users)
+
+    def runs(user=None, password=None):
+        request = urllib.request.Request(url + "api/runs")
+        if user:
+            request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return [r["uid"] for r in json.loads(response.read())["runs"]]
+    try:
+        for user, password in [(None, None), ("alice", "wrong"), ("carol", "carol-password")]:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                runs(user, password)
+            assert refused.value.code == 401 and "Basic" in refused.value.headers["WWW-Authenticate"]
+        assert runs("alice", "alice-password") == [t["uid"] for t in trials]
+        assert runs("bob", "bob-password") == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_another_address_needs_a_users_file(sweep):
     db_path, _, _ = sweep
     refused = subprocess.run([os.path.join(BIN, "track-ui"), db_path, "--host", "0.0.0.0", "--port", "0"],
                              capture_output=True, text=True, timeout=30)
     assert refused.returncode != 0 and "--users" in refused.stderr
+
+
+def test_damage_is_shown_not_skipped_silently(sweep):
+    db_path, db, trials = sweep
+    db.commit()
+    # A flipped byte in the middle of a segment: that frame is skipped, and the view says so.
+    streams = os.path.join(db_path, "streams")
+    segment = max((os.path.join(root, f) for root, _, files in os.walk(streams) for f in files if f.endswith(".log")),
+                  key=os.path.getsize)
+    with open(segment, "r+b") as f:
+        size = os.path.getsize(segment)
+        f.seek(size // 2)
+        byte = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    proc, url = start_ui(db_path)
+    try:
+        info = get(url + "api/info")
+        assert info["damage"] >= 1 and segment.split(os.sep)[-1] in info["damageText"], info
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_a_missing_database_is_one_clear_line():

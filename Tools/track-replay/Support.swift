@@ -15,33 +15,77 @@ func warn(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// A progress bar on standard error, drawn only when standard error is a terminal.
+/// A progress bar on standard error, drawn only when standard error is a terminal: the share
+/// done, the rate and the time left.
 final class ProgressBar {
     private let label: String
     private let total: Int64
+    private let unit: String
     private let enabled: Bool
     private var lastDrawn = -1
+    private var lastDrawnAt = 0.0
+    private let start = Date()
 
-    init(_ label: String, total: Int64) {
+    /// `unit` names what `total` counts: "B" (bytes, shown as kB, MB, ...) or a word ("objects").
+    init(_ label: String, total: Int64, unit: String = "B") {
         self.label = label
         self.total = max(1, total)
+        self.unit = unit
         enabled = isatty(STDERR_FILENO) != 0
     }
 
     func update(_ done: Int64) {
         guard enabled else { return }
         let percent = Int(min(100, done * 100 / total))
-        guard percent != lastDrawn else { return }
+        let elapsed = Date().timeIntervalSince(start)
+        // Redrawn when the share changes, and a few times a second for the rate.
+        guard percent != lastDrawn || elapsed - lastDrawnAt >= 0.25 else { return }
         lastDrawn = percent
+        lastDrawnAt = elapsed
         let width = 30
         let filled = width * percent / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+        FileHandle.standardError.write(Data("\r\u{1B}[2K\(label) [\(bar)] \(percent)%\(ProgressBar.rateAndTimeLeft(done: done, total: total, elapsed: elapsed, unit: unit))".utf8))
+    }
+
+    /// ", 12.3 MB/s, 4 s left" once there is a rate to tell; "" before.
+    static func rateAndTimeLeft(done: Int64, total: Int64, elapsed: Double, unit: String) -> String {
+        guard elapsed >= 0.2, done > 0 else { return "" }
+        let rate = Double(done) / elapsed
+        let left = Double(max(0, total - done)) / rate
+        let rateText = unit == "B" ? byteCount(Int64(rate)) + "/s" : String(format: rate >= 1e6 ? "%.1f M" : rate >= 1e3 ? "%.1f k" : "%.0f", rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate) + " \(unit)/s"
+        let leftText = left < 1 ? "under 1 s left" : left < 90 ? "\(Int(left.rounded())) s left" : "\(Int((left / 60).rounded())) min left"
+        return ", \(rateText), \(leftText)"
     }
 
     func finish() {
         guard enabled, lastDrawn >= 0 else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+}
+
+/// Removes `path` if the process is interrupted (SIGINT, SIGTERM, SIGHUP) before `disarm`: a
+/// half-written temporary file is never left behind. One at a time.
+enum TemporaryFileGuard {
+    nonisolated(unsafe) private static var path: UnsafeMutablePointer<CChar>?
+
+    static func arm(_ file: String) {
+        path = strdup(file)
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            // Only async-signal-safe calls: unlink, then the default action (the usual exit status).
+            _ = Foundation.signal(signal) { number in
+                if let path = TemporaryFileGuard.path { unlink(path) }
+                Foundation.signal(number, SIG_DFL)
+                raise(number)
+            }
+        }
+    }
+
+    static func disarm() {
+        for signal in [SIGINT, SIGTERM, SIGHUP] { _ = Foundation.signal(signal, SIG_DFL) }
+        let old = path
+        path = nil
+        free(old)
     }
 }
 

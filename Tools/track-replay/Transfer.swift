@@ -38,6 +38,8 @@ struct Export: ParsableCommand {
         }
         // Written beside the target and renamed: a reader never sees half a file.
         let temporary = output + ".tmp-\(getpid())"
+        TemporaryFileGuard.arm(temporary)
+        defer { TemporaryFileGuard.disarm() }
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
             if FileManager.default.fileExists(atPath: output) { try FileManager.default.removeItem(atPath: output) }
@@ -75,7 +77,7 @@ struct Import: ParsableCommand {
         }
         let backend: EventLogBackend
         do { backend = try EventLogBackend(path: database) } catch { throw ToolError("\(error)") }
-        let bar = ProgressBar("importing", total: Int64(parsed.projects.count + parsed.groups.count + parsed.trials.count))
+        let bar = ProgressBar("importing", total: Int64(parsed.projects.count + parsed.groups.count + parsed.trials.count), unit: "objects")
         do {
             try backend.importDatabase(parsed) { done, _ in bar.update(Int64(done)) }
             bar.finish()

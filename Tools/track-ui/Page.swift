@@ -34,6 +34,7 @@ enum Page {
         td.num { text-align: right; font-variant-numeric: tabular-nums; }
         td .range { color: #888; font-size: 12px; display: block; }
         .status-Completed { color: #1a7f37; } .status-Running { color: #0b61c4; } .status-Exception, .status-Broken, .status-Interrupted { color: #b00020; }
+        .details { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 0 2em; margin-top: 1.2em; }
         .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1em; }
         .chart { background: #fff; border: 1px solid #e4e4e4; padding: .5em; }
         .chart h3 { margin: 0 0 .3em; font-size: 14px; }
@@ -41,7 +42,7 @@ enum Page {
         .plot.big { height: 480px; }
         .legend { font-size: 12px; min-height: 1.4em; }
         dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; margin: 0 0 1em; }
-        dl.kv dt { color: #555; } dl.kv dd { margin: 0; font-family: monospace; }
+        dl.kv dt { color: #555; } dl.kv dd { margin: 0; font-family: monospace; overflow-wrap: anywhere; min-width: 0; }
         section { margin-bottom: 1.2em; }
         h2 { margin: .2em 0 .6em; font-size: 18px; }
         """
@@ -235,6 +236,7 @@ enum Page {
         function runView(main, uid, params, fail) {
           const state = { x: params.get('x') || 'step', log: params.get('log') === '1', smooth: Number(params.get('smooth') || 0), plots: new Map() };
           const head = h('div');
+          const details = h('div', { class: 'details' });
           const grid = h('div', { class: 'charts' });
           const xSelect = h('select', { id: 'x' }, h('option', { value: 'step', selected: state.x === 'step' }, 'x: step'), h('option', { value: 'time', selected: state.x === 'time' }, 'x: time'));
           const logBox = h('input', { type: 'checkbox', id: 'log', checked: state.log });
@@ -245,7 +247,8 @@ enum Page {
             for (const name of state.plots.keys()) loadSeries(name);
           };
           xSelect.addEventListener('change', reconfigure); logBox.addEventListener('change', reconfigure); smoothRange.addEventListener('input', reconfigure);
-          main.replaceChildren(head, h('div', { class: 'controls' }, xSelect, h('label', {}, logBox, ' log scale'), h('label', {}, 'smoothing ', smoothRange)), grid);
+          // The curves first, what the run is below them.
+          main.replaceChildren(head, h('div', { class: 'controls' }, xSelect, h('label', {}, logBox, ' log scale'), h('label', {}, 'smoothing ', smoothRange)), grid, details);
           function kv(object) {
             const entries = Object.entries(object || {});
             if (!entries.length) return h('p', { class: 'muted' }, 'none');
@@ -259,8 +262,9 @@ enum Page {
             const t = run.trial;
             const metadata = Object.fromEntries(Object.entries(t.metadata || {}).filter(([k]) => !k.startsWith('_')));
             const changed = run.trial.metadata && run.trial.metadata._last_change;
-            head.replaceChildren(...[h('h2', {}, t.name || '(no name)', ' ', h('span', { class: 'muted' }, run.short), ' ', h('span', { class: 'status-' + run.status, id: 'status' }, run.status)),
-              h('section', {}, h('dl', { class: 'kv' }, h('dt', {}, 'uid'), h('dd', {}, run.uid), h('dt', {}, 'project'), h('dd', {}, t.project_id || ''),
+            head.replaceChildren(h('h2', {}, t.name || '(no name)', ' ', h('span', { class: 'muted' }, run.short), ' ', h('span', { class: 'status-' + run.status, id: 'status' }, run.status)));
+            details.replaceChildren(...[
+              h('section', {}, h('h3', {}, 'Run'), h('dl', { class: 'kv' }, h('dt', {}, 'uid'), h('dd', {}, run.uid), h('dt', {}, 'project'), h('dd', {}, t.project_id || ''),
                 h('dt', {}, 'group'), h('dd', {}, t.group_id || ''), h('dt', {}, 'version'), h('dd', {}, fmt(t.version)),
                 h('dt', {}, 'last change'), h('dd', {}, typeof changed === 'number' ? new Date(changed * 1000).toLocaleString() : ''))),
               h('section', {}, h('h3', {}, 'Parameters'), kv(t.parameters)),
