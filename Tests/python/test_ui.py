@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -40,6 +41,22 @@ def start_ui(db_path, *arguments):
 def get(url):
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
+
+
+def get_eventually(url, condition, timeout=20):
+    """GET `url` until `condition` holds of its JSON (the view reads new events every 200 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            body = get(url)
+            if condition(body):
+                return body
+        except urllib.error.HTTPError as error:
+            if error.code != 404 or time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -78,6 +95,17 @@ def test_the_api_answers_what_the_page_shows(sweep):
         curve = get(url + f"api/series?trial={trials[0]['uid']}&metric=loss&width=20")
         assert curve["count"] == 200 and len(curve["points"]) <= 42 and curve["points"][0] == [0.0, 1.0]
         assert curve["points"][-1][0] == 199.0
+        # Downsampling keeps spikes: a 10,000-point series with a spike and a dip, 50 slices wide.
+        spiky = db.metric(trials[1]["uid"], "spiky")
+        value = lambda s: 100.0 if s == 5000 else -50.0 if s == 7777 else (s % 97) / 97
+        spiky.log_many(list(range(10_000)), [value(s) for s in range(10_000)])
+        db.commit()
+        curve = get_eventually(url + f"api/series?trial={trials[1]['uid']}&metric=spiky&width=50", lambda c: c["count"] == 10_000)
+        assert len(curve["points"]) <= 101
+        assert [5000.0, 100.0] in curve["points"] and [7777.0, -50.0] in curve["points"] and curve["points"][-1][0] == 9999.0
+        assert all(y == value(int(x)) for x, y in curve["points"]) and [p[0] for p in curve["points"]] == sorted(p[0] for p in curve["points"])
+        by_time = get(url + f"api/series?trial={trials[1]['uid']}&metric=spiky&width=50&x=time")
+        assert 100.0 in [p[1] for p in by_time["points"]] and -50.0 in [p[1] for p in by_time["points"]]
         with pytest.raises(urllib.error.HTTPError) as bad:
             get(url + "api/runs?where=" + urllib.parse.quote("{not json"))
         assert bad.value.code == 400 and "query" in json.loads(bad.value.read())["error"]
@@ -100,6 +128,11 @@ def test_the_page_lists_runs_draws_curves_and_shows_new_points_live(sweep, tmp_p
         assert browser.evaluate("document.querySelector('#runs tbody tr').dataset.uid") == trials[0]["uid"]
         browser.wait_for("document.getElementById('live').classList.contains('on')", what="the live indicator")
         browser.screenshot(os.path.join(shots, "runs.png"))
+        # Two runs ticked, then "Compare selected": the compare view of those two.
+        browser.evaluate("document.querySelectorAll('#runs tbody input[type=checkbox]').forEach((c, i) => { if (i < 2) c.click(); })")
+        browser.evaluate("document.getElementById('compare').click()")
+        hash = browser.wait_for("location.hash.startsWith('#/compare') && location.hash", what="the compare view")
+        assert urllib.parse.unquote(hash) == "#/compare?runs=" + ",".join(t["uid"] for t in trials[:2]), hash
 
         # A run page: a chart per metric, drawn (its canvas has coloured pixels).
         uid = trials[0]["uid"]

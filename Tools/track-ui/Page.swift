@@ -8,7 +8,7 @@ enum Page {
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>track-ui · \(escaped)</title>
             <link rel="stylesheet" href="/assets/dygraph.min.css"><link rel="stylesheet" href="/assets/app.css">
-            <script src="/assets/dygraph.min.js"></script></head>
+            </head>
             <body><header><a href="#/" class="brand">swift-track</a><span id="db">\(escaped)</span>
             <span id="live" class="live off" title="live updates">●</span><span id="damage"></span></header>
             <main id="main"><p class="muted">Loading…</p></main>
@@ -74,9 +74,23 @@ enum Page {
           }
           return typeof v === 'object' ? JSON.stringify(v) : String(v);
         }
+        const esc = text => String(text).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
         const num = v => typeof v === 'number' ? v : (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : null);
 
-        // Charts: dygraphs, downsampled on the server to about the chart's width.
+        // Charts: dygraphs, downsampled on the server to about the chart's width. The library is
+        // loaded when the first chart needs it: the runs table does not wait for it.
+        let dygraphLoading = null;
+        function loadDygraph() {
+          if (window.Dygraph) return Promise.resolve();
+          if (!dygraphLoading) dygraphLoading = new Promise((resolve, reject) => {
+            const script = document.createElement('script');
+            script.src = '/assets/dygraph.min.js';
+            script.onload = resolve;
+            script.onerror = () => { dygraphLoading = null; reject(new Error('cannot load the charting library (/assets/dygraph.min.js)')); };
+            document.head.append(script);
+          });
+          return dygraphLoading;
+        }
         let charts = [];
         function destroyCharts() { for (const c of charts) c.destroy(); charts = []; }
         function smooth(values, weight) {
@@ -157,6 +171,12 @@ enum Page {
           } }, 'Compare selected');
           const count = h('span', { class: 'muted', id: 'count' });
           const table = h('table', { id: 'runs' });
+          table.addEventListener('change', event => {
+            const row = event.target.closest('tr[data-uid]');
+            if (!row || event.target.type !== 'checkbox') return;
+            if (event.target.checked) state.selected.add(row.dataset.uid); else state.selected.delete(row.dataset.uid);
+            compare.disabled = state.selected.size === 0;
+          });
           const message = h('p', { class: 'error' });
           const apply = () => {
             state.where = whereInput.value.trim(); state.project = projectSelect.value; state.group = groupSelect.value;
@@ -203,29 +223,36 @@ enum Page {
             const head = h('tr', {}, h('th', {}, ''), header('name', 'name'), h('th', {}, 'id'), header('status', 'status'),
               header('project', 'project'), ...d.differing.map(p => header('p:' + p, p)), h('th', {}, 'tags'),
               ...d.metrics.map(m => header('m:' + m, m)));
-            const body = runs.map(run => h('tr', { 'data-uid': run.uid },
-              h('td', {}, h('input', { type: 'checkbox', checked: state.selected.has(run.uid), onchange: e => {
-                if (e.target.checked) state.selected.add(run.uid); else state.selected.delete(run.uid);
-                compare.disabled = state.selected.size === 0;
-              } })),
-              h('td', {}, h('a', { href: '#/run/' + encodeURIComponent(run.uid) }, run.name || '(no name)')),
-              h('td', { class: 'muted' }, run.short),
-              h('td', { class: 'status-' + run.status }, run.status),
-              h('td', {}, run.project || ''),
-              ...d.differing.map(p => h('td', { class: 'num' }, fmt(run.parameters[p]))),
-              h('td', {}, Object.entries(run.tags).map(([k, v]) => v === true ? k : `${k}=${fmt(v)}`).join(' ')),
-              ...d.metrics.map(m => {
+            // The body as one HTML string (a thousand rows in one parse), every text escaped;
+            // the checkboxes answer through one listener on the table.
+            const e = esc;
+            const body = runs.map(run => '<tr data-uid="' + e(run.uid) + '">' +
+              '<td><input type="checkbox"' + (state.selected.has(run.uid) ? ' checked' : '') + '></td>' +
+              '<td><a href="#/run/' + e(encodeURIComponent(run.uid)) + '">' + e(run.name || '(no name)') + '</a></td>' +
+              '<td class="muted">' + e(run.short) + '</td>' +
+              '<td class="status-' + e(run.status) + '">' + e(run.status) + '</td>' +
+              '<td>' + e(run.project || '') + '</td>' +
+              d.differing.map(p => '<td class="num">' + e(fmt(run.parameters[p])) + '</td>').join('') +
+              '<td>' + e(Object.entries(run.tags).map(([k, v]) => v === true ? k : `${k}=${fmt(v)}`).join(' ')) + '</td>' +
+              d.metrics.map(m => {
                 const s = run.metrics[m];
-                if (!s) return h('td', {}, '');
-                return h('td', { class: 'num', title: `${s.count} points, last at step ${fmt(s.step)}` }, fmt(s.last),
-                  s.min !== null ? h('span', { class: 'range' }, `${fmt(s.min)} – ${fmt(s.max)}`) : null);
-              })));
-            table.replaceChildren(h('thead', {}, head), h('tbody', {}, body));
+                if (!s) return '<td></td>';
+                return '<td class="num" title="' + e(`${s.count} points, last at step ${fmt(s.step)}`) + '">' + e(fmt(s.last)) +
+                  (s.min !== null ? '<span class="range">' + e(`${fmt(s.min)} – ${fmt(s.max)}`) + '</span>' : '') + '</td>';
+              }).join('') + '</tr>').join('');
+            const tbody = h('tbody');
+            tbody.innerHTML = body;
+            table.replaceChildren(h('thead', {}, head), tbody);
           }
           function load() {
             const q = new URLSearchParams();
             for (const k of ['where', 'project', 'group']) if (state[k]) q.set(k, state[k]);
-            return api('/api/runs?' + q).then(d => { message.textContent = ''; state.data = d; render(); })
+            return api('/api/runs?' + q).then(d => {
+              performance.mark('runs-fetched');
+              message.textContent = ''; state.data = d; render();
+              performance.mark('runs-rendered');
+              requestAnimationFrame(() => setTimeout(() => performance.mark('runs-painted')));
+            })
               .catch(e => { message.textContent = String(e.message || e); });
           }
           load();
@@ -287,7 +314,7 @@ enum Page {
           function loadSeries(name) {
             const p = state.plots.get(name);
             const width = Math.max(200, Math.round(p.plot.clientWidth || 600));
-            return api(`/api/series?trial=${encodeURIComponent(uid)}&metric=${encodeURIComponent(name)}&x=${state.x}&width=${width}`).then(curve => {
+            return Promise.all([api(`/api/series?trial=${encodeURIComponent(uid)}&metric=${encodeURIComponent(name)}&x=${state.x}&width=${width}`), loadDygraph()]).then(([curve]) => {
               const rows = mergeCurves([curve], state.x, state.smooth);
               p.box.dataset.points = curve.count;
               $('.count', p.box).textContent = `${curve.count} points`;
@@ -340,7 +367,7 @@ enum Page {
             const runs = state.runs.filter(r => r.metrics[state.metric]);
             if (!runs.length) { legend.textContent = `none of these runs has the metric ${state.metric}`; return; }
             const width = Math.max(200, Math.round(plot.clientWidth || 800));
-            Promise.all(runs.map(r => api(`/api/series?trial=${encodeURIComponent(r.uid)}&metric=${encodeURIComponent(state.metric)}&x=${state.x}&width=${width}`))).then(curves => {
+            Promise.all([loadDygraph(), ...runs.map(r => api(`/api/series?trial=${encodeURIComponent(r.uid)}&metric=${encodeURIComponent(state.metric)}&x=${state.x}&width=${width}`))]).then(([, ...curves]) => {
               box.dataset.points = curves.reduce((a, c) => a + c.count, 0);
               let rows, labels, extra = { labelsDiv: legend };
               if (state.group) {
