@@ -192,7 +192,8 @@ compare: deps-compare
 	cd Benchmarks && $(SWIFT) run -c release track-compare
 
 # The web view's targets (Benchmarks/python/bench_ui.py): a 1,000-trial runs table, a 10 M-point
-# curve, a new point on the open page; release builds, headless chromium; writes BENCHMARKS.md.
+# curve, a new point on the open page (headless chromium), and track-replay tail to a file; release
+# builds; writes BENCHMARKS.md.
 bench-ui: deps deps-python
 	@$(MAKE) --no-print-directory deps-ui UI_BROWSER=yes
 	$(SWIFT) build -c release --product track-ui

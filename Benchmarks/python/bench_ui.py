@@ -1,7 +1,8 @@
 """The web view's targets (issue 16), measured on release builds in one run: the runs table of a
 1,000-trial database in at most 1 s (the API alone, and the page in headless chromium until every
 row is drawn); one curve of a 10 M-point series in at most 50 ms; a new point on the open page at
-most 1 s after the training loop's commit returns. Writes the table into BENCHMARKS.md.
+most 1 s after the training loop's commit returns; and `track-replay tail` at 1 M lines/s or more
+to a file. Writes the table into BENCHMARKS.md.
 
 Run by `make bench-ui` (TRACK_BIN: the release binaries; SWIFT_TRACK_LIBRARY: libTrackC.so)."""
 
@@ -117,12 +118,28 @@ def main():
             proc.terminate()
             proc.wait()
 
+        # 4. track-replay tail of a 2 M-event database to a file (target ≥ 1 M lines/s).
+        events = 2_000_000
+        tailed = os.path.join(d, "tailed")
+        synth(tailed, 1, events)
+        rates = []
+        for _ in range(3):
+            with open(os.path.join(d, "tail.txt"), "w") as out:
+                start = time.perf_counter()
+                subprocess.run([os.path.join(BIN, "track-replay"), "tail", tailed], stdout=out, check=True)
+                seconds = time.perf_counter() - start
+            lines = sum(1 for _ in open(os.path.join(d, "tail.txt")))
+            rates.append(lines / seconds)
+        rate = statistics.median(rates)
+        tail_row = ("`track-replay tail` of a %s-event database to a file" % format(lines, ","), rate)
+
     for name, seconds, target in rows:
         print("%-90s %8.1f ms  (target ≤ %g ms)" % (name, seconds * 1000, target * 1000))
-    write_table(rows)
+    print("%-90s %8.2f M lines/s  (target ≥ 1 M lines/s)" % (tail_row[0], tail_row[1] / 1e6))
+    write_table(rows, tail_row)
 
 
-def write_table(rows):
+def write_table(rows, tail_row):
     lines = ["## The web view (`make bench-ui`)", "",
              "Measured in one run on %s: %s; release build, the page in Debian's headless chromium driven over the "
              "DevTools protocol (`Benchmarks/python/bench_ui.py`)." % (
@@ -130,6 +147,7 @@ def write_table(rows):
              "| what | median | target | met |", "|---|---:|---:|---|"]
     for name, seconds, target in rows:
         lines.append("| %s | %.1f ms | ≤ %g ms | %s |" % (name, seconds * 1000, target * 1000, "yes" if seconds <= target else "**no**"))
+    lines.append("| %s | %.2f M lines/s | ≥ 1 M lines/s | %s |" % (tail_row[0], tail_row[1] / 1e6, "yes" if tail_row[1] >= 1e6 else "**no**"))
     section = "\n".join(lines) + "\n"
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read() if os.path.exists(path) else ""

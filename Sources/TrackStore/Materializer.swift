@@ -153,7 +153,7 @@ public final class Materializer: @unchecked Sendable {
     /// positions, which `watermarks` then name.
     public func reload(upTo limits: [String: (base: UInt64, offset: Int64)]?, progress: ((Int64) -> Void)? = nil) throws(LogError) {
         try loadSnapshot()
-        try smartReload(reloadingIfLost: false, limits: limits, progress: progress)
+        _ = try smartReload(reloadingIfLost: false, limits: limits, progress: progress)
         _ = projection.takeChanges()
     }
 
