@@ -174,6 +174,26 @@ def test_the_page_lists_runs_draws_curves_and_shows_new_points_live(sweep, tmp_p
         proc.wait(timeout=10)
 
 
+def test_a_long_runs_table_comes_in_pages(tmp_path):
+    db_path = str(tmp_path / "many")
+    subprocess.run([os.path.join(BIN, "track-replay"), "synth", db_path, "--trials", "150", "--points", "2"],
+                   check=True, capture_output=True)
+    proc, url = start_ui(db_path)
+    browser = Browser()
+    rows = "document.querySelectorAll('#runs tbody tr').length"
+    try:
+        browser.navigate(url)
+        browser.wait_for(rows + " === 100", what="the first page of 100 rows")
+        browser.evaluate("document.getElementById('next').click()")
+        browser.wait_for(rows + " === 50 && document.querySelector('#runs tbody tr').dataset.uid === 'synth-100_0'", what="the second page")
+        browser.evaluate("document.getElementById('all').click()")
+        browser.wait_for(rows + " === 150", what="every row")
+    finally:
+        browser.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_with_a_users_file_each_user_sees_the_projects_granted(sweep, tmp_path):
     db_path, _, trials = sweep
     users = str(tmp_path / "users")

@@ -162,7 +162,8 @@ enum Page {
         // The runs table.
         function runsView(main, params, fail) {
           const state = { where: params.get('where') || '', project: params.get('project') || '', group: params.get('group') || '',
-                          sort: params.get('sort') || '', desc: params.get('desc') === '1', selected: new Set(), data: null };
+                          sort: params.get('sort') || '', desc: params.get('desc') === '1', selected: new Set(), data: null,
+                          page: 0, pageSize: 100 };
           const whereInput = h('input', { type: 'text', id: 'where', placeholder: '{"parameters.lr": {"$gt": 0.01}}', value: state.where });
           const projectSelect = h('select', { id: 'project' }, h('option', { value: '' }, 'all projects'));
           const groupSelect = h('select', { id: 'group' }, h('option', { value: '' }, 'all groups'));
@@ -170,6 +171,10 @@ enum Page {
             location.hash = '#/compare?runs=' + [...state.selected].map(encodeURIComponent).join(',');
           } }, 'Compare selected');
           const count = h('span', { class: 'muted', id: 'count' });
+          // Pages of 100 rows: a browser lays out a thousand rows in about a second on a small
+          // machine; sorting and filtering still cover every run.
+          const pager = h('span', { class: 'pager' });
+          const turn = page => { state.page = page; render(); };
           const table = h('table', { id: 'runs' });
           table.addEventListener('change', event => {
             const row = event.target.closest('tr[data-uid]');
@@ -179,7 +184,7 @@ enum Page {
           });
           const message = h('p', { class: 'error' });
           const apply = () => {
-            state.where = whereInput.value.trim(); state.project = projectSelect.value; state.group = groupSelect.value;
+            state.where = whereInput.value.trim(); state.project = projectSelect.value; state.group = groupSelect.value; state.page = 0;
             const q = new URLSearchParams();
             for (const k of ['where', 'project', 'group']) if (state[k]) q.set(k, state[k]);
             if (state.sort) { q.set('sort', state.sort); if (state.desc) q.set('desc', '1'); }
@@ -191,7 +196,7 @@ enum Page {
           groupSelect.addEventListener('change', apply);
           main.replaceChildren(h('h2', {}, 'Runs'),
             h('div', { class: 'controls' }, projectSelect, groupSelect, h('label', {}, 'query ', whereInput),
-              h('button', { onclick: apply }, 'Filter'), compare, count), message, table);
+              h('button', { onclick: apply }, 'Filter'), compare, count, pager), message, table);
           api('/api/projects').then(p => {
             for (const x of p.projects) projectSelect.append(h('option', { value: x.uid, selected: x.uid === state.project }, `${x.name} (${x.trials})`));
             for (const g of p.groups) groupSelect.append(h('option', { value: g.uid, selected: g.uid === state.group }, `${g.name} · ${g.project} (${g.trials})`));
@@ -217,8 +222,16 @@ enum Page {
               });
             }
             count.textContent = `${runs.length} of ${d.total} runs`;
+            const pages = state.pageSize ? Math.max(1, Math.ceil(runs.length / state.pageSize)) : 1;
+            state.page = Math.min(state.page, pages - 1);
+            const shown = state.pageSize ? runs.slice(state.page * state.pageSize, (state.page + 1) * state.pageSize) : runs;
+            pager.replaceChildren(...(pages > 1 ? [
+              h('button', { id: 'previous', disabled: state.page === 0, onclick: () => turn(state.page - 1) }, '‹'),
+              ` rows ${state.page * state.pageSize + 1}–${state.page * state.pageSize + shown.length} `,
+              h('button', { id: 'next', disabled: state.page === pages - 1, onclick: () => turn(state.page + 1) }, '›'), ' ',
+              h('button', { id: 'all', onclick: () => { state.pageSize = 0; state.page = 0; render(); } }, 'show all')] : []));
             const header = (key, text) => h('th', { class: state.sort === key ? (state.desc ? 'sorted desc' : 'sorted') : null, onclick: () => {
-              state.desc = state.sort === key ? !state.desc : false; state.sort = key; render();
+              state.desc = state.sort === key ? !state.desc : false; state.sort = key; state.page = 0; render();
             } }, text);
             const head = h('tr', {}, h('th', {}, ''), header('name', 'name'), h('th', {}, 'id'), header('status', 'status'),
               header('project', 'project'), ...d.differing.map(p => header('p:' + p, p)), h('th', {}, 'tags'),
@@ -226,7 +239,7 @@ enum Page {
             // The body as one HTML string (a thousand rows in one parse), every text escaped;
             // the checkboxes answer through one listener on the table.
             const e = esc;
-            const body = runs.map(run => '<tr data-uid="' + e(run.uid) + '">' +
+            const body = shown.map(run => '<tr data-uid="' + e(run.uid) + '">' +
               '<td><input type="checkbox"' + (state.selected.has(run.uid) ? ' checked' : '') + '></td>' +
               '<td><a href="#/run/' + e(encodeURIComponent(run.uid)) + '">' + e(run.name || '(no name)') + '</a></td>' +
               '<td class="muted">' + e(run.short) + '</td>' +
