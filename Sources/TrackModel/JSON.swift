@@ -276,6 +276,29 @@ public enum JSON {
         return text
     }
 
+    /// Appends `formatDouble(d)`'s UTF-8 to `bytes` without building a String (the digits go
+    /// straight from the standard library's formatter into the array): for writers of many lines.
+    public static func appendDouble(_ d: Double, to bytes: inout [UInt8]) {
+        guard d.isFinite else { bytes.append(contentsOf: formatDouble(d).utf8); return }
+        var sink = ASCIISink()
+        swap(&sink.bytes, &bytes)
+        let start = sink.bytes.count
+        d.write(to: &sink)
+        swap(&sink.bytes, &bytes)
+        // Python always signs the exponent: 1e+16.
+        if let e = bytes[start...].firstIndex(of: UInt8(ascii: "e")), e + 1 < bytes.count,
+           bytes[e + 1] != UInt8(ascii: "-") && bytes[e + 1] != UInt8(ascii: "+") {
+            bytes.insert(UInt8(ascii: "+"), at: e + 1)
+        }
+    }
+
+    /// Receives a number's digits as ASCII bytes (`_writeASCII`, which `Double.write(to:)` uses).
+    private struct ASCIISink: TextOutputStream {
+        var bytes: [UInt8] = []
+        mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
+        mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
+    }
+
     private struct Writer {
         let pretty: Bool
         let indent: Int

@@ -93,4 +93,16 @@ struct JSONTests {
         #expect(!projects.isEmpty)
         #expect(try JSON.decode(JSON.encode(value)) == value)
     }
+
+    @Test("appendDouble writes the bytes of formatDouble, exponent signs, NaN and infinities included")
+    func appendDoubleMatchesFormatDouble() {
+        let samples: [Double] = [0, -0.0, 1, 0.1, 1e16, 1e-5, 5e-324, 1.7976931348623157e308, 123456789.125, -2.5e-7, .nan, .infinity, -.infinity]
+        var random = SeededRandom(seed: 7)
+        let values = samples + (0..<1000).map { _ in Double(bitPattern: random.next()) }
+        for v in values {
+            var bytes: [UInt8] = Array("x=".utf8)
+            JSON.appendDouble(v, to: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == "x=" + JSON.formatDouble(v), "\(v)")
+        }
+    }
 }

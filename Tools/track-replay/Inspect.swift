@@ -387,7 +387,7 @@ struct Tail: ParsableCommand {
             out.bytes.append(contentsOf: names.label(frame: frameIndex, series: series, in: located.frame))
             if let step { out.append(step) } else { out.append(UInt8(ascii: "-")) }
             out.append(" value=")
-            out.bytes.append(contentsOf: JSON.formatDouble(value).utf8)
+            JSON.appendDouble(value, to: &out.bytes)
         case .record(let any):
             guard let record = any as? LogRecord else { out.append(" \(Swift.type(of: any))"); break }
             out.append(" \(record.kindName) \(describe(record))")
@@ -457,15 +457,25 @@ struct SeriesLabels {
     }
 
     private mutating func enter(_ index: Int) {
-        if index != frame { frame = index; labels.removeAll(keepingCapacity: true); stream = [] }
+        if index != frame { frame = index; labels.removeAll(keepingCapacity: true); stream = []; lastSeries = -1 }
     }
 
     mutating func label(frame index: Int, series: Int32, in frame: DecodedFrame) -> [UInt8] {
         enter(index)
-        if let label = labels[series] { return label }
-        let names = frame.seriesNames(series)
-        let label = Array(" metric \(names.subject) \(names.name) step=".utf8)
-        labels[series] = label
+        // Runs of points of one series are the common case: no lookup for them.
+        if series == lastSeries { return lastLabel }
+        let label: [UInt8]
+        if let known = labels[series] {
+            label = known
+        } else {
+            let names = frame.seriesNames(series)
+            label = Array(" metric \(names.subject) \(names.name) step=".utf8)
+            labels[series] = label
+        }
+        lastSeries = series
+        lastLabel = label
         return label
     }
+    private var lastSeries: Int32 = -1
+    private var lastLabel: [UInt8] = []
 }
