@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "python"))
 
 import swift_track  # noqa: E402
+from benchmarks_md import replace_section  # noqa: E402
 import track_wire as tw  # noqa: E402
 
 POINTS = int(os.environ.get("POINTS", "1000000"))
@@ -358,19 +359,7 @@ def write_table(rows):
     if one and four and one[2] and four[2]:
         lines += ["", "4 processes log %.2f× the points per second of one (target ≥ 1.5×; the machine has %d cores)." % (
             four[2] / one[2], os.cpu_count() or 0)]
-    section = "\n".join(lines) + "\n"
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    text = open(path).read() if os.path.exists(path) else ""
-    marker = "## Python training loops, side by side"
-    if marker in text:
-        before = text[:text.index(marker)]
-        after = text[text.index(marker):]
-        rest = after.find("\n## ", 1)
-        text = before + section + (after[rest + 1:] if rest >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(path, "w").write(text)
-    print("wrote the table into BENCHMARKS.md")
+    replace_section('## Python training loops, side by side', "\n".join(lines) + "\n")
 
 
 def human(rate):

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "python"))
 
 import swift_track  # noqa: E402
+from benchmarks_md import replace_section  # noqa: E402
 from cdp import Browser  # noqa: E402
 
 TRIALS = int(os.environ.get("UI_TRIALS", "1000"))
@@ -162,18 +163,7 @@ def write_table(rows, tail_row):
             continue
         lines.append("| %s | %.1f ms | ≤ %g ms | %s |" % (name, seconds * 1000, target * 1000, "yes" if seconds <= target else "**no**"))
     lines.append("| %s | %.2f M lines/s | ≥ 1 M lines/s | %s |" % (tail_row[0], tail_row[1] / 1e6, "yes" if tail_row[1] >= 1e6 else "**no**"))
-    section = "\n".join(lines) + "\n"
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    text = open(path).read() if os.path.exists(path) else ""
-    marker = "## The web view (`make bench-ui`)"
-    if marker in text:
-        before, after = text[:text.index(marker)], text[text.index(marker):]
-        rest = after.find("\n## ", 1)
-        text = before + section + (after[rest + 1:] if rest >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(path, "w").write(text)
-    print("wrote the table into BENCHMARKS.md")
+    replace_section('## The web view (`make bench-ui`)', "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

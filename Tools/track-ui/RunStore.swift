@@ -74,6 +74,23 @@ final class RunStore: Sendable {
         var version: UInt64 = 1
         var cursor: ChangeCursor?
         var summaries: [String: [String: SeriesSummary]] = [:]
+
+        /// The summary of a trial's metric, brought up to date with the points added since the
+        /// last look.
+        mutating func summary(_ uid: String, _ metric: String, _ columns: MetricColumns) -> SeriesSummary {
+            var summary = summaries[uid]?[metric] ?? SeriesSummary()
+            summary.update(from: columns)
+            summaries[uid, default: [:]][metric] = summary
+            return summary
+        }
+
+        /// Every metric of a trial with its summary, in the order the metrics appeared.
+        mutating func metricSummaries(_ uid: String) -> [(name: String, summary: SeriesSummary)] {
+            let p = materializer.projection
+            return p.metricNames(trial: uid).compactMap { name in
+                p.columns(trial: uid, metric: name).map { (name, summary(uid, name, $0)) }
+            }
+        }
     }
 
     /// The database directory.
@@ -171,11 +188,7 @@ final class RunStore: Sendable {
                 if let query, try !query.matches(t) { continue }
                 selected.append(t)
                 var metrics = ValueObject()
-                for name in p.metricNames(trial: uid) {
-                    guard let columns = p.columns(trial: uid, metric: name) else { continue }
-                    var summary = state.summaries[uid]?[name] ?? SeriesSummary()
-                    summary.update(from: columns)
-                    state.summaries[uid, default: [:]][name] = summary
+                for (name, summary) in state.metricSummaries(uid) {
                     metrics[name] = summary.json
                     if seenMetric.insert(name).inserted { metricNames.append(name) }
                 }
@@ -195,13 +208,7 @@ final class RunStore: Sendable {
             let p = state.materializer.projection
             guard let t = p.trialOverview(uid), visible(t.projectID ?? "") else { return nil }
             var metrics = ValueObject()
-            for name in p.metricNames(trial: uid) {
-                guard let columns = p.columns(trial: uid, metric: name) else { continue }
-                var summary = state.summaries[uid]?[name] ?? SeriesSummary()
-                summary.update(from: columns)
-                state.summaries[uid, default: [:]][name] = summary
-                metrics[name] = summary.json
-            }
+            for (name, summary) in state.metricSummaries(uid) { metrics[name] = summary.json }
             guard case .object(var json) = t.trackJSON else { return nil }
             json["metrics"] = nil
             return ["uid": .string(uid), "short": .string(t.shortID), "trial": Value.object(json).nonFiniteAsStrings, "metrics": .object(metrics),
@@ -225,10 +232,7 @@ final class RunStore: Sendable {
                     }
                 }
             case .step:
-                var summary = state.summaries[uid]?[metric] ?? SeriesSummary()
-                summary.update(from: columns)
-                state.summaries[uid, default: [:]][metric] = summary
-                if summary.stepsIncrease {
+                if state.summary(uid, metric, columns).stepsIncrease {
                     // A training loop's metric: the columns as they are, no copy, cut into
                     // slices by binary search.
                     curve = columns.steps.withUnsafeBufferPointer { steps in
