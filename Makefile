@@ -73,12 +73,12 @@ deps-postgres:
 # tests, a headless browser (Debian's chromium).
 deps-ui:
 	@missing=""; \
-	[ -f /usr/share/javascript/dygraphs/dygraph.min.js ] || missing="libjs-dygraphs"; \
+	[ -f /usr/share/javascript/dygraphs/dygraph.min.js ] || missing=" libjs-dygraphs"; \
 	if [ "$(UI_BROWSER)" = yes ] && ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
 	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 	  sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
-	  echo "deps: installing$$( [ -n "$$missing" ] && echo " $$missing") (apt-get): the web view's charts$$( [ "$(UI_BROWSER)" = yes ] && echo ', and the browser its tests drive')"; \
+	  echo "deps: installing$$missing (apt-get): libjs-dygraphs draws the web view's charts, chromium runs its tests"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: missing $$missing and there is no apt-get; install dygraphs (give track-ui --dygraphs DIR) and chromium" >&2; exit 1; fi
 UI_BROWSER ?= no

@@ -174,6 +174,32 @@ def test_the_page_lists_runs_draws_curves_and_shows_new_points_live(sweep, tmp_p
         proc.wait(timeout=10)
 
 
+def test_a_metric_two_writers_logged_into_reads_whole_by_time(tmp_path):
+    # Two writers (two streams) log one metric in turns; by time, the curve holds every point's
+    # count, at most 2 x width + 1 points, in time order, the extremes kept. (Replayed at once,
+    # the points come in time order here, so this does not force the timestamps that go back
+    # which the slicing is built to bound; it passes on the code before that change too.)
+    db_path = str(tmp_path / "db")
+    with swift_track.open("file://" + db_path) as first, swift_track.open("file://" + db_path) as second:
+        first.request("new_project", project=tw.project("p"))
+        t = tw.trial("t", {}, project_id="p")
+        first.request("new_trial", trial=t)
+        first.commit()
+        for step in range(400):
+            db = first if step % 2 == 0 else second
+            db.metric(t["uid"], "loss").log(float(step % 7), step)
+            db.commit()
+    proc, url = start_ui(db_path)
+    try:
+        curve = get(url + f"api/series?trial={t['uid']}&metric=loss&width=10&x=time")
+        assert curve["count"] == 400 and len(curve["points"]) <= 21, len(curve["points"])
+        times = [p[0] for p in curve["points"]]
+        assert times == sorted(times) and {p[1] for p in curve["points"]} == {0.0, 6.0}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_a_long_runs_table_comes_in_pages(tmp_path):
     db_path = str(tmp_path / "many")
     subprocess.run([os.path.join(BIN, "track-replay"), "synth", db_path, "--trials", "150", "--points", "2"],

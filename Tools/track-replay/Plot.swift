@@ -107,7 +107,7 @@ struct Plot: ParsableCommand {
         }
         // A trial with nothing drawn in any panel has no place in the legend.
         let kept = resolved.indices.filter { i in panels.contains { !$0.curves[i].isEmpty } }
-        panels = panels.map { SVGPlot.Panel(name: $0.name, curves: kept.map { [curves = $0.curves] in curves[$0] }) }
+        panels = panels.map { panel in SVGPlot.Panel(name: panel.name, curves: kept.map { panel.curves[$0] }) }
         let title = metric.joined(separator: ", ") + (smooth > 0 ? " (smoothed \(smooth))" : "")
         let svg = SVGPlot(title: title, xLabel: x == .step ? "step" : "seconds since the first point", labels: kept.map { labels[$0] }, panels: panels, logY: log).render()
         do { try Data(svg.utf8).write(to: URL(fileURLWithPath: output)) } catch {

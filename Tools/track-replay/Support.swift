@@ -53,7 +53,13 @@ final class ProgressBar {
         guard elapsed >= 0.2, done > 0 else { return "" }
         let rate = Double(done) / elapsed
         let left = Double(max(0, total - done)) / rate
-        let rateText = unit == "B" ? byteCount(Int64(rate)) + "/s" : String(format: rate >= 1e6 ? "%.1f M" : rate >= 1e3 ? "%.1f k" : "%.0f", rate >= 1e6 ? rate / 1e6 : rate >= 1e3 ? rate / 1e3 : rate) + " \(unit)/s"
+        let count: String
+        switch rate {
+        case 1e6...: count = String(format: "%.1f M", rate / 1e6)
+        case 1e3...: count = String(format: "%.1f k", rate / 1e3)
+        default: count = String(format: "%.0f", rate)
+        }
+        let rateText = unit == "B" ? byteCount(Int64(rate)) + "/s" : "\(count) \(unit)/s"
         let leftText = left < 1 ? "under 1 s left" : left < 90 ? "\(Int(left.rounded())) s left" : "\(Int((left / 60).rounded())) min left"
         return ", \(rateText), \(leftText)"
     }

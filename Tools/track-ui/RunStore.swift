@@ -182,7 +182,8 @@ final class RunStore: Sendable {
             var selected: [Trial] = []
             var metricNames: [String] = []
             var seenMetric = Set<String>()
-            for uid in p.trialUIDs {
+            let uids = p.trialUIDs
+            for uid in uids {
                 guard let t = needsMetrics ? p.trial(uid) : p.trialOverview(uid) else { continue }
                 guard visible(t.projectID ?? ""), project == nil || t.projectID == project, group == nil || t.groupID == group else { continue }
                 if let query, try !query.matches(t) { continue }
@@ -198,7 +199,7 @@ final class RunStore: Sendable {
                              "lastChange": t.lastChange.map(Value.double) ?? .null, "metrics": .object(metrics)])
             }
             return ["version": .int(Int64(state.version)), "differing": .array(Trial.differingParameters(selected).map(Value.string)),
-                    "metrics": .array(metricNames.map(Value.string)), "runs": .array(rows), "total": .int(Int64(p.trialUIDs.count))]
+                    "metrics": .array(metricNames.map(Value.string)), "runs": .array(rows), "total": .int(Int64(uids.count))]
         }
     }
 
@@ -282,10 +283,11 @@ struct Curve {
     private func number(_ d: Double) -> String { d.isFinite ? JSON.formatDouble(d) : "null" }
 }
 
-/// Keeps, of the points (`xs[i]`, `ys[i]`) ordered by x, the smallest and largest y of each of
-/// `width` equal slices of the x range (in x order) and the last point: the shape a chart
-/// `width` pixels wide can show, spikes included. Up to 2 × `width` points are kept as they are.
-/// One pass, values in registers: a 10 M-point series in a few tens of milliseconds.
+/// Keeps, of the points (`xs[i]`, `ys[i]`), the smallest and largest y of each of `width` equal
+/// slices of the x range, and the last point logged: the shape a chart `width` pixels wide can
+/// show, spikes included, in x order. The points need not be ordered by x (a metric two processes
+/// logged into has timestamps that go back and forth); at most 2 × `width` + 1 points come out
+/// whatever the order. Up to 2 × `width` points are kept as they are.
 func downsample<X>(_ xs: UnsafeBufferPointer<X>, _ ys: UnsafeBufferPointer<Double>, width: Int, x: (X) -> Double) -> Curve {
     let count = min(xs.count, ys.count)
     var curve = Curve(count: count)
@@ -296,36 +298,33 @@ func downsample<X>(_ xs: UnsafeBufferPointer<X>, _ ys: UnsafeBufferPointer<Doubl
         curve.ys = Array(ys.prefix(count))
         return curve
     }
-    curve.xs.reserveCapacity(2 * width + 2)
-    curve.ys.reserveCapacity(2 * width + 2)
-    let x0 = x(xs[0]), x1 = x(xs[count - 1])
-    let scale = x1 > x0 ? Double(width) / (x1 - x0) : 0
-    var bucket = -1
-    var lo = 0, hi = 0
-    var low = Double.nan, high = Double.nan
-    func emit() {
-        guard bucket >= 0 else { return }
-        let first = min(lo, hi), second = max(lo, hi)
-        curve.xs.append(x(xs[first])); curve.ys.append(ys[first])
-        if second != first { curve.xs.append(x(xs[second])); curve.ys.append(ys[second]) }
+    var x0 = Double.infinity, x1 = -Double.infinity
+    for i in 0..<count {
+        let v = x(xs[i])
+        x0 = min(x0, v)
+        x1 = max(x1, v)
     }
+    let scale = x1 > x0 ? Double(width) / (x1 - x0) : 0
+    // Per slice, the index of its smallest and largest value (-1: empty).
+    var lows = [Int](repeating: -1, count: width), highs = [Int](repeating: -1, count: width)
     for i in 0..<count {
         let b = min(width - 1, max(0, Int((x(xs[i]) - x0) * scale)))
         let v = ys[i]
-        if b != bucket {
-            emit()
-            bucket = b; lo = i; hi = i; low = v; high = v
-            continue
-        }
+        if lows[b] < 0 { lows[b] = i; highs[b] = i; continue }
         // NaN never replaces a number.
-        if v < low || low.isNaN { lo = i; low = v }
-        if v > high || high.isNaN { hi = i; high = v }
+        if v < ys[lows[b]] || ys[lows[b]].isNaN { lows[b] = i }
+        if v > ys[highs[b]] || ys[highs[b]].isNaN { highs[b] = i }
     }
-    emit()
-    let lastX = x(xs[count - 1])
-    if curve.xs.last != lastX || curve.ys.last.map({ $0.bitPattern != ys[count - 1].bitPattern }) ?? true {
-        curve.xs.append(lastX); curve.ys.append(ys[count - 1])
+    var kept: [Int] = []
+    kept.reserveCapacity(2 * width + 1)
+    for b in 0..<width where lows[b] >= 0 {
+        kept.append(lows[b])
+        if highs[b] != lows[b] { kept.append(highs[b]) }
     }
+    if !kept.contains(count - 1) { kept.append(count - 1) }
+    kept.sort { (x(xs[$0]), $0) < (x(xs[$1]), $1) }
+    curve.xs = kept.map { x(xs[$0]) }
+    curve.ys = kept.map { ys[$0] }
     return curve
 }
 
